@@ -1,0 +1,112 @@
+/* Results of a call, read by post. */
+#include "core/results.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/value.h"
+
+/* Above this many bytes the slots come from mmap with transparent huge pages: a million results touch
+ * ~88 MB, and 4 KiB page faults would cost more than the tasks themselves. */
+#define MAP_THRESHOLD (4u << 20)
+
+int inb__results_init(inb_results *r, size_t n) {
+  *r = (inb_results){.n = n};
+  size_t bytes = (n ? n : 1) * sizeof(inb_value);
+  if (bytes >= MAP_THRESHOLD) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return INB_ENOMEM;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    r->slots = p;
+    r->map_bytes = bytes;
+  } else {
+    r->slots = calloc(n ? n : 1, sizeof(inb_value));
+    if (!r->slots) return INB_ENOMEM;
+  }
+  return 0;
+}
+
+void inb__results_release(inb_results *r) {
+  if (r->slots && r->has_copies)
+    for (size_t i = 0; i < r->n; i++)
+      if (inb__value_has_data(&r->slots[i])) inb__value_release(&r->slots[i]);
+  if (r->map_bytes)
+    munmap(r->slots, r->map_bytes);
+  else
+    free(r->slots);
+  inb__errlist_release(&r->errors);
+  *r = (inb_results){0};
+}
+
+static int errlist_grow(inb__errlist *l, size_t need) {
+  if (need <= l->cap) return 0;
+  size_t cap = l->cap ? l->cap * 2 : 8;
+  while (cap < need) cap *= 2;
+  inb_error *p = realloc(l->v, cap * sizeof *p);
+  if (!p) return INB_ENOMEM;
+  l->v = p;
+  l->cap = cap;
+  return 0;
+}
+
+int inb__errlist_add(inb__errlist *l, size_t task, int rank, int code, const char *msg) {
+  char *m = strdup(msg && *msg ? msg : inb_strerror(code));
+  if (!m || errlist_grow(l, l->n + 1)) {
+    free(m);
+    return INB_ENOMEM;
+  }
+  l->v[l->n++] = (inb_error){.task = task, .rank = rank, .code = code, .message = m};
+  return 0;
+}
+
+int inb__errlist_move(inb__errlist *dst, inb__errlist *src) {
+  if (!src->n) return 0;
+  if (errlist_grow(dst, dst->n + src->n)) return INB_ENOMEM;
+  memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
+  dst->n += src->n;
+  src->n = 0;
+  return 0;
+}
+
+void inb__errlist_release(inb__errlist *l) {
+  for (size_t i = 0; i < l->n; i++) free((void *)l->v[i].message);
+  free(l->v);
+  *l = (inb__errlist){0};
+}
+
+static int by_task(const void *a, const void *b) {
+  size_t x = ((const inb_error *)a)->task, y = ((const inb_error *)b)->task;
+  return (x > y) - (x < y);
+}
+
+void inb__results_set_errors(inb_results *r, inb__errlist *l) {
+  qsort(l->v, l->n, sizeof *l->v, by_task);
+  r->errors = *l;
+  *l = (inb__errlist){0};
+  for (size_t k = 0; k < r->errors.n; k++) {
+    inb_value *s = &r->slots[r->errors.v[k].task];
+    if (inb__value_has_data(s)) inb__value_release(s);
+    s->kind = INB__FAILED;
+    s->u.i = (int64_t)k;
+  }
+}
+
+size_t inb_results_count(const inb_results *r) { return r ? r->n : 0; }
+
+bool inb_result_ok(const inb_results *r, size_t i) { return r && i < r->n && r->slots[i].kind != INB__FAILED; }
+
+const inb_value *inb_result_value(const inb_results *r, size_t i) {
+  return inb_result_ok(r, i) ? &r->slots[i] : NULL;
+}
+
+const inb_error *inb_result_error(const inb_results *r, size_t i) {
+  if (!r || i >= r->n || r->slots[i].kind != INB__FAILED) return NULL;
+  return &r->errors.v[r->slots[i].u.i];
+}
+
+bool inb_any_failed(const inb_results *r) { return r && r->errors.n > 0; }
+
+size_t inb_failed_count(const inb_results *r) { return r ? r->errors.n : 0; }

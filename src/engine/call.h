@@ -1,0 +1,52 @@
+/* Internal: one inb_run call as its workers see it (read-only while tasks run), and the interface between
+ * the engine and the targets that run its tasks. */
+#ifndef INB_ENGINE_CALL_H
+#define INB_ENGINE_CALL_H
+
+#include <inbatch/run.h>
+
+#include "core/results.h"
+
+/* How task i's item arguments are made: standard inits build them on the fly, custom inits hand lists. */
+typedef enum { INB__GEN_INDICES, INB__GEN_ITEMS, INB__GEN_COMPONENT, INB__GEN_ONCE, INB__GEN_LISTS } inb__gen;
+
+typedef struct inb__call {
+  const inb_action *act;
+  const char *name;          /* the action's name, or "(unnamed)" */
+  inb_batch *b;
+  const inb_args *call;      /* never NULL */
+  const inb_args *extra;     /* never NULL */
+  inb_target target;         /* resolved: FOR or THREADS here */
+  int n_workers;             /* resolved: >= 1 */
+  size_t chunk;              /* 0 = guided */
+  int64_t deadline_ns;       /* CLOCK_MONOTONIC; 0 = none */
+  int64_t timeout_ms;
+  int rank;
+
+  inb__gen gen;
+  size_t ntasks;
+  const inb_array **comps;   /* GEN_ITEMS: every component; GEN_COMPONENT: comps[0] */
+  const char **comp_names;
+  bool *comp_fixed;          /* GEN_ITEMS: a call named value of the same name overrides the row */
+  size_t ncomps;
+  inb_args **lists;          /* GEN_LISTS: ntasks lists (NULL = empty), owned by the call */
+
+  inb_results *results;      /* NULL without post: then only failures are kept */
+  /* Failures, gathered from the workers when they finish. */
+  size_t nfailed;
+  inb__errlist first;        /* without post: the lowest-position failure (0 or 1 record) */
+  inb__errlist errors;       /* with post: every failure */
+  int internal_rc;           /* INB_ENOMEM met by a worker: the run fails with it */
+} inb__call;
+
+/* Runs every task of c on its target (c->target, c->n_workers, c->chunk); gathers failures into c.
+ * Returns 0 or an internal failure (INB_ENOMEM) with inb_errmsg() set. Defined by the targets layer. */
+int inb__targets_run(inb__call *c);
+
+/* The CPUs this process may use (sched_getaffinity), >= 1. Defined by the targets layer. */
+int inb__cpus_available(void);
+
+/* Monotonic clock in nanoseconds. */
+int64_t inb__now_ns(void);
+
+#endif

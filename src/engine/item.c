@@ -1,0 +1,46 @@
+/* The task context: failure messages and accessors. */
+#include "engine/item.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int inb_fail(inb_item *it, int code, const char *fmt, ...) {
+  if (code == 0) code = INB_EITEM;
+  if (!it || !fmt) return code;
+  va_list ap;
+  va_start(ap, fmt);
+  int need = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (need < 0) return code;
+  if ((size_t)need + 1 > it->msg_cap) {
+    char *p = realloc(it->msg, (size_t)need + 1);
+    if (!p) return code; /* the record falls back to inb_strerror(code) */
+    it->msg = p;
+    it->msg_cap = (size_t)need + 1;
+  }
+  va_start(ap, fmt);
+  vsnprintf(it->msg, it->msg_cap, fmt, ap);
+  va_end(ap);
+  it->has_msg = true;
+  return code;
+}
+
+void inb__item_release(struct inb_item *it) {
+  free(it->msg);
+  it->msg = NULL;
+  it->msg_cap = 0;
+  it->has_msg = false;
+}
+
+inb_batch *inb_item_batch(inb_item *it) { return it ? it->b : NULL; }
+size_t inb_item_task(const inb_item *it) { return it ? it->task : 0; }
+int inb_item_rank(const inb_item *it) { return it ? it->rank : 0; }
+void *inb_item_loop(inb_item *it) { return it ? it->loop : NULL; }
+
+/* The async target is not built yet: there is no task an inb_done could finish. It comes with that target. */
+void inb_done(inb_item *it, int code, inb_value result) {
+  (void)it;
+  (void)code;
+  (void)result;
+}

@@ -1,0 +1,20 @@
+/* Internal: the context of one task. A worker reuses one inb_item for all its tasks. */
+#ifndef INB_ENGINE_ITEM_H
+#define INB_ENGINE_ITEM_H
+
+#include <inbatch/run.h>
+
+struct inb_item {
+  inb_batch *b;
+  size_t task;
+  int rank;
+  void *loop;       /* async: the uv_loop_t* */
+  char *msg;        /* inb_fail's message for the current task (valid when has_msg) */
+  size_t msg_cap;
+  bool has_msg;
+};
+
+/* Frees the item's message buffer. */
+void inb__item_release(struct inb_item *it);
+
+#endif

@@ -1,0 +1,84 @@
+/* Standard and custom inits. Standard inits copy nothing: task i's arguments are views made when it runs. */
+#include "engine/taskgen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/args.h"
+#include "core/status.h"
+
+bool inb__taskgen_is_standard(const char *init) {
+  return strcmp(init, "indices") == 0 || strcmp(init, "items") == 0 || strcmp(init, "run_once") == 0;
+}
+
+static int alloc_comps(inb__call *c, size_t n) {
+  c->comps = calloc(n ? n : 1, sizeof *c->comps);
+  c->comp_names = calloc(n ? n : 1, sizeof *c->comp_names);
+  c->comp_fixed = calloc(n ? n : 1, sizeof *c->comp_fixed);
+  if (!c->comps || !c->comp_names || !c->comp_fixed) return inb__err(INB_ENOMEM, "action '%s': out of memory", c->name);
+  c->ncomps = n;
+  return 0;
+}
+
+static int init_items(inb__call *c) {
+  size_t n = inb_batch_ncomponents(c->b);
+  int rc = alloc_comps(c, n);
+  for (size_t j = 0; !rc && j < n; j++) {
+    c->comp_names[j] = inb_batch_component_name(c->b, j);
+    c->comps[j] = inb_batch_get(c->b, c->comp_names[j]);
+    c->comp_fixed[j] = inb_args_get(c->call, c->comp_names[j]) != NULL;
+  }
+  return rc;
+}
+
+static int init_custom(inb__call *c) {
+  inb_args **lists = NULL;
+  size_t n = 0;
+  int rc = c->act->init_fn(c->b, c->call, c->extra, &lists, &n);
+  if (rc) return inb__err(rc, "action '%s': init failed with code %d (%s)", c->name, rc, inb_strerror(rc));
+  if (!lists && n) return inb__err(INB_EINVAL, "action '%s': init returned %zu tasks but no array", c->name, n);
+  c->lists = lists;
+  c->ntasks = n;
+  return 0;
+}
+
+int inb__taskgen_init(inb__call *c) {
+  const inb_action *a = c->act;
+  if (a->init_fn) {
+    c->gen = INB__GEN_LISTS;
+    return init_custom(c);
+  }
+  if (strcmp(a->init, "run_once") == 0) {
+    c->gen = INB__GEN_ONCE;
+    c->ntasks = 1;
+    return 0;
+  }
+  c->ntasks = inb_batch_size(c->b);
+  if (strcmp(a->init, "indices") == 0) {
+    c->gen = INB__GEN_INDICES;
+    return 0;
+  }
+  if (strcmp(a->init, "items") == 0) {
+    c->gen = INB__GEN_ITEMS;
+    return init_items(c);
+  }
+  c->gen = INB__GEN_COMPONENT;
+  int rc = alloc_comps(c, 1);
+  if (!rc) {
+    c->comps[0] = inb_batch_get(c->b, a->init);
+    c->comp_names[0] = a->init;
+  }
+  return rc;
+}
+
+void inb__taskgen_release(inb__call *c) {
+  for (size_t i = 0; c->lists && i < c->ntasks; i++) inb_args_free(&c->lists[i]);
+  free(c->lists);
+  free(c->comps);
+  free(c->comp_names);
+  free(c->comp_fixed);
+  c->lists = NULL;
+  c->comps = NULL;
+  c->comp_names = NULL;
+  c->comp_fixed = NULL;
+}

@@ -1,0 +1,14 @@
+/* Internal: checks an action and its options before anything runs, with messages that name the action. */
+#ifndef INB_ENGINE_VALIDATE_H
+#define INB_ENGINE_VALIDATE_H
+
+#include "engine/call.h"
+
+/* Fills c->name, c->target, c->n_workers, c->chunk, c->timeout_ms from act and opts (never NULL), after
+ * checking them against batch b. Returns 0 or INB_EINVAL with inb_errmsg() naming the action and problem. */
+int inb__validate(inb__call *c, inb_batch *b, const inb_action *act, const inb_opts *opts);
+
+/* "threads", "for", ... for a target value; "unknown" outside the enum. */
+const char *inb__target_name(inb_target t);
+
+#endif

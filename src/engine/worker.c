@@ -1,0 +1,151 @@
+/* Running tasks: argument merging, calling fn, and recording each result or failure by task position. */
+#include "engine/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/value.h"
+
+static _Thread_local int task_depth;
+
+int inb__task_depth(void) { return task_depth; }
+
+/* Standard inits: the view is [item slot(s)] + call positional, and named = item named (components, for
+ * "items") with the call's named values overriding, then the call's other named values. Built once per
+ * worker; a task only rewrites its item slots. */
+static int init_standard_view(inb__worker *w) {
+  const inb__call *c = w->c;
+  const inb_args *call = c->call;
+  w->nitem_pos = (c->gen == INB__GEN_INDICES || c->gen == INB__GEN_COMPONENT) ? 1 : 0;
+  size_t nnamed_item = c->gen == INB__GEN_ITEMS ? c->ncomps : 0;
+  if (inb__args_reserve(&w->args, w->nitem_pos + call->npos, nnamed_item + call->nnamed)) return INB_ENOMEM;
+  w->args.npos = w->nitem_pos + call->npos;
+  if (call->npos) memcpy(w->args.pos + w->nitem_pos, call->pos, call->npos * sizeof *call->pos);
+  w->args.nnamed = 0;
+  for (size_t j = 0; j < nnamed_item; j++) {
+    long over = inb__args_find(call, c->comp_names[j]);
+    w->args.named[w->args.nnamed++] =
+        (inb__named){(char *)c->comp_names[j], over >= 0 ? call->named[over].v : inb_none()};
+  }
+  for (size_t k = 0; k < call->nnamed; k++)
+    if (inb__args_find(&w->args, call->named[k].name) < 0) w->args.named[w->args.nnamed++] = call->named[k];
+  return 0;
+}
+
+int inb__worker_init(inb__worker *w, inb__call *c, int rank) {
+  *w = (inb__worker){.c = c};
+  w->args.borrowed = true;
+  w->item = (struct inb_item){.b = c->b, .rank = rank};
+  if (c->gen != INB__GEN_LISTS && init_standard_view(w)) return INB_ENOMEM;
+  return 0;
+}
+
+/* Custom init: item positional then call positional; item named with call named overriding. */
+static int merge_list(inb__worker *w, const inb_args *item) {
+  const inb_args *call = w->c->call;
+  size_t ipos = item ? item->npos : 0, inam = item ? item->nnamed : 0;
+  if (inb__args_reserve(&w->args, ipos + call->npos, inam + call->nnamed)) return INB_ENOMEM;
+  if (ipos) memcpy(w->args.pos, item->pos, ipos * sizeof *item->pos);
+  if (call->npos) memcpy(w->args.pos + ipos, call->pos, call->npos * sizeof *call->pos);
+  w->args.npos = ipos + call->npos;
+  if (inam) memcpy(w->args.named, item->named, inam * sizeof *item->named);
+  w->args.nnamed = inam;
+  for (size_t k = 0; k < call->nnamed; k++) {
+    long at = inam ? inb__args_find(item, call->named[k].name) : -1;
+    if (at >= 0)
+      w->args.named[at].v = call->named[k].v;
+    else
+      w->args.named[w->args.nnamed++] = call->named[k];
+  }
+  return 0;
+}
+
+/* A row view without recomputing strides: the row's shape is fixed, only the offset moves. */
+static inline inb_value row_of(const inb_array *a, size_t i) {
+  inb_array r = inb_array_row(a, (int64_t)i);
+  return inb_arr(r);
+}
+
+static inline int prepare(inb__worker *w, size_t i) {
+  const inb__call *c = w->c;
+  switch (c->gen) {
+  case INB__GEN_INDICES:
+    w->args.pos[0] = inb_int(inb_batch_index(c->b, i));
+    return 0;
+  case INB__GEN_COMPONENT:
+    w->args.pos[0] = row_of(c->comps[0], i);
+    return 0;
+  case INB__GEN_ITEMS:
+    for (size_t j = 0; j < c->ncomps; j++)
+      if (!c->comp_fixed[j]) w->args.named[j].v = row_of(c->comps[j], i);
+    return 0;
+  case INB__GEN_ONCE:
+    return 0;
+  case INB__GEN_LISTS:
+    return merge_list(w, c->lists[i]);
+  }
+  return 0;
+}
+
+/* Records task i's failure: every record with a post, else a count and the lowest position. */
+static void record_failure(inb__worker *w, size_t i, int code, const char *msg) {
+  w->nfailed++;
+  inb__errlist *l = w->c->results ? &w->errors : &w->first;
+  if (l == &w->first && l->n) {
+    if (l->v[0].task < i) return;
+    inb__errlist_release(l);
+  }
+  if (inb__errlist_add(l, i, w->item.rank, code, msg)) w->rc = INB_ENOMEM;
+}
+
+static void run_one(inb__worker *w, size_t i) {
+  inb__call *c = w->c;
+  if (c->deadline_ns && inb__now_ns() > c->deadline_ns) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "not started before the timeout of %lld ms", (long long)c->timeout_ms);
+    record_failure(w, i, INB_ECANCELED, msg);
+    return;
+  }
+  if (prepare(w, i)) {
+    record_failure(w, i, INB_ENOMEM, "out of memory while merging the task's arguments");
+    return;
+  }
+  w->item.task = i;
+  inb_value *res = c->results ? &c->results->slots[i] : &w->scratch;
+  *res = inb_none();
+  int rc = c->act->fn(&w->item, &w->args, res);
+  if (rc) {
+    *res = inb_none();
+    record_failure(w, i, rc, w->item.has_msg ? w->item.msg : NULL);
+  } else if (c->results && inb__value_has_data(res)) {
+    /* §6: the value may point at the task's own memory; copy it now, while that memory is valid. */
+    if (inb__value_dup(res, res))
+      record_failure(w, i, INB_ENOMEM, "out of memory while copying the task's result");
+    else
+      w->has_copies = true;
+  }
+  w->item.has_msg = false;
+}
+
+void inb__worker_run(inb__worker *w, size_t lo, size_t hi) {
+  task_depth++;
+  for (size_t i = lo; i < hi; i++) run_one(w, i);
+  task_depth--;
+}
+
+void inb__worker_absorb(inb__worker *w) {
+  inb__call *c = w->c;
+  c->nfailed += w->nfailed;
+  if (w->rc && !c->internal_rc) c->internal_rc = w->rc;
+  if (c->results) c->results->has_copies |= w->has_copies;
+  if (w->first.n && (!c->first.n || w->first.v[0].task < c->first.v[0].task)) {
+    inb__errlist_release(&c->first);
+    c->first = w->first;
+    w->first = (inb__errlist){0};
+  }
+  if (inb__errlist_move(&c->errors, &w->errors) && !c->internal_rc) c->internal_rc = INB_ENOMEM;
+  inb__errlist_release(&w->first);
+  inb__errlist_release(&w->errors);
+  inb__args_view_release(&w->args);
+  inb__item_release(&w->item);
+}
