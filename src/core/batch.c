@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/batch.h"
 #include "core/status.h"
 #include "core/value.h"
 
@@ -43,6 +44,8 @@ void inb_batch_free(inb_batch **bp) {
   free(b);
   *bp = NULL;
 }
+
+const int64_t *inb__batch_indices(const inb_batch *b) { return b->index; }
 
 size_t inb_batch_size(const inb_batch *b) { return b ? b->n : 0; }
 

@@ -1,11 +1,15 @@
 /* Results of a call, read by post. */
 #include "core/results.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "core/value.h"
+
+_Static_assert(offsetof(inb__slot, u) == offsetof(inb_value, u), "a slot must read as an inb_value");
+_Static_assert(offsetof(inb__slot, u.s.n) == offsetof(inb_value, u.s.n), "a slot must read as an inb_value");
 
 /* Above this many bytes the slots come from mmap with transparent huge pages: a million results touch
  * ~88 MB, and 4 KiB page faults would cost more than the tasks themselves. */
@@ -13,7 +17,7 @@
 
 int inb__results_init(inb_results *r, size_t n) {
   *r = (inb_results){.n = n};
-  size_t bytes = (n ? n : 1) * sizeof(inb_value);
+  size_t bytes = n * sizeof(inb__slot) + sizeof(inb_value); /* padded: see inb__slot */
   if (bytes >= MAP_THRESHOLD) {
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return INB_ENOMEM;
@@ -23,16 +27,51 @@ int inb__results_init(inb_results *r, size_t n) {
     r->slots = p;
     r->map_bytes = bytes;
   } else {
-    r->slots = calloc(n ? n : 1, sizeof(inb_value));
+    r->slots = calloc(1, bytes);
     if (!r->slots) return INB_ENOMEM;
   }
   return 0;
 }
 
+/* Frees what slot s owns and leaves it NONE. */
+static void slot_release(inb__slot *s) {
+  if (s->kind == INB_STR || s->kind == INB_BYTES) {
+    free((void *)s->u.s.p);
+  } else if (s->kind == INB__ARRAY_OUT) {
+    inb_value *v = (inb_value *)s->u.s.p;
+    inb__value_release(v);
+    free(v);
+  }
+  s->kind = INB_NONE;
+}
+
+int inb__results_store(inb_results *r, size_t i, const inb_value *v) {
+  inb__slot *s = &r->slots[i];
+  if (v->kind == INB_ARRAY) {
+    inb_value *out = malloc(sizeof *out);
+    if (!out || inb__value_dup(out, v)) {
+      free(out);
+      s->kind = INB_NONE;
+      return INB_ENOMEM;
+    }
+    s->kind = INB__ARRAY_OUT;
+    s->u.s.p = (const char *)out;
+    return 0;
+  }
+  memcpy(s, v, sizeof *s); /* the leading members, laid out alike */
+  if (v->kind != INB_STR && v->kind != INB_BYTES) return 0;
+  inb_value copy;
+  if (inb__value_dup(&copy, v)) {
+    s->kind = INB_NONE;
+    return INB_ENOMEM;
+  }
+  s->u.s.p = copy.u.s.p;
+  return 0;
+}
+
 void inb__results_release(inb_results *r) {
   if (r->slots && r->has_copies)
-    for (size_t i = 0; i < r->n; i++)
-      if (inb__value_has_data(&r->slots[i])) inb__value_release(&r->slots[i]);
+    for (size_t i = 0; i < r->n; i++) slot_release(&r->slots[i]);
   if (r->map_bytes)
     munmap(r->slots, r->map_bytes);
   else
@@ -87,8 +126,8 @@ void inb__results_set_errors(inb_results *r, inb__errlist *l) {
   r->errors = *l;
   *l = (inb__errlist){0};
   for (size_t k = 0; k < r->errors.n; k++) {
-    inb_value *s = &r->slots[r->errors.v[k].task];
-    if (inb__value_has_data(s)) inb__value_release(s);
+    inb__slot *s = &r->slots[r->errors.v[k].task];
+    slot_release(s);
     s->kind = INB__FAILED;
     s->u.i = (int64_t)k;
   }
@@ -99,7 +138,9 @@ size_t inb_results_count(const inb_results *r) { return r ? r->n : 0; }
 bool inb_result_ok(const inb_results *r, size_t i) { return r && i < r->n && r->slots[i].kind != INB__FAILED; }
 
 const inb_value *inb_result_value(const inb_results *r, size_t i) {
-  return inb_result_ok(r, i) ? &r->slots[i] : NULL;
+  if (!inb_result_ok(r, i)) return NULL;
+  const inb__slot *s = &r->slots[i];
+  return s->kind == INB__ARRAY_OUT ? (const inb_value *)s->u.s.p : (const inb_value *)s;
 }
 
 const inb_error *inb_result_error(const inb_results *r, size_t i) {

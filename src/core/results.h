@@ -5,9 +5,23 @@
 
 #include <inbatch/run.h>
 
-/* A slot whose task failed; u.i is the index of its record in errors[]. Never visible to users:
- * inb_result_value returns NULL for it. */
-#define INB__FAILED ((inb_kind)0x7f)
+/* A stored result is compact: the leading members of inb_value (kind, then the union without its 72-byte
+ * array member), 24 bytes instead of 88, because a million results would otherwise cost more memory traffic
+ * than the tasks themselves. A pointer to a slot reads as an inb_value for every kind but ARRAY (the slot
+ * array is padded so that even copying the last slot whole stays inside it); ARRAY results live out of line
+ * (kind INB__ARRAY_OUT, u.s.p -> a heap inb_value owning a copy of the data). */
+typedef struct {
+  inb_kind kind;
+  union {
+    bool b;
+    int64_t i;
+    double r;
+    struct { const char *p; size_t n; } s;
+  } u;
+} inb__slot;
+
+#define INB__FAILED ((inb_kind)0x7f)    /* the task failed; u.i indexes errors.v */
+#define INB__ARRAY_OUT ((inb_kind)0x7e) /* an ARRAY result stored out of line */
 
 /* A growable list of error records; messages are owned (malloc'd). */
 typedef struct {
@@ -17,7 +31,7 @@ typedef struct {
 
 struct inb_results {
   size_t n;
-  inb_value *slots;   /* n values (zero = INB_NONE); values with data point at copies owned here */
+  inb__slot *slots;   /* n results (zero = INB_NONE); results with data point at copies owned here */
   size_t map_bytes;   /* > 0: slots were mmap'd (large calls), else malloc'd */
   bool has_copies;    /* some slot points at a copy: release must scan the slots */
   inb__errlist errors;
@@ -25,6 +39,10 @@ struct inb_results {
 
 /* Prepares r for n results (all INB_NONE). Returns 0 or INB_ENOMEM. */
 int inb__results_init(inb_results *r, size_t n);
+
+/* Stores task i's successful result: scalars as they are, STR/BYTES/ARRAY as copies owned by r.
+ * Tasks store into distinct slots concurrently without locks. Returns 0 or INB_ENOMEM (slot left NONE). */
+int inb__results_store(inb_results *r, size_t i, const inb_value *v);
 
 /* Frees the slots, the copies they point at, and the error records. */
 void inb__results_release(inb_results *r);

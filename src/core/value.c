@@ -1,4 +1,5 @@
 /* Dtypes, array views and value constructors. Values never own memory unless made by inb__value_dup. */
+#define INB_NO_INLINE_VALUES /* the out-of-line definitions the library exports */
 #include "core/value.h"
 
 #include <stdlib.h>
@@ -31,7 +32,7 @@ inb_array inb_array_row(const inb_array *a, int64_t i) {
   return r;
 }
 
-inb_value inb_none(void) { return (inb_value){.kind = INB_NONE}; }
+inb_value inb_none(void) { return (inb_value){.kind = INB_NONE}; } /* zero-filled: the slow, tidy form */
 inb_value inb_bool(bool b) { return (inb_value){.kind = INB_BOOL, .u.b = b}; }
 inb_value inb_int(int64_t i) { return (inb_value){.kind = INB_INT, .u.i = i}; }
 inb_value inb_real(double r) { return (inb_value){.kind = INB_REAL, .u.r = r}; }

@@ -25,6 +25,7 @@ typedef struct inb__call {
 
   inb__gen gen;
   size_t ntasks;
+  const int64_t *index;      /* the batch's item indices (GEN_INDICES reads them per task) */
   const inb_array **comps;   /* GEN_ITEMS: every component; GEN_COMPONENT: comps[0] */
   const char **comp_names;
   bool *comp_fixed;          /* GEN_ITEMS: a call named value of the same name overrides the row */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/batch.h"
 #include "core/status.h"
 
 bool inb__taskgen_is_standard(const char *init) {
@@ -54,6 +55,7 @@ int inb__taskgen_init(inb__call *c) {
     return 0;
   }
   c->ntasks = inb_batch_size(c->b);
+  c->index = inb__batch_indices(c->b);
   if (strcmp(a->init, "indices") == 0) {
     c->gen = INB__GEN_INDICES;
     return 0;

@@ -21,6 +21,7 @@ static int init_standard_view(inb__worker *w) {
   if (inb__args_reserve(&w->args, w->nitem_pos + call->npos, nnamed_item + call->nnamed)) return INB_ENOMEM;
   w->args.npos = w->nitem_pos + call->npos;
   if (call->npos) memcpy(w->args.pos + w->nitem_pos, call->pos, call->npos * sizeof *call->pos);
+  if (c->gen == INB__GEN_INDICES) w->args.pos[0] = inb_int(0);
   w->args.nnamed = 0;
   for (size_t j = 0; j < nnamed_item; j++) {
     long over = inb__args_find(call, c->comp_names[j]);
@@ -70,7 +71,7 @@ static inline int prepare(inb__worker *w, size_t i) {
   const inb__call *c = w->c;
   switch (c->gen) {
   case INB__GEN_INDICES:
-    w->args.pos[0] = inb_int(inb_batch_index(c->b, i));
+    w->args.pos[0].u.i = c->index[i]; /* kind INB_INT was set once by init_standard_view */
     return 0;
   case INB__GEN_COMPONENT:
     w->args.pos[0] = row_of(c->comps[0], i);
@@ -111,18 +112,17 @@ static void run_one(inb__worker *w, size_t i) {
     return;
   }
   w->item.task = i;
-  inb_value *res = c->results ? &c->results->slots[i] : &w->scratch;
-  *res = inb_none();
+  inb_value *res = &w->scratch;
+  res->kind = INB_NONE; /* all of inb_none() that matters; writing the whole 88-byte value costs more than a task */
   int rc = c->act->fn(&w->item, &w->args, res);
   if (rc) {
-    *res = inb_none();
     record_failure(w, i, rc, w->item.has_msg ? w->item.msg : NULL);
-  } else if (c->results && inb__value_has_data(res)) {
-    /* §6: the value may point at the task's own memory; copy it now, while that memory is valid. */
-    if (inb__value_dup(res, res))
+  } else if (c->results) {
+    /* §6: the value may point at the task's own memory; it is copied now, while that memory is valid. */
+    if (inb__results_store(c->results, i, res))
       record_failure(w, i, INB_ENOMEM, "out of memory while copying the task's result");
     else
-      w->has_copies = true;
+      w->has_copies |= inb__value_has_data(res);
   }
   w->item.has_msg = false;
 }
