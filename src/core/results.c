@@ -101,6 +101,12 @@ int inb__errlist_add(inb__errlist *l, size_t task, int rank, int code, const cha
   return 0;
 }
 
+int inb__errlist_keep_first(inb__errlist *l, size_t task, int rank, int code, const char *msg) {
+  if (l->n && l->v[0].task < task) return 0;
+  inb__errlist_release(l);
+  return inb__errlist_add(l, task, rank, code, msg);
+}
+
 int inb__errlist_move(inb__errlist *dst, inb__errlist *src) {
   if (!src->n) return 0;
   if (errlist_grow(dst, dst->n + src->n)) return INB_ENOMEM;
@@ -122,7 +128,7 @@ static int by_task(const void *a, const void *b) {
 }
 
 void inb__results_set_errors(inb_results *r, inb__errlist *l) {
-  qsort(l->v, l->n, sizeof *l->v, by_task);
+  if (l->n) qsort(l->v, l->n, sizeof *l->v, by_task); /* qsort(NULL, 0) is undefined */
   r->errors = *l;
   *l = (inb__errlist){0};
   for (size_t k = 0; k < r->errors.n; k++) {

@@ -50,6 +50,10 @@ void inb__results_release(inb_results *r);
 /* Appends a record; msg (NULL = inb_strerror(code)) is copied. Returns 0 or INB_ENOMEM. */
 int inb__errlist_add(inb__errlist *l, size_t task, int rank, int code, const char *msg);
 
+/* Keeps in l only the failure with the lowest task: adds this one if l is empty or it is lower.
+ * Returns 0 or INB_ENOMEM. */
+int inb__errlist_keep_first(inb__errlist *l, size_t task, int rank, int code, const char *msg);
+
 /* Moves every record of src to the end of dst (src becomes empty). Returns 0 or INB_ENOMEM. */
 int inb__errlist_move(inb__errlist *dst, inb__errlist *src);
 

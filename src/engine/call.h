@@ -25,6 +25,8 @@ typedef struct inb__call {
 
   inb__gen gen;
   size_t ntasks;
+  size_t task_base;          /* the position of task 0 in the whole run (an MPI chunk's first task); records
+                                and result slots stay indexed from 0 */
   const int64_t *index;      /* the batch's item indices (GEN_INDICES reads them per task) */
   const inb_array **comps;   /* GEN_ITEMS: every component; GEN_COMPONENT: comps[0] */
   const char **comp_names;
@@ -33,6 +35,7 @@ typedef struct inb__call {
   inb_args **lists;          /* GEN_LISTS: ntasks lists (NULL = empty), owned by the call */
 
   inb_results *results;      /* NULL without post: then only failures are kept */
+  bool all_errors;           /* without results, keep every failure record anyway (an MPI chunk sends them) */
   /* Failures, gathered from the workers when they finish. */
   size_t nfailed;
   inb__errlist first;        /* without post: the lowest-position failure (0 or 1 record) */

@@ -84,3 +84,18 @@ void inb__taskgen_release(inb__call *c) {
   c->comp_names = NULL;
   c->comp_fixed = NULL;
 }
+
+const inb_args *inb__taskgen_item_args(const inb__call *c, size_t i, inb_args *view) {
+  view->borrowed = true;
+  if (c->gen == INB__GEN_LISTS && c->lists[i]) return c->lists[i];
+  size_t npos = (c->gen == INB__GEN_INDICES || c->gen == INB__GEN_COMPONENT) ? 1 : 0;
+  size_t nnamed = c->gen == INB__GEN_ITEMS ? c->ncomps : 0;
+  if (inb__args_reserve(view, npos, nnamed)) return NULL;
+  view->npos = npos;
+  view->nnamed = nnamed;
+  if (c->gen == INB__GEN_INDICES) view->pos[0] = inb_int(c->index[i]);
+  if (c->gen == INB__GEN_COMPONENT) view->pos[0] = inb_arr(inb_array_row(c->comps[0], (int64_t)i));
+  for (size_t j = 0; j < nnamed; j++)
+    view->named[j] = (inb__named){(char *)c->comp_names[j], inb_arr(inb_array_row(c->comps[j], (int64_t)i))};
+  return view;
+}

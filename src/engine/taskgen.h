@@ -8,6 +8,11 @@
  * Returns 0; a custom init's own code (inb_errmsg() set); INB_ENOMEM. */
 int inb__taskgen_init(inb__call *c);
 
+/* Task i's item arguments alone, without the call's (what the mpi target sends to the rank that runs it).
+ * Standard inits fill `view` (a zeroed, borrowed list the caller releases with inb__args_view_release) and
+ * return it; custom inits return their own list (or view, emptied, for a NULL entry). NULL when out of memory. */
+const inb_args *inb__taskgen_item_args(const inb__call *c, size_t i, inb_args *view);
+
 /* Frees what inb__taskgen_init made (custom lists included). */
 void inb__taskgen_release(inb__call *c);
 

@@ -91,12 +91,9 @@ static inline int prepare(inb__worker *w, size_t i) {
 /* Records task i's failure: every record with a post, else a count and the lowest position. */
 static void record_failure(inb__worker *w, size_t i, int code, const char *msg) {
   w->nfailed++;
-  inb__errlist *l = w->c->results ? &w->errors : &w->first;
-  if (l == &w->first && l->n) {
-    if (l->v[0].task < i) return;
-    inb__errlist_release(l);
-  }
-  if (inb__errlist_add(l, i, w->item.rank, code, msg)) w->rc = INB_ENOMEM;
+  int rc = (w->c->results || w->c->all_errors) ? inb__errlist_add(&w->errors, i, w->item.rank, code, msg)
+                                               : inb__errlist_keep_first(&w->first, i, w->item.rank, code, msg);
+  if (rc) w->rc = INB_ENOMEM;
 }
 
 static void run_one(inb__worker *w, size_t i) {
@@ -111,7 +108,7 @@ static void run_one(inb__worker *w, size_t i) {
     record_failure(w, i, INB_ENOMEM, "out of memory while merging the task's arguments");
     return;
   }
-  w->item.task = i;
+  w->item.task = c->task_base + i;
   inb_value *res = &w->scratch;
   res->kind = INB_NONE; /* all of inb_none() that matters; writing the whole 88-byte value costs more than a task */
   int rc = c->act->fn(&w->item, &w->args, res);

@@ -1,0 +1,25 @@
+/* inbatch and MPI: helpers for programs that let the library start and stop MPI.
+ * A program that initialises MPI itself needs neither: inb_run with INB_MPI uses the MPI it finds (and
+ * initialises it, with MPI_THREAD_MULTIPLE, if nobody has). */
+#ifndef INBATCH_MPI_H
+#define INBATCH_MPI_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Initialises MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE) unless it already is. argc/argv may be NULL.
+ * Call from the thread that will call MPI_Finalize (usually main). Returns 0 or INB_EMPI (inb_errmsg()). */
+int inb_mpi_init(int *argc, char ***argv);
+
+/* Finalises MPI if it is initialised and not yet finalised (collective, like MPI_Finalize). The engine's
+ * duplicate communicators are freed with it. Returns 0 or INB_EMPI. */
+int inb_mpi_finalize(void);
+
+/* The calling process's rank in MPI_COMM_WORLD, or 0 when MPI is not initialised. */
+int inb_mpi_rank(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
