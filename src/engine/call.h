@@ -16,7 +16,9 @@ typedef struct inb__call {
   inb_batch *b;
   const inb_args *call;      /* never NULL */
   const inb_args *extra;     /* never NULL */
-  inb_target target;         /* resolved: FOR or THREADS here */
+  inb_target target;         /* resolved: FOR, THREADS or MPI */
+  inb_target local;          /* MPI: how each rank runs its share (FOR or THREADS) */
+  bool remote;               /* MPI: this rank is not rank 0 (it runs no init and no post) */
   int n_workers;             /* resolved: >= 1 */
   size_t chunk;              /* 0 = guided */
   int64_t deadline_ns;       /* CLOCK_MONOTONIC; 0 = none */
@@ -46,6 +48,13 @@ typedef struct inb__call {
 /* Runs every task of c on its target (c->target, c->n_workers, c->chunk); gathers failures into c.
  * Returns 0 or an internal failure (INB_ENOMEM) with inb_errmsg() set. Defined by the targets layer. */
 int inb__targets_run(inb__call *c);
+
+/* After the tasks: post (results in c->results) or, without one, INB_EITEM when a task failed. Engine. */
+int inb__finish(inb__call *c, inb_batch **out);
+
+/* Runs a call on target INB_MPI (c has act, b and call set; nothing validated yet) collectively over the ranks of opts->comm. Defined by the
+ * targets layer (targets/mpi). Returns as inb_run, the same status on every rank. */
+int inb__mpi_run(inb__call *c, const inb_opts *opts, inb_batch **out);
 
 /* The CPUs this process may use (sched_getaffinity), >= 1. Defined by the targets layer. */
 int inb__cpus_available(void);

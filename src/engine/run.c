@@ -8,6 +8,7 @@
 #include "engine/call.h"
 #include "engine/taskgen.h"
 #include "engine/validate.h"
+#include "engine/worker.h"
 
 int64_t inb__now_ns(void) {
   struct timespec ts;
@@ -38,6 +39,12 @@ static int run_post(inb__call *c, inb_batch **out) {
   return 0;
 }
 
+int inb__finish(inb__call *c, inb_batch **out) {
+  if (c->internal_rc)
+    return inb__err(c->internal_rc, "action '%s': %s while recording results", c->name, inb_strerror(c->internal_rc));
+  return c->act->post ? run_post(c, out) : judge_failures(c);
+}
+
 static int execute(inb__call *c, inb_batch **out) {
   int rc = inb__taskgen_init(c);
   if (rc) return rc;
@@ -49,9 +56,7 @@ static int execute(inb__call *c, inb_batch **out) {
   }
   if (c->timeout_ms) c->deadline_ns = inb__now_ns() + c->timeout_ms * 1000000;
   rc = inb__targets_run(c);
-  if (!rc && c->internal_rc)
-    rc = inb__err(c->internal_rc, "action '%s': %s while recording results", c->name, inb_strerror(c->internal_rc));
-  if (!rc) rc = c->act->post ? run_post(c, out) : judge_failures(c);
+  if (!rc) rc = inb__finish(c, out);
   if (c->results) inb__results_release(c->results);
   return rc;
 }
@@ -61,6 +66,7 @@ int inb_run(inb_batch *b, const inb_action *act, const inb_args *call, const inb
   static const inb_opts no_opts = {0};
   if (out) *out = b;
   inb__call c = {.act = act, .b = b, .call = call ? call : &empty};
+  if (act && inb__target_of(act, opts) == INB_MPI && inb__task_depth() == 0) return inb__mpi_run(&c, opts, out);
   int rc = inb__validate(&c, b, act, opts ? opts : &no_opts);
   if (rc) return rc;
   c.extra = act->extra ? act->extra : &empty;

@@ -36,13 +36,20 @@ static int check_init(const char *name, inb_batch *b, const inb_action *act) {
   if (!act->init && !act->init_fn)
     return inb__err(INB_EINVAL, "action '%s': no init (set init to indices, items, run_once or a component name, "
                                 "or init_fn)", name);
-  if (act->init && !inb__taskgen_is_standard(act->init) && !inb_batch_get(b, act->init)) {
+  /* b is NULL on ranks that do not run init (mpi): their batch is not asked for components */
+  if (b && act->init && !inb__taskgen_is_standard(act->init) && !inb_batch_get(b, act->init)) {
     char comps[512];
     list_components(b, comps, sizeof comps);
     return inb__err(INB_EINVAL, "action '%s': init '%s' is neither indices, items, run_once nor a component of "
                                 "the batch (components: %s)", name, act->init, comps);
   }
   return 0;
+}
+
+inb_target inb__target_of(const inb_action *act, const inb_opts *o) {
+  inb_target t = o && o->target != INB_DEFAULT ? o->target : act->target;
+  if (t == INB_DEFAULT) t = (!act->fn && act->start) ? INB_ASYNC : INB_THREADS;
+  return t;
 }
 
 /* The target after the per-call override and the default rule (DEFAULT = THREADS, or ASYNC with only .start). */
@@ -55,17 +62,32 @@ static int resolve_target(const char *name, const inb_action *act, const inb_opt
   return 0;
 }
 
-static int check_target(const char *name, const inb_action *act, const inb_opts *o, inb_target t) {
+/* The local target an mpi call runs each rank's share with. */
+static int check_local(const char *name, const inb_action *act, inb_target *local) {
+  inb_target l = act->local == INB_DEFAULT ? INB_THREADS : act->local;
+  if (l == INB_ASYNC)
+    return inb__err(INB_EINVAL, "action '%s': local target async is not built yet in this version of inbatch", name);
+  if (l != INB_THREADS && l != INB_FOR)
+    return inb__err(INB_EINVAL, "action '%s': local target must be threads or for with target mpi; found %s (%d)",
+                    name, inb__target_name(l), (int)l);
+  *local = l;
+  return 0;
+}
+
+static int check_target(const char *name, const inb_action *act, const inb_opts *o, inb__call *c) {
+  inb_target t = c->target;
   if (t == INB_ASYNC && o->n_workers > 0)
     return inb__err(INB_EINVAL, "action '%s': n_workers cannot be used with target async (all tasks start at "
                                 "once on one event loop)", name);
   if (t == INB_ASYNC)
     return inb__err(INB_EINVAL, "action '%s': target async is not built yet in this version of inbatch", name);
-  if (t == INB_MPI)
-    return inb__err(INB_EINVAL, "action '%s': target mpi is not built yet in this version of inbatch", name);
+  if (t == INB_MPI) {
+    int rc = check_local(name, act, &c->local);
+    if (rc) return rc;
+  }
   if (!act->fn)
     return inb__err(INB_EINVAL, "action '%s': target %s needs a task function .fn (the action has only the "
-                                "async .start)", name, inb__target_name(t));
+                                "async .start)", name, inb__target_name(t == INB_MPI ? c->local : t));
   return 0;
 }
 
@@ -82,17 +104,18 @@ int inb__validate(inb__call *c, inb_batch *b, const inb_action *act, const inb_o
   if (!act) return inb__err(INB_EINVAL, "inb_run: action is NULL");
   const char *name = act->name && *act->name ? act->name : "(unnamed)";
   c->name = name;
-  if (!b) return inb__err(INB_EINVAL, "action '%s': batch is NULL", name);
+  if (!b && !c->remote) return inb__err(INB_EINVAL, "action '%s': batch is NULL", name);
   if (!act->fn && !act->start)
     return inb__err(INB_EINVAL, "action '%s': no task function (set .fn, or .start for async)", name);
-  int rc = check_init(name, b, act);
+  int rc = check_init(name, c->remote ? NULL : b, act);
   if (!rc) rc = check_opts(name, o);
   if (!rc) rc = resolve_target(name, act, o, &c->target);
-  if (!rc) rc = check_target(name, act, o, c->target);
+  if (!rc) rc = check_target(name, act, o, c);
   if (rc) return rc;
   /* A nested call runs inline: the enclosing call already holds this thread's share of the cores. */
   if (inb__task_depth() > 0) c->target = INB_FOR;
-  c->n_workers = c->target == INB_FOR ? 1 : (o->n_workers > 0 ? o->n_workers : inb__cpus_available());
+  inb_target runs_on = c->target == INB_MPI ? c->local : c->target;
+  c->n_workers = runs_on == INB_FOR ? 1 : (o->n_workers > 0 ? o->n_workers : inb__cpus_available());
   c->chunk = o->chunk;
   c->timeout_ms = o->timeout_ms;
   return 0;

@@ -15,6 +15,7 @@ typedef struct inb__mpi {
   inb_target local;      /* FOR or THREADS */
   int total_workers;     /* the sum of every rank's n_workers */
   bool keep_values;      /* the action has a post: results travel back with their values */
+  bool is_static;        /* rank 0 asked for INB_STATIC */
   pthread_mutex_t mu;    /* rank 0: absorbing results from the dispatcher and the compute thread */
 } inb__mpi;
 
