@@ -179,19 +179,11 @@ static void test_async_target_without_start_is_einval(void **state) {
   expect_einval(&act, NULL, "async", false);
 }
 
-static void test_mpi_target_is_einval_until_it_is_built(void **state) {
+static void test_per_call_async_target_is_einval_until_built(void **state) {
   (void)state;
-  inb_action act = {.name = "act_spread", .fn = fn_count, .init = "indices", .post = post_count, .target = INB_MPI};
-  expect_einval(&act, NULL, "mpi", false);
-}
-
-static void test_per_call_async_or_mpi_target_is_einval_until_built(void **state) {
-  (void)state;
-  inb_action act = {.name = "act_call_spread", .fn = fn_count, .init = "indices", .post = post_count,
+  inb_action act = {.name = "act_call_later", .fn = fn_count, .init = "indices", .post = post_count,
                     .target = INB_THREADS};
-  inb_opts o = {.target = INB_MPI};
-  expect_einval(&act, &o, "mpi", false);
-  o.target = INB_ASYNC;
+  inb_opts o = {.target = INB_ASYNC};
   expect_einval(&act, &o, "async", false);
 }
 
@@ -226,8 +218,7 @@ int main(void) {
       cmocka_unit_test(test_async_target_is_einval_until_it_is_built),
       cmocka_unit_test(test_default_target_with_only_start_means_async_and_is_einval_until_built),
       cmocka_unit_test(test_async_target_without_start_is_einval),
-      cmocka_unit_test(test_mpi_target_is_einval_until_it_is_built),
-      cmocka_unit_test(test_per_call_async_or_mpi_target_is_einval_until_built),
+      cmocka_unit_test(test_per_call_async_target_is_einval_until_built),
       cmocka_unit_test(test_a_valid_action_still_runs_after_rejected_ones),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
