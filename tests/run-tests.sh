@@ -9,6 +9,8 @@
 #   plain build  RelWithDebInfo, -Wall -Wextra -Werror, in build/;       ctest (all labels, bench smoke too).
 #   asan+ubsan   Debug, -DINB_SANITIZE=address, in build-asan/;          ctest (all labels).
 #   tsan         RelWithDebInfo, -DINB_SANITIZE=thread, in build-tsan/;  ctest -LE bench.
+#   fuzz         clang build of the wire-format fuzzer in build-fuzz/; 60 s from the seed corpus
+#                (INB_FUZZ_SECONDS changes it).
 # A failing build or test phase does not stop the later ones; the exit status is non-zero if any failed.
 #
 # Environment: CTEST_PARALLEL_LEVEL (default: serial, because MPI tests oversubscribe 4 ranks on 2 cores),
@@ -228,6 +230,18 @@ phase_tsan() {
   build_and_test build-tsan -LE bench
 }
 
+phase_fuzz() {
+  # libFuzzer needs clang: a separate clang build of the fuzz target only, then a short run from the seeds.
+  # New inputs go to build-fuzz/, never into the source tree.
+  local dir="$repo_root/build-fuzz"
+  cmake -S "$repo_root" -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DINB_SANITIZE= -DINB_WERROR=ON -DINB_BUILD_TESTS=ON -DINB_BUILD_BENCH=OFF
+  cmake --build "$dir" -j"$build_jobs" --target fuzz_unpack
+  mkdir -p "$dir/corpus-new"
+  "$dir/tests/fuzz/fuzz_unpack" "$dir/corpus-new" "$repo_root/tests/fuzz/corpus" \
+    -max_total_time="${INB_FUZZ_SECONDS:-60}" -timeout=10 -artifact_prefix="$dir/" -print_final_stats=1 </dev/null
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Main
 
@@ -254,6 +268,7 @@ run_phase "plain build" phase_plain
 if ((!quick)); then
   run_phase "asan+ubsan" phase_asan
   run_phase "tsan" phase_tsan
+  run_phase "fuzz" phase_fuzz
 fi
 
 print_summary
