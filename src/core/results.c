@@ -144,8 +144,9 @@ size_t inb_results_count(const inb_results *r) { return r ? r->n : 0; }
 bool inb_result_ok(const inb_results *r, size_t i) { return r && i < r->n && r->slots[i].kind != INB__FAILED; }
 
 const inb_value *inb_result_value(const inb_results *r, size_t i) {
-  if (!inb_result_ok(r, i)) return NULL;
+  if (!r || i >= r->n) return NULL;
   const inb__slot *s = &r->slots[i];
+  if (s->kind == INB__FAILED) return NULL;
   return s->kind == INB__ARRAY_OUT ? (const inb_value *)s->u.s.p : (const inb_value *)s;
 }
 

@@ -44,6 +44,13 @@ int inb__results_init(inb_results *r, size_t n);
  * Tasks store into distinct slots concurrently without locks. Returns 0 or INB_ENOMEM (slot left NONE). */
 int inb__results_store(inb_results *r, size_t i, const inb_value *v);
 
+/* The common case of inb__results_store, inline: a value without data (NONE, BOOL, INT, REAL). */
+static inline void inb__results_store_scalar(inb_results *r, size_t i, const inb_value *v) {
+  inb__slot *s = &r->slots[i];
+  s->kind = v->kind;
+  s->u.i = v->u.i; /* the 8 bytes of b, i or r, whichever the kind names */
+}
+
 /* Frees the slots, the copies they point at, and the error records. */
 void inb__results_release(inb_results *r);
 

@@ -43,10 +43,6 @@ inb_value inb_str(const char *s) {
 inb_value inb_bytes(const void *p, size_t n) { return (inb_value){.kind = INB_BYTES, .u.s = {p, n}}; }
 inb_value inb_arr(inb_array a) { return (inb_value){.kind = INB_ARRAY, .u.a = a}; }
 
-bool inb__value_has_data(const inb_value *v) {
-  return v->kind == INB_STR || v->kind == INB_BYTES || v->kind == INB_ARRAY;
-}
-
 int inb__value_dup(inb_value *dst, const inb_value *src) {
   *dst = *src;
   if (!inb__value_has_data(src)) return 0;

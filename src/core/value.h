@@ -21,7 +21,10 @@ int inb__value_dup(inb_value *dst, const inb_value *src);
 /* Frees the heap block of a value made by inb__value_dup; leaves inb_none(). */
 void inb__value_release(inb_value *v);
 
-/* True when the value points at memory (STR, BYTES, ARRAY), i.e. inb__value_dup allocates for it. */
-bool inb__value_has_data(const inb_value *v);
+/* True when the value points at memory (STR, BYTES, ARRAY), i.e. inb__value_dup allocates for it.
+ * Inline: it sits on the per-task path. */
+static inline bool inb__value_has_data(const inb_value *v) {
+  return v->kind == INB_STR || v->kind == INB_BYTES || v->kind == INB_ARRAY;
+}
 
 #endif

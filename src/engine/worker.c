@@ -114,12 +114,14 @@ static void run_one(inb__worker *w, size_t i) {
   int rc = c->act->fn(&w->item, &w->args, res);
   if (rc) {
     record_failure(w, i, rc, w->item.has_msg ? w->item.msg : NULL);
+  } else if (c->results && !inb__value_has_data(res)) {
+    inb__results_store_scalar(c->results, i, res);
   } else if (c->results) {
     /* §6: the value may point at the task's own memory; it is copied now, while that memory is valid. */
     if (inb__results_store(c->results, i, res))
       record_failure(w, i, INB_ENOMEM, "out of memory while copying the task's result");
     else
-      w->has_copies |= inb__value_has_data(res);
+      w->has_copies = true;
   }
   w->item.has_msg = false;
 }
