@@ -38,9 +38,8 @@ size_t inb_item_task(const inb_item *it) { return it ? it->task : 0; }
 int inb_item_rank(const inb_item *it) { return it ? it->rank : 0; }
 void *inb_item_loop(inb_item *it) { return it ? it->loop : NULL; }
 
-/* The async target is not built yet: there is no task an inb_done could finish. It comes with that target. */
+/* Only async tasks can be finished later; on other targets a task finishes when fn returns, and inb_done
+ * has nothing to do. */
 void inb_done(inb_item *it, int code, inb_value result) {
-  (void)it;
-  (void)code;
-  (void)result;
+  if (it && it->on_done) it->on_done(it, code, result);
 }

@@ -12,6 +12,10 @@ struct inb_item {
   char *msg;        /* inb_fail's message for the current task (valid when has_msg) */
   size_t msg_cap;
   bool has_msg;
+  /* async: the target's hook behind inb_done, and its state for this task (see targets/async.c) */
+  void (*on_done)(struct inb_item *it, int code, inb_value result);
+  void *async;
+  uint8_t done;
 };
 
 /* Frees the item's message buffer. */

@@ -64,31 +64,35 @@ static int resolve_target(const char *name, const inb_action *act, const inb_opt
 
 /* The local target an mpi call runs each rank's share with. */
 static int check_local(const char *name, const inb_action *act, inb_target *local) {
-  inb_target l = act->local == INB_DEFAULT ? INB_THREADS : act->local;
-  if (l == INB_ASYNC)
-    return inb__err(INB_EINVAL, "action '%s': local target async is not built yet in this version of inbatch", name);
-  if (l != INB_THREADS && l != INB_FOR)
-    return inb__err(INB_EINVAL, "action '%s': local target must be threads or for with target mpi; found %s (%d)",
-                    name, inb__target_name(l), (int)l);
+  inb_target l = act->local == INB_DEFAULT ? ((!act->fn && act->start) ? INB_ASYNC : INB_THREADS) : act->local;
+  if (l != INB_THREADS && l != INB_FOR && l != INB_ASYNC)
+    return inb__err(INB_EINVAL, "action '%s': local target must be threads, for or async with target mpi; found "
+                                "%s (%d)", name, inb__target_name(l), (int)l);
   *local = l;
   return 0;
 }
 
+/* Async runs .start; the others run .fn. */
+static int check_function(const char *name, const inb_action *act, inb_target runs_on) {
+  if (runs_on == INB_ASYNC && !act->start)
+    return inb__err(INB_EINVAL, "action '%s': target async needs .start (an inb_start_fn that finishes each task "
+                                "with inb_done)", name);
+  if (runs_on != INB_ASYNC && !act->fn)
+    return inb__err(INB_EINVAL, "action '%s': target %s needs a task function .fn (the action has only the "
+                                "async .start)", name, inb__target_name(runs_on));
+  return 0;
+}
+
 static int check_target(const char *name, const inb_action *act, const inb_opts *o, inb__call *c) {
-  inb_target t = c->target;
-  if (t == INB_ASYNC && o->n_workers > 0)
-    return inb__err(INB_EINVAL, "action '%s': n_workers cannot be used with target async (all tasks start at "
-                                "once on one event loop)", name);
-  if (t == INB_ASYNC)
-    return inb__err(INB_EINVAL, "action '%s': target async is not built yet in this version of inbatch", name);
-  if (t == INB_MPI) {
+  if (c->target == INB_MPI) {
     int rc = check_local(name, act, &c->local);
     if (rc) return rc;
   }
-  if (!act->fn)
-    return inb__err(INB_EINVAL, "action '%s': target %s needs a task function .fn (the action has only the "
-                                "async .start)", name, inb__target_name(t == INB_MPI ? c->local : t));
-  return 0;
+  inb_target runs_on = c->target == INB_MPI ? c->local : c->target;
+  if (runs_on == INB_ASYNC && o->n_workers > 0)
+    return inb__err(INB_EINVAL, "action '%s': n_workers cannot be used with target async (all tasks start at "
+                                "once on one event loop)", name);
+  return check_function(name, act, runs_on);
 }
 
 static int check_opts(const char *name, const inb_opts *o) {
@@ -112,10 +116,11 @@ int inb__validate(inb__call *c, inb_batch *b, const inb_action *act, const inb_o
   if (!rc) rc = resolve_target(name, act, o, &c->target);
   if (!rc) rc = check_target(name, act, o, c);
   if (rc) return rc;
-  /* A nested call runs inline: the enclosing call already holds this thread's share of the cores. */
-  if (inb__task_depth() > 0) c->target = INB_FOR;
+  /* A nested call runs inline: the enclosing call already holds this thread's share of the cores.
+   * (An async nested call keeps its own loop: it runs in this thread anyway.) */
   inb_target runs_on = c->target == INB_MPI ? c->local : c->target;
-  c->n_workers = runs_on == INB_FOR ? 1 : (o->n_workers > 0 ? o->n_workers : inb__cpus_available());
+  if (inb__task_depth() > 0) c->target = runs_on = runs_on == INB_ASYNC ? INB_ASYNC : INB_FOR;
+  c->n_workers = runs_on == INB_THREADS ? (o->n_workers > 0 ? o->n_workers : inb__cpus_available()) : 1;
   c->chunk = o->chunk;
   c->timeout_ms = o->timeout_ms;
   return 0;

@@ -89,42 +89,58 @@ static inline int prepare(inb__worker *w, size_t i) {
 }
 
 /* Records task i's failure: every record with a post, else a count and the lowest position. */
-static void record_failure(inb__worker *w, size_t i, int code, const char *msg) {
+void inb__worker_fail(inb__worker *w, size_t i, int code, const char *msg) {
   w->nfailed++;
   int rc = (w->c->results || w->c->all_errors) ? inb__errlist_add(&w->errors, i, w->item.rank, code, msg)
                                                : inb__errlist_keep_first(&w->first, i, w->item.rank, code, msg);
   if (rc) w->rc = INB_ENOMEM;
 }
 
+void inb__worker_store(inb__worker *w, size_t i, const inb_value *v) {
+  inb__call *c = w->c;
+  if (!c->results) return; /* without a post nothing reads it */
+  if (!inb__value_has_data(v)) {
+    inb__results_store_scalar(c->results, i, v);
+  } else if (inb__results_store(c->results, i, v)) {
+    inb__worker_fail(w, i, INB_ENOMEM, "out of memory while copying the task's result");
+  } else {
+    w->has_copies = true;
+  }
+}
+
+bool inb__worker_late(inb__worker *w, size_t i) {
+  inb__call *c = w->c;
+  if (!c->deadline_ns || inb__now_ns() <= c->deadline_ns) return false;
+  char msg[96];
+  snprintf(msg, sizeof msg, "not started before the timeout of %lld ms", (long long)c->timeout_ms);
+  inb__worker_fail(w, i, INB_ECANCELED, msg);
+  return true;
+}
+
+const inb_args *inb__worker_args(inb__worker *w, size_t i) {
+  if (prepare(w, i)) {
+    inb__worker_fail(w, i, INB_ENOMEM, "out of memory while merging the task's arguments");
+    return NULL;
+  }
+  return &w->args;
+}
+
 static void run_one(inb__worker *w, size_t i) {
   inb__call *c = w->c;
-  if (c->deadline_ns && inb__now_ns() > c->deadline_ns) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "not started before the timeout of %lld ms", (long long)c->timeout_ms);
-    record_failure(w, i, INB_ECANCELED, msg);
-    return;
-  }
-  if (prepare(w, i)) {
-    record_failure(w, i, INB_ENOMEM, "out of memory while merging the task's arguments");
-    return;
-  }
+  if (inb__worker_late(w, i) || !inb__worker_args(w, i)) return;
   w->item.task = c->task_base + i;
   inb_value *res = &w->scratch;
   res->kind = INB_NONE; /* all of inb_none() that matters; writing the whole 88-byte value costs more than a task */
   int rc = c->act->fn(&w->item, &w->args, res);
-  if (rc) {
-    record_failure(w, i, rc, w->item.has_msg ? w->item.msg : NULL);
-  } else if (c->results && !inb__value_has_data(res)) {
-    inb__results_store_scalar(c->results, i, res);
-  } else if (c->results) {
-    /* §6: the value may point at the task's own memory; it is copied now, while that memory is valid. */
-    if (inb__results_store(c->results, i, res))
-      record_failure(w, i, INB_ENOMEM, "out of memory while copying the task's result");
-    else
-      w->has_copies = true;
-  }
+  if (rc)
+    inb__worker_fail(w, i, rc, w->item.has_msg ? w->item.msg : NULL);
+  else
+    inb__worker_store(w, i, res);
   w->item.has_msg = false;
 }
+
+void inb__worker_task_enter(void) { task_depth++; }
+void inb__worker_task_leave(void) { task_depth--; }
 
 void inb__worker_run(inb__worker *w, size_t lo, size_t hi) {
   task_depth++;

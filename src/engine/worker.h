@@ -27,8 +27,21 @@ int inb__worker_init(inb__worker *w, inb__call *c, int rank);
 /* Runs tasks [lo, hi) of w's call, in order, in the calling thread. Never fails: a task's failure is a record. */
 void inb__worker_run(inb__worker *w, size_t lo, size_t hi);
 
+/* The pieces of a task, for targets that run tasks their own way (async):
+ * task i's merged arguments in w's view, valid until the next call (NULL: out of memory, failure recorded);
+ * whether the call's deadline passed before task i started (then its INB_ECANCELED record is made);
+ * task i's failure record (msg NULL = inb_strerror(code); copied); task i's successful result (copied). */
+const inb_args *inb__worker_args(inb__worker *w, size_t i);
+bool inb__worker_late(inb__worker *w, size_t i);
+void inb__worker_fail(inb__worker *w, size_t i, int code, const char *msg);
+void inb__worker_store(inb__worker *w, size_t i, const inb_value *v);
+
 /* Moves w's failure records into its call and frees w's state. Call from one thread at a time per call. */
 void inb__worker_absorb(inb__worker *w);
+
+/* Brackets code that runs tasks outside inb__worker_run (async), so nested inb_run calls run inline. */
+void inb__worker_task_enter(void);
+void inb__worker_task_leave(void);
 
 /* Depth of task execution in this thread: > 0 inside a task (nested inb_run then runs inline). */
 int inb__task_depth(void);

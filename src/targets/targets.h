@@ -7,5 +7,6 @@
 /* Each runs every task of c and absorbs its workers' failures into c. Returns 0 or INB_ENOMEM. */
 int inb__for_run(inb__call *c);
 int inb__threads_run(inb__call *c);
+int inb__async_run(inb__call *c);
 
 #endif

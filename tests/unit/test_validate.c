@@ -159,19 +159,6 @@ static void test_n_workers_with_target_async_is_einval(void **state) {
 
 /* ---- targets not built yet ------------------------------------------------------------------------ */
 
-static void test_async_target_is_einval_until_it_is_built(void **state) {
-  (void)state;
-  inb_action act = {.name = "act_later", .start = start_count, .init = "indices", .post = post_count,
-                    .target = INB_ASYNC};
-  expect_einval(&act, NULL, "async", false);
-}
-
-static void test_default_target_with_only_start_means_async_and_is_einval_until_built(void **state) {
-  (void)state;
-  inb_action act = {.name = "act_start_only", .start = start_count, .init = "indices", .post = post_count};
-  expect_einval(&act, NULL, "async", false);
-}
-
 static void test_async_target_without_start_is_einval(void **state) {
   (void)state;
   inb_action act = {.name = "act_later_no_start", .fn = fn_count, .init = "indices", .post = post_count,
@@ -215,8 +202,6 @@ int main(void) {
       cmocka_unit_test(test_null_action_is_einval),
       cmocka_unit_test(test_negative_n_workers_is_einval),
       cmocka_unit_test(test_n_workers_with_target_async_is_einval),
-      cmocka_unit_test(test_async_target_is_einval_until_it_is_built),
-      cmocka_unit_test(test_default_target_with_only_start_means_async_and_is_einval_until_built),
       cmocka_unit_test(test_async_target_without_start_is_einval),
       cmocka_unit_test(test_per_call_async_target_is_einval_until_built),
       cmocka_unit_test(test_a_valid_action_still_runs_after_rejected_ones),

@@ -73,7 +73,7 @@ static int share_settings(inb__mpi *x, const inb_opts *o, uint8_t **callbuf, inb
   if (!rc) rc = inb__mpi_agree(lrc, x->comm);
   if (rc) return rc;
   x->keep_values = s.keep_values;
-  c->n_workers = x->local == INB_FOR ? 1 : (s.n_workers > 0 ? s.n_workers : inb__cpus_available());
+  c->n_workers = x->local == INB_THREADS ? (s.n_workers > 0 ? s.n_workers : inb__cpus_available()) : 1;
   c->chunk = s.chunk;
   c->timeout_ms = s.timeout_ms;
   x->total_workers = c->n_workers;
