@@ -157,7 +157,7 @@ static void test_n_workers_with_target_async_is_einval(void **state) {
   expect_einval(&act, &o, "async", false);
 }
 
-/* ---- targets not built yet ------------------------------------------------------------------------ */
+/* ---- async needs .start ------------------------------------------------------------------------- */
 
 static void test_async_target_without_start_is_einval(void **state) {
   (void)state;
@@ -166,7 +166,7 @@ static void test_async_target_without_start_is_einval(void **state) {
   expect_einval(&act, NULL, "async", false);
 }
 
-static void test_per_call_async_target_is_einval_until_built(void **state) {
+static void test_per_call_async_target_without_start_is_einval(void **state) {
   (void)state;
   inb_action act = {.name = "act_call_later", .fn = fn_count, .init = "indices", .post = post_count,
                     .target = INB_THREADS};
@@ -203,7 +203,7 @@ int main(void) {
       cmocka_unit_test(test_negative_n_workers_is_einval),
       cmocka_unit_test(test_n_workers_with_target_async_is_einval),
       cmocka_unit_test(test_async_target_without_start_is_einval),
-      cmocka_unit_test(test_per_call_async_target_is_einval_until_built),
+      cmocka_unit_test(test_per_call_async_target_without_start_is_einval),
       cmocka_unit_test(test_a_valid_action_still_runs_after_rejected_ones),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
