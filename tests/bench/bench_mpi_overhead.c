@@ -1,0 +1,303 @@
+/* bench_mpi_overhead: what the mpi target costs for many small tasks, against a hand-written MPI program that
+ * moves the same bytes and does the same work.
+ *
+ * Workload: ntasks tasks on a batch of ntasks items (indices 3*i + 1), init "indices", task i returns
+ * inb_int(work(index)) with work(x) = 2x + 1, and a post on rank 0 that sums the results (plain sum and a
+ * position-weighted sum, so results arriving in the wrong order are caught too).
+ * Variants, interleaved within each repetition (handwritten static dynamic, handwritten static dynamic, ...):
+ *   handwritten  rank 0 broadcasts the count, MPI_Scatterv of contiguous int64 index blocks (n/size each, the
+ *                first n%size ranks one more), every rank runs work() over its block in a plain loop into an
+ *                int64 array, MPI_Gatherv of the results to rank 0, rank 0 computes the same two sums. Its
+ *                buffers are allocated inside the timed region, as inb_run allocates its own.
+ *   static       inb_run, target mpi, local for (1 worker per rank), schedule INB_STATIC.
+ *   dynamic      the same with schedule INB_DYNAMIC.
+ * Every rank touches BENCH_WARM_MIB of memory, then MPI_Barrier; rank 0's clock runs from just before the
+ * variant's first MPI call (inb_run, or the handwritten broadcast) until rank 0 holds the sums (for inb_run:
+ * until it returns, i.e. including its final status agreement). Figures: best and median of `reps`, after one
+ * untimed round that creates the engine's communicator and faults in the code.
+ *
+ * Usage: mpiexec -n 2 bench_mpi_overhead [ntasks] [reps]     defaults: 1000000 7
+ * Goals (time / handwritten best): static <= 1.25x, dynamic <= 1.5x; missing one is reported, never a failure.
+ * A wrong result (inb_run not 0 on any rank, a wrong count or sum) is: rank 0 prints why, every rank exits 1.
+ * Bad arguments exit 2. */
+#include <inbatch.h>
+#include <mpi.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BENCH_RANKS 2           /* the figures are meant for 2 ranks (2 cores); others run, with a note */
+#define BENCH_WARM_MIB 256      /* memory each rank touches before a timed run (freshly mapped memory is slow here) */
+#define GOAL_STATIC 1.25
+#define GOAL_DYNAMIC 1.5
+
+/* The per-item work, the same for every variant. */
+static inline int64_t work(int64_t index) { return index * 2 + 1; }
+
+/* ---- what post saw (rank 0) ------------------------------------------------------------------------ */
+
+typedef struct {
+  size_t count;
+  uint64_t sum, wsum;   /* sum of the results; sum of position * result (both mod 2^64) */
+} sums;
+
+static sums g_post;
+
+static int task_work(inb_item *it, const inb_args *args, inb_value *result) {
+  (void)it;
+  *result = inb_int(work(inb_args_at(args, 0)->u.i));
+  return 0;
+}
+
+static int post_sum(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
+                    inb_batch **out) {
+  (void)b, (void)call, (void)extra, (void)out;
+  size_t n = inb_results_count(r);
+  uint64_t s = 0, w = 0;
+  for (size_t i = 0; i < n; i++) {
+    const inb_value *v = inb_result_value(r, i);
+    if (!v || v->kind != INB_INT) return INB_EITEM;  /* a task failed or returned the wrong kind */
+    s += (uint64_t)v->u.i;
+    w += (uint64_t)i * (uint64_t)v->u.i;
+  }
+  g_post = (sums){n, s, w};
+  return 0;
+}
+
+/* ---- the hand-written baseline --------------------------------------------------------------------- */
+
+static void die_local(const char *what);
+
+/* Collective. idx (rank 0 only): the n indices. Fills *out on rank 0. */
+static void handwritten(const int64_t *idx, int64_t n_root, int rank, int size, sums *out) {
+  int64_t n = n_root;
+  MPI_Bcast(&n, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  int *counts = malloc((size_t)size * sizeof *counts), *displs = malloc((size_t)size * sizeof *displs);
+  bool ok = counts && displs;
+  for (int r = 0, d = 0; ok && r < size; r++) {
+    counts[r] = (int)(n / size + (r < n % size));
+    displs[r] = d;
+    d += counts[r];
+  }
+  int mine = ok ? counts[rank] : 0;
+  int64_t *blk = malloc((size_t)(mine ? mine : 1) * sizeof *blk);
+  int64_t *res = malloc((size_t)(mine ? mine : 1) * sizeof *res);
+  int64_t *all = rank == 0 ? malloc((size_t)(n ? n : 1) * sizeof *all) : NULL;
+  if (!(ok && blk && res && (rank != 0 || all))) die_local("handwritten: out of memory");
+  MPI_Scatterv(idx, counts, displs, MPI_INT64_T, blk, mine, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  for (int i = 0; i < mine; i++) res[i] = work(blk[i]);
+  MPI_Gatherv(res, mine, MPI_INT64_T, all, counts, displs, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  if (rank == 0) {
+    uint64_t s = 0, w = 0;
+    for (int64_t i = 0; i < n; i++) {
+      s += (uint64_t)all[i];
+      w += (uint64_t)i * (uint64_t)all[i];
+    }
+    *out = (sums){(size_t)n, s, w};
+  }
+  free(all), free(res), free(blk), free(displs), free(counts);
+}
+
+/* ---- helpers --------------------------------------------------------------------------------------- */
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Touches fresh memory so that the run's own allocations find pages the host has already backed. */
+static void warm_memory(void) {
+  size_t n = (size_t)BENCH_WARM_MIB << 20;
+  char *p = malloc(n);
+  if (!p) return;
+  memset(p, 1, n);
+  __asm__ volatile("" : : "r"(p) : "memory");
+  free(p);
+}
+
+/* A failure only this rank knows of (out of memory): no collective can be agreed any more, so abort them all. */
+static void die_local(const char *what) {
+  fprintf(stderr, "bench_mpi_overhead: ERROR rank %d: %s\n", inb_mpi_rank(), what);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  exit(1);
+}
+
+/* Rank 0's verdict reaches every rank; on failure every rank finalises MPI and exits 1. */
+static void agree_or_exit(bool ok_root, const char *case_name, const char *why) {
+  int ok = ok_root;
+  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (ok) return;
+  if (inb_mpi_rank() == 0) fprintf(stderr, "bench_mpi_overhead: ERROR %s: %s\n", case_name, why);
+  inb_mpi_finalize();
+  exit(1);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, long n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void fmt_time(char *buf, size_t size, double s) {
+  if (s >= 1.0) snprintf(buf, size, "%.3fs", s);
+  else if (s >= 0.01) snprintf(buf, size, "%.1fms", s * 1e3);
+  else snprintf(buf, size, "%.2fms", s * 1e3);
+}
+
+static const char *verdict(bool met) { return met ? "met" : "MISSED"; }
+
+static bool parse_count(const char *s, const char *what, long min, long max, long *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+    if (inb_mpi_rank() == 0)
+      fprintf(stderr, "bench_mpi_overhead: %s: expected an integer in [%ld, %ld]; found '%s'\n", what, min, max, s);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+enum { V_HAND, V_STATIC, V_DYNAMIC, V_N };
+
+int main(int argc, char **argv) {
+  if (inb_mpi_init(&argc, &argv) != 0) {
+    fprintf(stderr, "bench_mpi_overhead: ERROR MPI start-up: %s\n", inb_errmsg());
+    return 1;
+  }
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+
+  long n = 1000000, reps = 7;
+  bool args_ok = argc <= 3 && !(argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")));
+  if (!args_ok && rank == 0)
+    fprintf(stderr, "usage: mpiexec -n 2 bench_mpi_overhead [ntasks] [reps]\n       defaults: 1000000 7\n");
+  /* every rank parses the same argv, so every rank reaches the same verdict */
+  args_ok = args_ok && (argc <= 1 || parse_count(argv[1], "ntasks", 1, INT32_MAX, &n)) &&
+            (argc <= 2 || parse_count(argv[2], "reps", 1, 1000, &reps));
+  if (!args_ok) {
+    inb_mpi_finalize();
+    return 2;
+  }
+
+  /* Input: the same batch on every rank (a remote task's inb_item_batch is its own rank's); rank 0 also holds
+   * the indices as the plain int64 array the handwritten variant scatters. */
+  int64_t *index = malloc((size_t)n * sizeof *index);
+  if (!index) die_local("out of memory for the indices");
+  for (long i = 0; i < n; i++) index[i] = 3 * (int64_t)i + 1;
+  inb_batch *b = inb_batch_new(index, (size_t)n);
+  if (!b) die_local("out of memory for the batch");
+  sums want = {(size_t)n, 0, 0};
+  for (long i = 0; i < n; i++) {
+    want.sum += (uint64_t)work(index[i]);
+    want.wsum += (uint64_t)i * (uint64_t)work(index[i]);
+  }
+  if (rank != 0) free(index), index = NULL;
+
+  const inb_action act = {.name = "bench_mpi_overhead", .fn = task_work, .init = "indices", .post = post_sum,
+                          .target = INB_MPI, .local = INB_FOR};
+  const inb_opts opts[V_N] = {
+      [V_STATIC] = {.n_workers = 1, .schedule = INB_STATIC},
+      [V_DYNAMIC] = {.n_workers = 1, .schedule = INB_DYNAMIC}};
+  const char *names[V_N] = {"handwritten", "static", "dynamic"};
+
+  if (rank == 0)
+    printf("bench_mpi_overhead  ranks=%d  tasks=%ld  reps=%ld (interleaved: handwritten static dynamic; "
+           "one untimed round first)  local=for  n_workers=1 per rank\n", size, n, reps);
+  if (rank == 0 && size != BENCH_RANKS)
+    printf("bench_mpi_overhead  note: running on %d ranks; the goals are set for %d\n", size, BENCH_RANKS);
+  fflush(stdout);
+
+  double *times[V_N];
+  for (int v = 0; v < V_N; v++) {
+    times[v] = calloc((size_t)reps, sizeof *times[v]);
+    if (!times[v]) die_local("out of memory");
+  }
+  for (long r = -1; r < reps; r++) {
+    for (int v = 0; v < V_N; v++) {
+      sums got = {0, 0, 0};
+      g_post = got;
+      int rc = 0;
+      warm_memory();
+      MPI_Barrier(MPI_COMM_WORLD);
+      double t0 = now_s();
+      if (v == V_HAND) {
+        handwritten(index, n, rank, size, &got);
+        double t = now_s() - t0;
+        if (r >= 0) times[v][r] = t;
+      } else {
+        rc = inb_run(b, &act, NULL, &opts[v], NULL);
+        double t = now_s() - t0;
+        got = g_post;
+        if (r >= 0) times[v][r] = t;
+        if (rc != 0) {   /* every rank returns the same status: all leave together */
+          if (rank == 0)
+            fprintf(stderr, "bench_mpi_overhead: ERROR %s: inb_run returned %d (%s): %s\n", names[v], rc,
+                    inb_strerror(rc), inb_errmsg());
+          inb_mpi_finalize();
+          return 1;
+        }
+      }
+      char why[256] = "";
+      bool right = rank != 0 || (got.count == want.count && got.sum == want.sum && got.wsum == want.wsum);
+      if (!right)
+        snprintf(why, sizeof why, "rank 0 has %zu results, sum %" PRIu64 ", weighted sum %" PRIu64 "; expected %zu, "
+                 "%" PRIu64 ", %" PRIu64, got.count, got.sum, got.wsum, want.count, want.sum, want.wsum);
+      agree_or_exit(right, names[v], why);
+    }
+  }
+
+  if (rank == 0) {
+    double best[V_N], med[V_N];
+    if (getenv("BENCH_VERBOSE")) for (int v = 0; v < V_N; v++) { fprintf(stderr, "%s:", names[v]); for (long r = 0; r < reps; r++) fprintf(stderr, " %.2f", times[v][r]*1e3); fprintf(stderr, "\n"); }
+    for (int v = 0; v < V_N; v++) {
+      best[v] = times[v][0];
+      for (long r = 1; r < reps; r++)
+        if (times[v][r] < best[v]) best[v] = times[v][r];
+      med[v] = median(times[v], reps);
+    }
+    char tb[32], tm[32], th[32];
+    fmt_time(th, sizeof th, best[V_HAND]);
+    fmt_time(tm, sizeof tm, med[V_HAND]);
+    printf("bench_mpi_overhead  case=handwritten  ranks=%d  tasks=%ld  best=%s  median=%s  "
+           "(baseline: MPI_Scatterv of int64 indices, plain loop, MPI_Gatherv of int64 results, sum on rank 0)\n",
+           size, n, th, tm);
+    const double goal[V_N] = {0, GOAL_STATIC, GOAL_DYNAMIC};
+    double ratio[V_N];
+    for (int v = V_STATIC; v < V_N; v++) {
+      ratio[v] = best[v] / best[V_HAND];
+      fmt_time(tb, sizeof tb, best[v]);
+      fmt_time(tm, sizeof tm, med[v]);
+      printf("bench_mpi_overhead  case=%-7s  ranks=%d  tasks=%ld  best=%s  median=%s  ratio=%.2fx  "
+             "overhead=%.1f ns/task  (handwritten best=%s)  goal<=%g %s\n", names[v], size, n, tb, tm, ratio[v],
+             (best[v] - best[V_HAND]) * 1e9 / (double)n, th, goal[v], verdict(ratio[v] <= goal[v]));
+    }
+    printf("\nbench_mpi_overhead  summary  (best of %ld, interleaved; ratio = best / handwritten best; goals are "
+           "targets, not failures)\n", reps);
+    printf("  %-40s %9s   %-9s %s\n", "figure", "measured", "goal", "");
+    printf("  %-40s %8.2fx   %-9s %s\n", "static: time / handwritten", ratio[V_STATIC], "<= 1.25x",
+           verdict(ratio[V_STATIC] <= GOAL_STATIC));
+    printf("  %-40s %8.2fx   %-9s %s\n", "dynamic: time / handwritten", ratio[V_DYNAMIC], "<= 1.5x",
+           verdict(ratio[V_DYNAMIC] <= GOAL_DYNAMIC));
+    printf("  (every run checked: %ld results on rank 0, their sum and position-weighted sum: all correct)\n", n);
+    fflush(stdout);
+  }
+
+  for (int v = 0; v < V_N; v++) free(times[v]);
+  inb_batch_free(&b);
+  free(index);
+  return inb_mpi_finalize() == 0 ? 0 : 1;
+}
