@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* One buffer per thread: messages are short sentences, and a fixed buffer cannot fail to allocate. */
-static _Thread_local char errbuf[1024];
+static _Thread_local char errbuf[INB__ERRMSG_MAX];
 
 const char *inb_strerror(int code) {
   switch (code) {

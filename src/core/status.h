@@ -4,6 +4,9 @@
 
 #include <inbatch/core.h>
 
+/* The size of inb_errmsg()'s buffer: longer messages are cut to it. */
+#define INB__ERRMSG_MAX 1024
+
 /* Formats the calling thread's inb_errmsg() and returns code, so callers can `return inb__err(...)`. */
 int inb__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

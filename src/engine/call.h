@@ -37,6 +37,7 @@ typedef struct inb__call {
   inb_args **lists;          /* GEN_LISTS: ntasks lists (NULL = empty), owned by the call */
 
   inb_results *results;      /* NULL without post: then only failures are kept */
+  bool isolate_call_arrays;  /* MPI: every task gets its own copies of the call's ARRAY arguments */
   bool all_errors;           /* without results, keep every failure record anyway (an MPI chunk sends them) */
   /* Failures, gathered from the workers when they finish. */
   size_t nfailed;

@@ -19,6 +19,7 @@ typedef struct inb__worker {
   inb__errlist errors;       /* post: every failure seen by this worker */
   bool has_copies;
   int rc;                    /* internal failure (INB_ENOMEM) */
+  uint8_t *call_copies;      /* c->isolate_call_arrays: this task's copies of the call's arrays */
 } inb__worker;
 
 /* Prepares w for tasks of c. Returns 0 or INB_ENOMEM. Release with inb__worker_absorb. */

@@ -84,6 +84,12 @@ int inb__mpi_engine_comm(MPI_Comm user, MPI_Comm *out) {
   return 0;
 }
 
+/* A status and its message, as one broadcast. */
+typedef struct {
+  int rc;
+  char msg[INB__ERRMSG_MAX];
+} status_msg;
+
 int inb__mpi_agree(int rc, MPI_Comm comm) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
@@ -91,29 +97,22 @@ int inb__mpi_agree(int rc, MPI_Comm comm) {
   int first = rc ? rank : size; /* the lowest failing rank speaks for all */
   MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm);
   if (first == size) return 0;
-  struct {
-    int rc;
-    char msg[1020];
-  } st = {rc, ""};
+  status_msg st = {rc, ""};
   if (rank == first) snprintf(st.msg, sizeof st.msg, "%s", inb_errmsg());
   MPI_Bcast(&st, (int)sizeof st, MPI_BYTE, first, comm);
-  if (rank != first) {
-    char tail[1100];
-    snprintf(tail, sizeof tail, "rank %d: %s", first, st.msg);
-    inb__err_set(st.rc, tail);
-  }
-  return st.rc;
+  if (size == 1) return st.rc;
+  /* every rank, the failing one too, ends with the same words: which rank failed, and why */
+  char all[INB__ERRMSG_MAX];
+  snprintf(all, sizeof all, "rank %d: %s", first, st.msg);
+  return inb__err_set(st.rc, all);
 }
 
 int inb__mpi_share_status(int rc, MPI_Comm comm) {
   int rank;
   MPI_Comm_rank(comm, &rank);
-  struct {
-    int rc;
-    char msg[1020];
-  } st = {rc, ""};
+  status_msg st = {rc, ""};
   if (rank == 0 && rc) snprintf(st.msg, sizeof st.msg, "%s", inb_errmsg());
   MPI_Bcast(&st, (int)sizeof st, MPI_BYTE, 0, comm);
-  if (rank != 0 && st.rc) inb__err_set(st.rc, st.msg);
+  if (rank != 0 && st.rc) inb__err_set(st.rc, st.msg); /* rank 0's own was the source: the same bytes */
   return st.rc;
 }

@@ -58,12 +58,12 @@ static int share_settings(inb__mpi *x, const inb_opts *o, uint8_t **callbuf, inb
     lrc = inb__wire_put_header(&b, 1);
     if (!lrc) lrc = inb__wire_pack_args(&b, c->call);
     if (!lrc) inb__wire_seal(&b, 0, 1);
+    *callbuf = b.p; /* kept: rank 0's tasks too get copies of the call's arrays, never the caller's memory */
   }
   rc = inb__mpi_agree(lrc, x->comm);
   size_t n = b.n;
-  if (!rc) rc = inb__msg_bcast(x->rank == 0 ? &b.p : callbuf, &n, x->comm);
-  inb__buf_release(&b);
-  if (!rc && x->rank != 0) {
+  if (!rc) rc = inb__msg_bcast(callbuf, &n, x->comm);
+  if (!rc) {
     uint64_t count;
     size_t off;
     lrc = inb__wire_get_header(*callbuf, n, &count, &off);
