@@ -122,6 +122,41 @@ void inb__errlist_release(inb__errlist *l) {
   *l = (inb__errlist){0};
 }
 
+int inb__vallist_add(inb__vallist *l, size_t task, const inb_value *v) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 8;
+    void *p = realloc(l->v, cap * sizeof *l->v);
+    if (!p) return INB_ENOMEM;
+    l->v = p;
+    l->cap = cap;
+  }
+  if (inb__value_dup(&l->v[l->n].v, v)) return INB_ENOMEM;
+  l->v[l->n++].task = task;
+  return 0;
+}
+
+int inb__vallist_move(inb__vallist *dst, inb__vallist *src) {
+  for (size_t k = 0; k < src->n; k++) {
+    if (dst->n == dst->cap) {
+      size_t cap = dst->cap ? dst->cap * 2 : 8;
+      while (cap < dst->n + src->n - k) cap *= 2;
+      void *p = realloc(dst->v, cap * sizeof *dst->v);
+      if (!p) return INB_ENOMEM;
+      dst->v = p;
+      dst->cap = cap;
+    }
+    dst->v[dst->n++] = src->v[k];
+  }
+  src->n = 0;
+  return 0;
+}
+
+void inb__vallist_release(inb__vallist *l) {
+  for (size_t k = 0; k < l->n; k++) inb__value_release(&l->v[k].v);
+  free(l->v);
+  *l = (inb__vallist){0};
+}
+
 static int by_task(const void *a, const void *b) {
   size_t x = ((const inb_error *)a)->task, y = ((const inb_error *)b)->task;
   return (x > y) - (x < y);

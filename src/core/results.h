@@ -21,6 +21,7 @@ typedef struct {
 } inb__slot;
 
 #define INB__FAILED ((inb_kind)0x7f)    /* the task failed; u.i indexes errors.v */
+#define INB__DEFERRED 0xff              /* a result column entry whose value (with data) or failure is elsewhere */
 #define INB__ARRAY_OUT ((inb_kind)0x7e) /* an ARRAY result stored out of line */
 
 /* A growable list of error records; messages are owned (malloc'd). */
@@ -28,6 +29,18 @@ typedef struct {
   inb_error *v;
   size_t n, cap;
 } inb__errlist;
+
+/* A growable list of results with data (STR, BYTES, ARRAY), each an owned copy (inb__value_dup). */
+typedef struct {
+  struct inb__task_value { size_t task; inb_value v; } *v;
+  size_t n, cap;
+} inb__vallist;
+
+/* Appends a copy of v for task. Returns 0 or INB_ENOMEM. */
+int inb__vallist_add(inb__vallist *l, size_t task, const inb_value *v);
+/* Moves every entry of src to the end of dst. Returns 0 or INB_ENOMEM. */
+int inb__vallist_move(inb__vallist *dst, inb__vallist *src);
+void inb__vallist_release(inb__vallist *l);
 
 struct inb_results {
   size_t n;

@@ -144,13 +144,31 @@ static inline int prepare(inb__worker *w, size_t i) {
 /* Records task i's failure: every record with a post, else a count and the lowest position. */
 void inb__worker_fail(inb__worker *w, size_t i, int code, const char *msg) {
   w->nfailed++;
+  if (w->c->col_kinds) w->c->col_kinds[i] = INB__DEFERRED; /* its record tells */
   int rc = (w->c->results || w->c->all_errors) ? inb__errlist_add(&w->errors, i, w->item.rank, code, msg)
                                                : inb__errlist_keep_first(&w->first, i, w->item.rank, code, msg);
   if (rc) w->rc = INB_ENOMEM;
 }
 
+/* Results as columns (an MPI chunk): scalars in place, values with data as copies on the side. */
+static void store_column(inb__worker *w, size_t i, const inb_value *v) {
+  inb__call *c = w->c;
+  if (!inb__value_has_data(v)) {
+    c->col_kinds[i] = (uint8_t)v->kind;
+    c->col_scalars[i] = v->kind == INB_BOOL ? (int64_t)v->u.b : v->kind == INB_NONE ? 0 : v->u.i;
+  } else if (inb__vallist_add(&w->deferred, i, v)) {
+    inb__worker_fail(w, i, INB_ENOMEM, "out of memory while copying the task's result");
+  } else {
+    c->col_kinds[i] = INB__DEFERRED;
+  }
+}
+
 void inb__worker_store(inb__worker *w, size_t i, const inb_value *v) {
   inb__call *c = w->c;
+  if (c->col_kinds) {
+    store_column(w, i, v);
+    return;
+  }
   if (!c->results) return; /* without a post nothing reads it */
   if (!inb__value_has_data(v)) {
     inb__results_store_scalar(c->results, i, v);
@@ -213,6 +231,8 @@ void inb__worker_absorb(inb__worker *w) {
     w->first = (inb__errlist){0};
   }
   if (inb__errlist_move(&c->errors, &w->errors) && !c->internal_rc) c->internal_rc = INB_ENOMEM;
+  if (inb__vallist_move(&c->deferred, &w->deferred) && !c->internal_rc) c->internal_rc = INB_ENOMEM;
+  inb__vallist_release(&w->deferred);
   inb__errlist_release(&w->first);
   inb__errlist_release(&w->errors);
   inb__args_view_release(&w->args);

@@ -17,6 +17,7 @@ typedef struct inb__worker {
   size_t nfailed;
   inb__errlist first;        /* no post: lowest failure seen by this worker */
   inb__errlist errors;       /* post: every failure seen by this worker */
+  inb__vallist deferred;     /* result columns: values with data */
   bool has_copies;
   int rc;                    /* internal failure (INB_ENOMEM) */
   uint8_t *call_copies;      /* c->isolate_call_arrays: this task's copies of the call's arrays */

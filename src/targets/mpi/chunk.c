@@ -23,7 +23,7 @@
 #include "targets/mpi/mpirun.h"
 #include "targets/targets.h"
 
-#define DEFERRED 0xff /* a kinds column entry whose value (or failure) follows as a record */
+#define DEFERRED INB__DEFERRED /* a kinds column entry whose value (or failure) follows as a record */
 
 /* ---- rank 0: packing tasks ------------------------------------------------------------------------------ */
 
@@ -168,53 +168,30 @@ static int pack_all_failed(const inb__mpi *x, uint64_t first, uint64_t count, in
   return rc;
 }
 
-/* The kinds and scalars columns of a post's results; values with data and failures become records. */
-static int put_value_columns(const inb_results *res, inb_args *d, uint8_t **kinds, int64_t **scalars) {
-  size_t n = res->n;
-  *kinds = malloc(n ? n : 1);
-  *scalars = malloc((n ? n : 1) * sizeof **scalars);
-  if (!*kinds || !*scalars) return INB_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    const inb__slot *s = &res->slots[i];
-    bool scalar = s->kind == INB_NONE || s->kind == INB_BOOL || s->kind == INB_INT || s->kind == INB_REAL;
-    (*kinds)[i] = scalar ? (uint8_t)s->kind : DEFERRED;
-    (*scalars)[i] = scalar && s->kind != INB_NONE ? (s->kind == INB_BOOL ? (int64_t)s->u.b : s->u.i) : 0;
-  }
-  inb_array k = {.dtype = INB_U8, .ndim = 1, .shape = {(int64_t)n}, .data = *kinds};
-  inb_array v = {.dtype = INB_I64, .ndim = 1, .shape = {(int64_t)n}, .data = *scalars};
-  int rc = inb_args_add(d, inb_arr(k));
-  return rc ? rc : inb_args_add(d, inb_arr(v));
-}
-
+/* The outcomes of a chunk that ran: the columns (with a post), then a record per value with data and per
+ * failure (every failure is DEFERRED in the kinds column). */
 static int pack_outcomes(const inb__call *in, uint64_t first, inb__buf *out) {
-  const inb_results *res = in->results;
   inb_args *d = inb_args_new();
-  uint8_t *kinds = NULL;
-  int64_t *scalars = NULL;
   int rc = d ? inb_args_add(d, inb_int((int64_t)first)) : INB_ENOMEM;
   if (!rc) rc = inb_args_add(d, inb_int((int64_t)in->ntasks));
-  if (!rc && res) rc = put_value_columns(res, d, &kinds, &scalars);
-  uint64_t nrec = 1;
-  for (size_t i = 0; !rc && res && i < in->ntasks; i++) nrec += kinds[i] == DEFERRED;
-  if (!res) nrec += in->errors.n;
+  if (!rc && in->col_kinds) {
+    inb_array k = {.dtype = INB_U8, .ndim = 1, .shape = {(int64_t)in->ntasks}, .data = in->col_kinds};
+    inb_array v = {.dtype = INB_I64, .ndim = 1, .shape = {(int64_t)in->ntasks}, .data = in->col_scalars};
+    rc = inb_args_add(d, inb_arr(k));
+    if (!rc) rc = inb_args_add(d, inb_arr(v));
+  }
+  uint64_t nrec = 1 + in->deferred.n + in->errors.n;
   if (!rc) rc = inb__wire_put_header(out, nrec);
   if (!rc) rc = inb__wire_pack_args(out, d);
-  for (size_t i = 0; !rc && res && i < in->ntasks; i++) {
-    if (kinds[i] != DEFERRED) continue;
-    inb__wire_result r = {.task = first + i, .ok = inb_result_ok(res, i)};
-    if (r.ok)
-      r.value = *inb_result_value(res, i);
-    else
-      r.error = *inb_result_error(res, i);
+  for (size_t k = 0; !rc && k < in->deferred.n; k++) {
+    inb__wire_result r = {.task = first + in->deferred.v[k].task, .ok = true, .value = in->deferred.v[k].v};
     rc = inb__wire_pack_result(out, &r);
   }
-  for (size_t k = 0; !rc && !res && k < in->errors.n; k++) {
+  for (size_t k = 0; !rc && k < in->errors.n; k++) {
     inb__wire_result r = {.task = first + in->errors.v[k].task, .ok = false, .error = in->errors.v[k]};
     rc = inb__wire_pack_result(out, &r);
   }
   if (!rc) inb__wire_seal(out, 0, nrec);
-  free(kinds);
-  free(scalars);
   inb_args_free(&d);
   return rc;
 }
@@ -243,20 +220,21 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
                   .index = d.index, .comps = d.comps, .comp_names = d.names, .comp_fixed = d.fixed,
                   .ncomps = d.ncomps, .lists = d.lists, .all_errors = true,
                   .isolate_call_arrays = has_arrays(c->call)};
-  inb_results results;
   if (x->keep_values) {
-    if (inb__results_init(&results, count)) {
+    in.col_kinds = malloc(count ? count : 1);
+    in.col_scalars = malloc((count ? count : 1) * sizeof *in.col_scalars);
+    if (!in.col_kinds || !in.col_scalars) {
       rc = INB_ENOMEM;
       goto out;
     }
-    in.results = &results;
   }
   rc = inb__targets_run(&in);
   if (!rc) rc = in.internal_rc;
-  if (!rc && in.results) inb__results_set_errors(in.results, &in.errors);
   if (!rc) rc = pack_outcomes(&in, first, out);
-  if (in.results) inb__results_release(in.results);
 out:
+  free(in.col_kinds);
+  free(in.col_scalars);
+  inb__vallist_release(&in.deferred);
   inb__errlist_release(&in.first);
   inb__errlist_release(&in.errors);
   decoded_release(&d);

@@ -40,10 +40,10 @@ static int check_same_action(const inb__mpi *x) {
   uint64_t v[2] = {h, ~h};
   int rc = MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MAX, x->comm);
   if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Allreduce");
-  if (v[0] != ~v[1])
-    return inb__err(INB_EINVAL, "action '%s': the ranks were called with different actions (name, target or local "
-                                "target differ): every rank must call inb_run with the same action", c->name);
-  return 0;
+  if (v[0] == ~v[1]) return 0;
+  inb__err(INB_EINVAL, "action '%s' (rank 0's): the ranks were called with different actions (name, target or local "
+                       "target differ): every rank must call inb_run with the same action", c->name);
+  return inb__mpi_share_status(INB_EINVAL, x->comm); /* rank 0's words on every rank */
 }
 
 /* Rank 0's options and call arguments reach every rank; the others' are ignored. */
