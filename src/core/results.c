@@ -1,6 +1,7 @@
 /* Results of a call, read by post. */
 #include "core/results.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,52 @@ _Static_assert(offsetof(inb__slot, u.s.n) == offsetof(inb_value, u.s.n), "a slot
  * ~88 MB, and 4 KiB page faults would cost more than the tasks themselves. */
 #define MAP_THRESHOLD (4u << 20)
 
+/* One large mapping is kept between calls: a program calls inb_run batch after batch, and faulting in tens of
+ * megabytes of fresh zero pages each time costs more than the tasks (this VM even hands freed memory back to
+ * its host). Reusing it costs a memset instead. At most one mapping is kept, so memory stays bounded. */
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *cache_p;
+static size_t cache_bytes;
+
+static void *map_slots(size_t bytes, size_t *mapped) {
+  void *p = NULL;
+  pthread_mutex_lock(&cache_mu);
+  if (cache_p && cache_bytes >= bytes && cache_bytes / 2 <= bytes) {
+    p = cache_p;
+    *mapped = cache_bytes;
+    cache_p = NULL;
+  }
+  pthread_mutex_unlock(&cache_mu);
+  if (p) return memset(p, 0, bytes);
+  p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+  madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+  *mapped = bytes;
+  return p;
+}
+
+static void unmap_slots(void *p, size_t bytes) {
+  pthread_mutex_lock(&cache_mu);
+  if (!cache_p || cache_bytes < bytes) {
+    void *old = cache_p;
+    size_t old_bytes = cache_bytes;
+    cache_p = p;
+    cache_bytes = bytes;
+    p = old;
+    bytes = old_bytes;
+  }
+  pthread_mutex_unlock(&cache_mu);
+  if (p) munmap(p, bytes);
+}
+
 int inb__results_init(inb_results *r, size_t n) {
   *r = (inb_results){.n = n};
   size_t bytes = n * sizeof(inb__slot) + sizeof(inb_value); /* padded: see inb__slot */
   if (bytes >= MAP_THRESHOLD) {
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return INB_ENOMEM;
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
-#endif
-    r->slots = p;
-    r->map_bytes = bytes;
+    r->slots = map_slots(bytes, &r->map_bytes);
+    if (!r->slots) return INB_ENOMEM;
   } else {
     r->slots = calloc(1, bytes);
     if (!r->slots) return INB_ENOMEM;
@@ -73,7 +109,7 @@ void inb__results_release(inb_results *r) {
   if (r->slots && r->has_copies)
     for (size_t i = 0; i < r->n; i++) slot_release(&r->slots[i]);
   if (r->map_bytes)
-    munmap(r->slots, r->map_bytes);
+    unmap_slots(r->slots, r->map_bytes);
   else
     free(r->slots);
   inb__errlist_release(&r->errors);

@@ -57,7 +57,10 @@ int inb__chunk_pack(const inb__mpi *x, size_t first, size_t count, inb__buf *out
   int rc = d ? inb__buf_pad8(out) : INB_ENOMEM; /* the message starts 8-aligned, so it can be sent alone */
   size_t at = out->n;
   uint64_t nrec = 1 + (lists ? count : 0);
+  size_t dsize = 0;
   if (!rc) rc = put_descriptor(x, first, count, d);
+  if (!rc) rc = inb__wire_args_size(d, &dsize);
+  if (!rc) rc = inb__buf_reserve(out, INB__WIRE_HEADER_BYTES + 8 + dsize);
   if (!rc) rc = inb__wire_put_header(out, nrec);
   if (!rc) rc = inb__wire_pack_args(out, d);
   inb_args empty = {.borrowed = true};
@@ -181,6 +184,10 @@ static int pack_outcomes(const inb__call *in, uint64_t first, inb__buf *out) {
     if (!rc) rc = inb_args_add(d, inb_arr(v));
   }
   uint64_t nrec = 1 + in->deferred.n + in->errors.n;
+  size_t dsize = 0;
+  if (!rc) rc = inb__wire_args_size(d, &dsize);
+  if (!rc) rc = inb__buf_reserve(out, INB__WIRE_HEADER_BYTES + dsize + 64 * (nrec - 1)); /* one allocation, no
+                                                                 doubling copies of the columns */
   if (!rc) rc = inb__wire_put_header(out, nrec);
   if (!rc) rc = inb__wire_pack_args(out, d);
   for (size_t k = 0; !rc && k < in->deferred.n; k++) {

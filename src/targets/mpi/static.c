@@ -32,11 +32,14 @@ static int pack_blocks(const inb__mpi *x, block *blocks, inb__buf *all) {
   return rc;
 }
 
-static int scatter_tasks(const inb__mpi *x, const block *blocks, const inb__buf *all, block *mine, uint8_t **p) {
+/* Every rank gets its block: rank 0 keeps its own in place (*p points into `all`, *owned stays NULL). */
+static int scatter_tasks(const inb__mpi *x, const block *blocks, const inb__buf *all, block *mine, uint8_t **p,
+                         uint8_t **owned) {
   int rc = MPI_Scatter(blocks, (int)sizeof *blocks, MPI_BYTE, mine, (int)sizeof *mine, MPI_BYTE, 0, x->comm);
   if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Scatter");
-  *p = malloc(mine->bytes ? mine->bytes : 1);
-  int ok = *p != NULL;
+  if (x->rank == 0) *p = all->p + mine->off;
+  if (x->rank != 0 && mine->collective) *p = *owned = malloc(mine->bytes ? mine->bytes : 1);
+  int ok = x->rank == 0 || !mine->collective || *owned != NULL;
   MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, x->comm);
   if (!ok) return inb__err(INB_ENOMEM, "out of memory for a block of %llu tasks", (unsigned long long)mine->count);
   if (mine->collective) {
@@ -46,21 +49,21 @@ static int scatter_tasks(const inb__mpi *x, const block *blocks, const inb__buf 
       displs = malloc((size_t)x->size * sizeof *displs);
       for (int r = 0; counts && displs && r < x->size; r++) counts[r] = (int)blocks[r].bytes, displs[r] = (int)blocks[r].off;
     }
-    /* counts/displs are only read at the root; a NULL there after a failed malloc is caught by MPI. */
-    rc = MPI_Scatterv(all ? all->p : NULL, counts, displs, MPI_BYTE, *p, (int)mine->bytes, MPI_BYTE, 0, x->comm);
+    /* counts/displs are only read at the root; the root's own block stays where it is (MPI_IN_PLACE) */
+    rc = MPI_Scatterv(all ? all->p : NULL, counts, displs, MPI_BYTE, x->rank == 0 ? MPI_IN_PLACE : (void *)*p,
+                      (int)mine->bytes, MPI_BYTE, 0, x->comm);
     free(counts);
     free(displs);
     return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Scatterv");
   }
   if (x->rank == 0) {
-    memcpy(*p, all->p + mine->off, mine->bytes);
     for (int r = 1; !rc && r < x->size; r++)
       rc = inb__msg_send(all->p + blocks[r].off, blocks[r].bytes, r, INB__TAG_TASKS, x->comm);
     return rc;
   }
-  free(*p);
   size_t n;
-  rc = inb__msg_recv(0, INB__TAG_TASKS, x->comm, p, &n, NULL);
+  rc = inb__msg_recv(0, INB__TAG_TASKS, x->comm, owned, &n, NULL);
+  *p = *owned;
   if (!rc && n != mine->bytes) rc = inb__err(INB_ECORRUPT, "a block of %llu bytes arrived as %zu", (unsigned long long)mine->bytes, n);
   return rc;
 }
@@ -80,10 +83,13 @@ static int gather_outcomes(inb__mpi *x, const inb__buf *out) {
     int *counts = x->rank == 0 ? malloc((size_t)x->size * sizeof *counts) : NULL;
     int *displs = x->rank == 0 ? malloc((size_t)x->size * sizeof *displs) : NULL;
     for (int r = 0, d = 0; counts && displs && r < x->size; d += (int)((sizes[r] + 7) / 8 * 8), r++)
-      counts[r] = (int)sizes[r], displs[r] = d;
-    rc = MPI_Gatherv(out->p, (int)out->n, MPI_BYTE, all, counts, displs, MPI_BYTE, 0, x->comm);
+      counts[r] = r == 0 ? 0 : (int)sizes[r], displs[r] = d;
+    /* rank 0's own outcomes are absorbed from where they are (MPI_IN_PLACE) */
+    rc = MPI_Gatherv(x->rank == 0 ? MPI_IN_PLACE : out->p, (int)out->n, MPI_BYTE, all, counts, displs, MPI_BYTE, 0,
+                     x->comm);
     if (rc != MPI_SUCCESS) lrc = inb__mpi_fail(rc, "MPI_Gatherv");
-    for (int r = 0; !lrc && all && r < x->size; r++) lrc = inb__chunk_absorb(x, all + displs[r], sizes[r]);
+    if (!lrc && x->rank == 0) lrc = inb__chunk_absorb(x, out->p, out->n);
+    for (int r = 1; !lrc && all && r < x->size; r++) lrc = inb__chunk_absorb(x, all + displs[r], sizes[r]);
     free(all), free(counts), free(displs);
   } else if (x->rank == 0) {
     lrc = inb__chunk_absorb(x, out->p, out->n);
@@ -104,14 +110,14 @@ static int gather_outcomes(inb__mpi *x, const inb__buf *out) {
 int inb__mpi_static(inb__mpi *x) {
   block *blocks = x->rank == 0 ? calloc((size_t)x->size, sizeof *blocks) : NULL;
   inb__buf all = {0}, out = {0};
-  uint8_t *p = NULL;
+  uint8_t *p = NULL, *owned = NULL;
   block mine = {0};
   int rc = x->rank == 0 ? (blocks ? pack_blocks(x, blocks, &all) : INB_ENOMEM) : 0;
   rc = inb__mpi_agree(rc, x->comm); /* each phase starts only when every rank finished the last one well */
-  if (!rc) rc = inb__mpi_agree(scatter_tasks(x, blocks, &all, &mine, &p), x->comm);
-  inb__buf_release(&all);
+  if (!rc) rc = inb__mpi_agree(scatter_tasks(x, blocks, &all, &mine, &p, &owned), x->comm);
   if (!rc) rc = inb__mpi_agree(inb__chunk_run(x, p, mine.bytes, mine.first, mine.count, &out), x->comm);
-  free(p);
+  inb__buf_release(&all);
+  free(owned);
   if (!rc) rc = inb__mpi_agree(gather_outcomes(x, &out), x->comm);
   inb__buf_release(&out);
   free(blocks);
