@@ -49,7 +49,7 @@ static void put(inb__buf *b, const void *src, size_t len) {
 }
 
 static void put_zeros(inb__buf *b, size_t len) {
-  memset(b->p + b->n, 0, len);
+  if (len) memset(b->p + b->n, 0, len); /* an empty buffer has p == NULL */
   b->n += len;
 }
 

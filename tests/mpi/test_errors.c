@@ -137,15 +137,6 @@ static long same_string_on_all_ranks(const char *s) {
   return same;
 }
 
-/* 1 on every rank when every rank's s contains rank 0's s. Collective. */
-static long rank0_string_in_all_ranks(const char *s) {
-  char *root = rank0_string(s);
-  int in = root[0] && strstr(s, root) != NULL;
-  free(root);
-  MPI_Allreduce(MPI_IN_PLACE, &in, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
-  return in;
-}
-
 /* Whether s mentions the number v on its own (not as part of a longer number). */
 static bool mentions_number(const char *s, long v) {
   char num[32];
@@ -527,7 +518,11 @@ static void test_a_rank_with_a_different_action_name_gives_einval_on_every_rank(
     atomic_store(&g_ran, 0);
     int rc = inb_run(b, &act, NULL, g_rank == 0 ? &o : NULL, NULL);
     expect_rc(rc, want, "%s: the last rank names its action 'impostor'", sched_name(s));
-    if (want) expect_eq(sum_ranks(atomic_load(&g_ran)), 0, "%s: tasks run after the mismatch", sched_name(s));
+    if (want) {
+      expect_eq(sum_ranks(atomic_load(&g_ran)), 0, "%s: tasks run after the mismatch", sched_name(s));
+      expect_eq(same_string_on_all_ranks(inb_errmsg()), 1, "%s: the same inb_errmsg() on every rank (here: '%s')",
+                sched_name(s), inb_errmsg());
+    }
   }
   inb_batch_free(&b);
   expect_a_good_run_after("a mismatch");
@@ -541,6 +536,7 @@ static void test_an_invalid_option_on_rank0_only_gives_einval_on_every_rank(void
   reset_checks();
   inb_batch *b = rank0_batch(NULL, 3 * (size_t)g_size);
   const char *cases[] = {"n_workers -1", "timeout_ms -5", "schedule 7", "init naming no component of rank 0's batch"};
+  const char *named[] = {"n_workers", "timeout_ms", "schedule", "absent"}; /* what each message must name */
   for (int k = 0; k < 4; k++) {
     inb_action act = {.name = "opts", .fn = index_task, .init = k == 3 ? "absent" : "indices",
                       .post = post_count_only, .target = INB_MPI};
@@ -551,8 +547,10 @@ static void test_an_invalid_option_on_rank0_only_gives_einval_on_every_rank(void
     atomic_store(&g_ran, 0);
     int rc = inb_run(b, &act, NULL, g_rank == 0 ? &o : NULL, NULL);
     expect_rc(rc, INB_EINVAL, "%s on rank 0 (the others pass NULL opts)", cases[k]);
-    expect_eq(rank0_string_in_all_ranks(inb_errmsg()), 1, "%s on rank 0: every rank's inb_errmsg() carries rank 0's "
-              "(here: '%s')", cases[k], inb_errmsg());
+    expect_eq(same_string_on_all_ranks(inb_errmsg()), 1, "%s on rank 0: the same inb_errmsg() on every rank (here: "
+              "'%s')", cases[k], inb_errmsg());
+    expect_eq(strstr(inb_errmsg(), named[k]) != NULL, 1, "%s on rank 0: inb_errmsg() names '%s' (here: '%s')",
+              cases[k], named[k], inb_errmsg());
     expect_eq(sum_ranks(atomic_load(&g_ran)), 0, "%s on rank 0: tasks run", cases[k]);
   }
   inb_batch_free(&b);
@@ -575,6 +573,9 @@ static void test_an_invalid_option_on_another_rank_gives_one_status_everywhere_a
   expect_eq(lo == hi, 1, "n_workers -1 on the last rank: the same status on every rank (here %d)", rc);
   expect_eq(rc == 0 || rc == INB_EINVAL, 1, "n_workers -1 on the last rank: status %d is 0 or INB_EINVAL", rc);
   if (g_size == 1) expect_rc(rc, INB_EINVAL, "n_workers -1 on rank 0 (alone)");
+  if (hi != 0)
+    expect_eq(same_string_on_all_ranks(inb_errmsg()), 1, "n_workers -1 on the last rank: the same inb_errmsg() on "
+              "every rank (here: '%s')", inb_errmsg());
   inb_batch_free(&b);
   expect_a_good_run_after("invalid options on another rank");
   assert_checks();

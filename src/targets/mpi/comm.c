@@ -102,7 +102,7 @@ int inb__mpi_agree(int rc, MPI_Comm comm) {
   MPI_Bcast(&st, (int)sizeof st, MPI_BYTE, first, comm);
   if (size == 1) return st.rc;
   /* every rank, the failing one too, ends with the same words: which rank failed, and why */
-  char all[INB__ERRMSG_MAX];
+  char all[INB__ERRMSG_MAX + 32]; /* inb__err_set cuts it to the same length on every rank */
   snprintf(all, sizeof all, "rank %d: %s", first, st.msg);
   return inb__err_set(st.rc, all);
 }
