@@ -21,6 +21,7 @@ typedef struct {
   struct inb_item *items;  /* one per task: inb_done may come after start returned */
   size_t pending;
   bool started_all;        /* every start ran: from now on the last inb_done ends the loop */
+  bool timed_out;          /* the timeout fired (libuv keeps whole milliseconds: the clock can't tell) */
 } async_run;
 
 static size_t local_index(const struct inb_item *it) { return it->task - ((async_run *)it->async)->c->task_base; }
@@ -43,7 +44,10 @@ static void on_done(struct inb_item *it, int code, inb_value result) {
   if (!a->pending && a->started_all) uv_stop(&a->loop); /* done: handles the tasks left open are closed after */
 }
 
-static void on_timeout(uv_timer_t *t) { uv_stop(t->loop); }
+static void on_timeout(uv_timer_t *t) {
+  ((async_run *)t->data)->timed_out = true;
+  uv_stop(t->loop);
+}
 
 static void start_one(async_run *a, size_t i) {
   inb__call *c = a->c;
@@ -87,6 +91,7 @@ static void close_handle(uv_handle_t *h, void *arg) {
 static void run_loop(async_run *a) {
   inb__call *c = a->c;
   uv_timer_init(&a->loop, &a->timer);
+  a->timer.data = a;
   if (c->deadline_ns) {
     int64_t left_ms = (c->deadline_ns - inb__now_ns()) / 1000000;
     uv_timer_start(&a->timer, on_timeout, left_ms > 0 ? (uint64_t)left_ms : 0, 0);
@@ -94,8 +99,7 @@ static void run_loop(async_run *a) {
   for (size_t i = 0; i < c->ntasks; i++) start_one(a, i);
   a->started_all = true;
   if (a->pending) uv_run(&a->loop, UV_RUN_DEFAULT);
-  bool timed_out = c->deadline_ns && inb__now_ns() >= c->deadline_ns;
-  if (a->pending) abandon_pending(a, timed_out);
+  if (a->pending) abandon_pending(a, a->timed_out);
   uv_walk(&a->loop, close_handle, NULL);
   while (uv_run(&a->loop, UV_RUN_DEFAULT)) {
   } /* until every close (and queued fs request) is done */

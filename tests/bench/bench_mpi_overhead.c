@@ -262,7 +262,6 @@ int main(int argc, char **argv) {
 
   if (rank == 0) {
     double best[V_N], med[V_N];
-    if (getenv("BENCH_VERBOSE")) for (int v = 0; v < V_N; v++) { fprintf(stderr, "%s:", names[v]); for (long r = 0; r < reps; r++) fprintf(stderr, " %.2f", times[v][r]*1e3); fprintf(stderr, "\n"); }
     for (int v = 0; v < V_N; v++) {
       best[v] = times[v][0];
       for (long r = 1; r < reps; r++)

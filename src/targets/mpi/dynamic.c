@@ -27,6 +27,8 @@ static size_t claim(dyn *d, size_t *first) {
     if (cur >= n) return 0;
     size_t left = n - cur;
     size_t size = d->x->c->chunk ? d->x->c->chunk : left / (2 * (size_t)d->x->total_workers);
+    if (!d->x->c->chunk && d->x->local == INB_ASYNC) /* a loop runs a whole chunk at once: one share per rank */
+      size = (n + (size_t)d->x->size - 1) / (size_t)d->x->size;
     if (size < d->min_chunk) size = d->min_chunk;
     if (size > left) size = left;
     if (atomic_compare_exchange_weak(&d->next, &cur, cur + size)) {
