@@ -6,6 +6,7 @@
 #include <inbatch/core.h>
 #include <inbatch/run.h>
 #include <inbatch/mpi.h>
+#include <inbatch/h5.h>
 
 #define INBATCH_VERSION_MAJOR 0
 #define INBATCH_VERSION_MINOR 1

@@ -7,6 +7,27 @@
 
 #include "core/results.h"
 
+/* Output rows a call's tasks write through inb_item_output: row i of output k is bufs[k] + i * row_bytes[k]. */
+typedef struct inb__outrows {
+  size_t nout;
+  uint8_t **bufs;            /* nout buffers of ntasks zeroed rows, owned until handed to io->keep */
+} inb__outrows;
+
+/* The data layer's hooks (inb_h5_run): item rows read by the rank that runs the task, outputs written by it.
+ * Every function is called from the one thread of the rank that runs the chunk, never from task threads. */
+typedef struct inb__io {
+  void *ctx;
+  size_t ncomps;
+  const char *const *names;  /* the input components, named as in a batch */
+  /* Reads rows index[0..n) of every component into comps[0..ncomps) (data malloc'd, owned by the caller). */
+  int (*load)(void *ctx, const int64_t *index, size_t n, inb_array *comps);
+  size_t nout;
+  const char *const *out_names;
+  const inb_array *out_rows; /* dtype, ndim and shape of one row of each output */
+  /* Takes bufs[0..nout) (rows for items index[0..n), failed items' rows zeroed) until the batch is written. */
+  int (*keep)(void *ctx, const int64_t *index, size_t n, uint8_t **bufs);
+} inb__io;
+
 /* How task i's item arguments are made: standard inits build them on the fly, custom inits hand lists. */
 typedef enum { INB__GEN_INDICES, INB__GEN_ITEMS, INB__GEN_COMPONENT, INB__GEN_ONCE, INB__GEN_LISTS } inb__gen;
 
@@ -36,6 +57,10 @@ typedef struct inb__call {
   size_t ncomps;
   inb_args **lists;          /* GEN_LISTS: ntasks lists (NULL = empty), owned by the call */
 
+  const inb__io *io;         /* inb_h5_run: rows and outputs through the data layer; NULL otherwise */
+  bool by_ref;               /* with io: items travel as indices and each rank reads its rows (mpi) */
+  inb__outrows outrows;      /* with io outputs: this call's (or chunk's) output rows */
+
   inb_results *results;      /* NULL without post: then only failures are kept */
   uint8_t *col_kinds;        /* MPI chunks: results as columns instead of slots: kinds[i] (INB__DEFERRED when */
   int64_t *col_scalars;      /* the value has data, kept in `deferred`, or the task failed), scalars[i] */
@@ -52,6 +77,19 @@ typedef struct inb__call {
 /* Runs every task of c on its target (c->target, c->n_workers, c->chunk); gathers failures into c.
  * Returns 0 or an internal failure (INB_ENOMEM) with inb_errmsg() set. Defined by the targets layer. */
 int inb__targets_run(inb__call *c);
+
+/* Allocates c->outrows for c->ntasks items when c->io has outputs. Returns 0 or INB_ENOMEM. Engine. */
+int inb__outputs_begin(inb__call *c);
+
+/* Frees output rows never handed to the data layer (a run that failed first). Engine. */
+void inb__outputs_release(inb__call *c);
+
+/* Zeroes the rows of failed tasks and hands the rows to c->io->keep with the items' indices. Engine. */
+int inb__outputs_end(inb__call *c, const int64_t *index);
+
+/* inb_run with the data layer's hooks (io may be NULL: plain inb_run). */
+int inb__run_io(inb_batch *b, const inb_action *act, const inb_args *call, const inb_opts *opts, inb_batch **out,
+                const inb__io *io);
 
 /* After the tasks: post (results in c->results) or, without one, INB_EITEM when a task failed. Engine. */
 int inb__finish(inb__call *c, inb_batch **out);

@@ -16,6 +16,11 @@ struct inb_item {
   void (*on_done)(struct inb_item *it, int code, inb_value result);
   void *async;
   uint8_t done;
+  /* inb_h5_run: the call's output rows; task_base turns task into a row */
+  const struct inb__io *io;
+  const struct inb__outrows *outrows;
+  size_t task_base;
+  inb_array out_view;       /* what inb_item_output returns */
 };
 
 /* Frees the item's message buffer. */

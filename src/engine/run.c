@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "core/args.h"
+#include "core/batch.h"
 #include "core/status.h"
 #include "engine/call.h"
 #include "engine/taskgen.h"
@@ -19,7 +20,9 @@ int64_t inb__now_ns(void) {
 /* Without post: INB_EITEM naming how many failed and the lowest-position failure. */
 static int judge_failures(const inb__call *c) {
   if (!c->nfailed) return 0;
-  const inb_error *e = &c->first.v[0];
+  const inb_error *e = c->first.n ? &c->first.v[0] : &c->errors.v[0]; /* all_errors keeps them all */
+  for (size_t k = 1; !c->first.n && k < c->errors.n; k++)
+    if (c->errors.v[k].task < e->task) e = &c->errors.v[k];
   return inb__err(INB_EITEM, "action '%s': %zu of %zu tasks failed; first: task %zu (item %lld): %s", c->name,
                   c->nfailed, c->ntasks, e->task, (long long)inb_batch_index(c->b, e->task), e->message);
 }
@@ -55,17 +58,26 @@ static int execute(inb__call *c, inb_batch **out) {
     c->results = &results;
   }
   if (c->timeout_ms) c->deadline_ns = inb__now_ns() + c->timeout_ms * 1000000;
-  rc = inb__targets_run(c);
+  c->all_errors = c->io && c->io->nout; /* failed rows are zeroed: every failure must be known */
+  rc = inb__outputs_begin(c) ? inb__err(INB_ENOMEM, "action '%s': out of memory for output rows", c->name) : 0;
+  if (!rc) rc = inb__targets_run(c);
+  if (!rc && c->outrows.bufs) rc = inb__outputs_end(c, c->index ? c->index : inb__batch_indices(c->b));
+  inb__outputs_release(c);
   if (!rc) rc = inb__finish(c, out);
   if (c->results) inb__results_release(c->results);
   return rc;
 }
 
 int inb_run(inb_batch *b, const inb_action *act, const inb_args *call, const inb_opts *opts, inb_batch **out) {
+  return inb__run_io(b, act, call, opts, out, NULL);
+}
+
+int inb__run_io(inb_batch *b, const inb_action *act, const inb_args *call, const inb_opts *opts, inb_batch **out,
+                const inb__io *io) {
   static const inb_args empty = {0};
   static const inb_opts no_opts = {0};
   if (out) *out = b;
-  inb__call c = {.act = act, .b = b, .call = call ? call : &empty};
+  inb__call c = {.act = act, .b = b, .call = call ? call : &empty, .io = io};
   if (act && inb__target_of(act, opts) == INB_MPI && inb__task_depth() == 0) return inb__mpi_run(&c, opts, out);
   int rc = inb__validate(&c, b, act, opts ? opts : &no_opts);
   if (rc) return rc;

@@ -21,7 +21,19 @@ static int alloc_comps(inb__call *c, size_t n) {
   return 0;
 }
 
+/* Rows by reference (inb_h5_run under mpi): the components are the data layer's, read where tasks run. */
+static int init_refs(inb__call *c, const char *only) {
+  size_t n = only ? 1 : c->io->ncomps;
+  int rc = alloc_comps(c, n);
+  for (size_t j = 0; !rc && j < n; j++) {
+    c->comp_names[j] = only ? only : c->io->names[j];
+    c->comp_fixed[j] = inb_args_get(c->call, c->comp_names[j]) != NULL;
+  }
+  return rc;
+}
+
 static int init_items(inb__call *c) {
+  if (c->by_ref) return init_refs(c, NULL);
   size_t n = inb_batch_ncomponents(c->b);
   int rc = alloc_comps(c, n);
   for (size_t j = 0; !rc && j < n; j++) {
@@ -65,6 +77,7 @@ int inb__taskgen_init(inb__call *c) {
     return init_items(c);
   }
   c->gen = INB__GEN_COMPONENT;
+  if (c->by_ref) return init_refs(c, a->init);
   int rc = alloc_comps(c, 1);
   if (!rc) {
     c->comps[0] = inb_batch_get(c->b, a->init);

@@ -30,14 +30,21 @@ static void list_components(inb_batch *b, char *buf, size_t cap) {
   if (!n) snprintf(buf, cap, "none");
 }
 
-static int check_init(const char *name, inb_batch *b, const inb_action *act) {
+static bool io_has(const inb__io *io, const char *component) {
+  for (size_t j = 0; j < io->ncomps; j++)
+    if (strcmp(io->names[j], component) == 0) return true;
+  return false;
+}
+
+static int check_init(const char *name, inb_batch *b, const inb_action *act, const inb__io *io) {
   if (act->init && act->init_fn)
     return inb__err(INB_EINVAL, "action '%s': set one of init and init_fn, not both", name);
   if (!act->init && !act->init_fn)
     return inb__err(INB_EINVAL, "action '%s': no init (set init to indices, items, run_once or a component name, "
                                 "or init_fn)", name);
   /* b is NULL on ranks that do not run init (mpi): their batch is not asked for components */
-  if (b && act->init && !inb__taskgen_is_standard(act->init) && !inb_batch_get(b, act->init)) {
+  if (b && act->init && !inb__taskgen_is_standard(act->init) && !inb_batch_get(b, act->init) &&
+      !(io && io_has(io, act->init))) {
     char comps[512];
     list_components(b, comps, sizeof comps);
     return inb__err(INB_EINVAL, "action '%s': init '%s' is neither indices, items, run_once nor a component of "
@@ -111,7 +118,7 @@ int inb__validate(inb__call *c, inb_batch *b, const inb_action *act, const inb_o
   if (!b && !c->remote) return inb__err(INB_EINVAL, "action '%s': batch is NULL", name);
   if (!act->fn && !act->start)
     return inb__err(INB_EINVAL, "action '%s': no task function (set .fn, or .start for async)", name);
-  int rc = check_init(name, c->remote ? NULL : b, act);
+  int rc = check_init(name, c->remote ? NULL : b, act, c->by_ref ? c->io : NULL);
   if (!rc) rc = check_opts(name, o);
   if (!rc) rc = resolve_target(name, act, o, &c->target);
   if (!rc) rc = check_target(name, act, o, c);

@@ -49,7 +49,7 @@ static size_t call_array_bytes(const inb_args *call) {
 int inb__worker_init(inb__worker *w, inb__call *c, int rank) {
   *w = (inb__worker){.c = c};
   w->args.borrowed = true;
-  w->item = (struct inb_item){.b = c->b, .rank = rank};
+  w->item = (struct inb_item){.b = c->b, .rank = rank, .io = c->io, .outrows = &c->outrows, .task_base = c->task_base};
   if (c->gen != INB__GEN_LISTS && init_standard_view(w)) return INB_ENOMEM;
   if (c->isolate_call_arrays) {
     w->call_copies = malloc(call_array_bytes(c->call) + 8);

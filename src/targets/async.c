@@ -53,7 +53,8 @@ static void start_one(async_run *a, size_t i) {
   inb__call *c = a->c;
   struct inb_item *it = &a->items[i];
   *it = (struct inb_item){.b = c->b, .task = c->task_base + i, .rank = c->rank, .loop = &a->loop,
-                          .on_done = on_done, .async = a};
+                          .on_done = on_done, .async = a, .io = c->io, .outrows = &c->outrows,
+                          .task_base = c->task_base};
   const inb_args *args = inb__worker_late(&a->w, i) ? NULL : inb__worker_args(&a->w, i);
   if (!args) {
     it->done = FINISHED_FAILED;

@@ -41,11 +41,14 @@ static int put_descriptor(const inb__mpi *x, size_t first, size_t count, inb_arg
   int rc = inb_args_add(d, inb_int(c->gen));
   if (!rc) rc = inb_args_add(d, inb_int((int64_t)first));
   if (!rc) rc = inb_args_add(d, inb_int((int64_t)count));
-  if (!rc && c->gen == INB__GEN_INDICES) {
+  bool rows = c->gen == INB__GEN_COMPONENT || c->gen == INB__GEN_ITEMS;
+  if (!rc && (c->gen == INB__GEN_INDICES || (rows && c->by_ref))) {
     inb_array idx = {.dtype = INB_I64, .ndim = 1, .shape = {(int64_t)count}, .data = (void *)(c->index + first)};
     rc = inb_args_add(d, inb_arr(idx));
   }
-  for (size_t j = 0; !rc && (c->gen == INB__GEN_COMPONENT || c->gen == INB__GEN_ITEMS) && j < c->ncomps; j++)
+  if (!rc && rows && c->by_ref) /* rows by reference: the receiver reads them; say which component, or "" */
+    return inb_args_add(d, inb_str(c->gen == INB__GEN_COMPONENT ? c->comp_names[0] : ""));
+  for (size_t j = 0; !rc && rows && j < c->ncomps; j++)
     rc = inb_args_put(d, c->comp_names[j], inb_arr(rows_of(c->comps[j], first, count)));
   return rc;
 }
@@ -85,9 +88,13 @@ typedef struct {
   size_t ncomps;
   inb_args **lists;          /* custom: count lists */
   uint64_t count;
+  inb_array *loaded;         /* by reference: the rows this rank read (data owned here) */
+  size_t nloaded;
 } decoded;
 
 static void decoded_release(decoded *d) {
+  for (size_t j = 0; d->loaded && j < d->nloaded; j++) free(d->loaded[j].data);
+  free(d->loaded);
   for (uint64_t i = 0; d->lists && i < d->count; i++) inb_args_free(&d->lists[i]);
   free(d->lists);
   free(d->comps);
@@ -101,17 +108,44 @@ static int64_t desc_int(const inb_args *d, size_t i) {
   return v && v->kind == INB_INT ? v->u.i : -1;
 }
 
+/* Rows by reference: this rank reads them (all components for "items", the named one for a component init). */
+static int load_rows(const inb__mpi *x, decoded *d) {
+  const inb__io *io = x->c->io;
+  const inb_value *which = inb_args_at(d->desc, 4);
+  if (!io) return inb__err(INB_EINVAL, "chunk: rows by reference, but this rank has no dataset");
+  if (which->kind != INB_STR) return inb__err(INB_ECORRUPT, "chunk: bad component reference");
+  d->loaded = calloc(io->ncomps + 1, sizeof *d->loaded);
+  d->comps = calloc(io->ncomps + 1, sizeof *d->comps);
+  d->names = calloc(io->ncomps + 1, sizeof *d->names);
+  d->fixed = calloc(io->ncomps + 1, sizeof *d->fixed);
+  if (!d->loaded || !d->comps || !d->names || !d->fixed) return inb__err(INB_ENOMEM, "out of memory");
+  d->nloaded = io->ncomps;
+  int rc = io->load(io->ctx, d->index, d->count, d->loaded);
+  for (size_t j = 0; !rc && j < io->ncomps; j++) {
+    if (which->u.s.n && strcmp(which->u.s.p, io->names[j]) != 0) continue;
+    d->comps[d->ncomps] = &d->loaded[j];
+    d->names[d->ncomps] = io->names[j];
+    d->fixed[d->ncomps++] = inb_args_get(x->c->call, io->names[j]) != NULL;
+  }
+  if (!rc && (d->ncomps == 0 || (which->u.s.n && d->ncomps != 1)))
+    rc = inb__err(INB_EINVAL, "chunk: component '%s' is not in this rank's dataset", which->u.s.p);
+  return rc;
+}
+
 /* Checks that the columns match the generator and the count: the decoder knows bytes, not meaning. */
 static int check_columns(const inb__mpi *x, decoded *d) {
   const inb_args *a = d->desc;
-  size_t want_pos = d->gen == INB__GEN_INDICES ? 4 : 3;
+  bool by_ref = (d->gen == INB__GEN_ITEMS || d->gen == INB__GEN_COMPONENT) && inb_args_npos(a) == 5;
+  size_t want_pos = by_ref ? 5 : d->gen == INB__GEN_INDICES ? 4 : 3;
   if (inb_args_npos(a) != want_pos) return inb__err(INB_ECORRUPT, "chunk: %zu descriptor values", inb_args_npos(a));
-  if (d->gen == INB__GEN_INDICES) {
+  if (d->gen == INB__GEN_INDICES || by_ref) {
     const inb_value *v = inb_args_at(a, 3);
     if (v->kind != INB_ARRAY || v->u.a.dtype != INB_I64 || v->u.a.ndim != 1 || (uint64_t)v->u.a.shape[0] != d->count)
       return inb__err(INB_ECORRUPT, "chunk: the index column does not hold %llu int64", (unsigned long long)d->count);
     d->index = v->u.a.data;
   }
+  if (by_ref) return inb_args_nnamed(a) ? inb__err(INB_ECORRUPT, "chunk: rows both by value and by reference")
+                                         : load_rows(x, d);
   d->ncomps = inb_args_nnamed(a);
   bool named = d->gen == INB__GEN_COMPONENT || d->gen == INB__GEN_ITEMS;
   if (named ? (d->gen == INB__GEN_COMPONENT && d->ncomps != 1) : d->ncomps != 0)
@@ -226,7 +260,7 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
                   .timeout_ms = c->timeout_ms, .rank = x->rank, .gen = d.gen, .ntasks = count, .task_base = first,
                   .index = d.index, .comps = d.comps, .comp_names = d.names, .comp_fixed = d.fixed,
                   .ncomps = d.ncomps, .lists = d.lists, .all_errors = true,
-                  .isolate_call_arrays = has_arrays(c->call)};
+                  .isolate_call_arrays = has_arrays(c->call), .io = c->io, .by_ref = c->by_ref};
   if (x->keep_values) {
     in.col_kinds = malloc(count ? count : 1);
     in.col_scalars = malloc((count ? count : 1) * sizeof *in.col_scalars);
@@ -235,10 +269,16 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
       goto out;
     }
   }
+  if (inb__outputs_begin(&in)) {
+    rc = INB_ENOMEM;
+    goto out;
+  }
   rc = inb__targets_run(&in);
   if (!rc) rc = in.internal_rc;
+  if (!rc && in.outrows.bufs) rc = inb__outputs_end(&in, d.index); /* outputs under mpi come by reference */
   if (!rc) rc = pack_outcomes(&in, first, out);
 out:
+  inb__outputs_release(&in);
   free(in.col_kinds);
   free(in.col_scalars);
   inb__vallist_release(&in.deferred);

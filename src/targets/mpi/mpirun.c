@@ -131,6 +131,7 @@ int inb__mpi_run(inb__call *c, const inb_opts *opts, inb_batch **out) {
   pthread_mutex_init(&x.mu, NULL);
   c->remote = x.rank != 0;
   c->rank = x.rank;
+  c->by_ref = c->io != NULL; /* inb_h5_run: each rank reads the rows of the tasks it runs */
   c->extra = c->act && c->act->extra ? c->act->extra : &empty;
   uint8_t *callbuf = NULL;
   inb_args *call = NULL;

@@ -1,0 +1,110 @@
+/* Shared pieces of the HDF5 data layer. */
+#include "data/h5common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "targets/mpi/comm.h"
+
+void inb__h5comm_init(inb__h5comm *hc, void *comm) {
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  *hc = (inb__h5comm){.comm = MPI_COMM_NULL, .rank = 0, .size = 1};
+  if (!inited || finalized) return;
+  MPI_Comm c = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD;
+  int size = 1;
+  MPI_Comm_size(c, &size);
+  if (size < 2) return;
+  hc->comm = c;
+  hc->size = size;
+  MPI_Comm_rank(c, &hc->rank);
+}
+
+int inb__h5_agree(const inb__h5comm *hc, int rc) {
+  return hc->comm == MPI_COMM_NULL ? rc : inb__mpi_agree(rc, hc->comm);
+}
+
+hid_t inb__h5_fapl(const inb__h5comm *hc) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl >= 0 && hc->comm != MPI_COMM_NULL) H5Pset_fapl_mpio(fapl, hc->comm, MPI_INFO_NULL);
+  return fapl;
+}
+
+void inb__h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+hid_t inb__h5_native(inb_dtype t) {
+  switch (t) {
+  case INB_I8: return H5T_NATIVE_INT8;
+  case INB_U8: return H5T_NATIVE_UINT8;
+  case INB_I16: return H5T_NATIVE_INT16;
+  case INB_U16: return H5T_NATIVE_UINT16;
+  case INB_I32: return H5T_NATIVE_INT32;
+  case INB_U32: return H5T_NATIVE_UINT32;
+  case INB_I64: return H5T_NATIVE_INT64;
+  case INB_U64: return H5T_NATIVE_UINT64;
+  case INB_F32: return H5T_NATIVE_FLOAT;
+  case INB_F64: return H5T_NATIVE_DOUBLE;
+  }
+  return H5I_INVALID_HID;
+}
+
+static const char *class_name(H5T_class_t c) {
+  switch (c) {
+  case H5T_STRING: return "string";
+  case H5T_COMPOUND: return "compound";
+  case H5T_ENUM: return "enum";
+  case H5T_VLEN: return "variable-length";
+  case H5T_ARRAY: return "array";
+  case H5T_OPAQUE: return "opaque";
+  case H5T_REFERENCE: return "reference";
+  case H5T_BITFIELD: return "bitfield";
+  case H5T_TIME: return "time";
+  default: return "unknown";
+  }
+}
+
+int inb__h5_dtype_of(hid_t type, const char *what, inb_dtype *out) {
+  H5T_class_t cls = H5Tget_class(type);
+  size_t size = H5Tget_size(type);
+  if (cls == H5T_INTEGER) {
+    bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
+    static const inb_dtype s[] = {INB_I8, INB_I16, 0, INB_I32, 0, 0, 0, INB_I64};
+    static const inb_dtype u[] = {INB_U8, INB_U16, 0, INB_U32, 0, 0, 0, INB_U64};
+    if (size == 1 || size == 2 || size == 4 || size == 8) {
+      *out = is_signed ? s[size - 1] : u[size - 1];
+      return 0;
+    }
+  } else if (cls == H5T_FLOAT && (size == 4 || size == 8)) {
+    *out = size == 4 ? INB_F32 : INB_F64;
+    return 0;
+  }
+  return inb__err(INB_EINVAL, "%s: unsupported dtype (%s of %zu bytes; expected integers of 1-8 bytes, float32 or "
+                              "float64)", what, class_name(cls), size);
+}
+
+typedef struct {
+  char *buf;
+  size_t cap, used;
+} listing;
+
+static herr_t add_dataset(hid_t obj, const char *name, const H5O_info_t *info, void *op_data) {
+  (void)obj;
+  listing *l = op_data;
+  if (info->type != H5O_TYPE_DATASET || l->used >= l->cap) return 0;
+  l->used += (size_t)snprintf(l->buf + l->used, l->cap - l->used, "%s/%s", l->used ? ", " : "", name);
+  return 0;
+}
+
+void inb__h5_list_datasets(hid_t file, char *buf, size_t cap) {
+  listing l = {buf, cap, 0};
+  buf[0] = '\0';
+  H5Ovisit(file, H5_INDEX_NAME, H5_ITER_NATIVE, add_dataset, &l);
+  if (!l.used) snprintf(buf, cap, "no datasets");
+}
+
+const char *inb__h5_component_name(const char *path) {
+  while (*path == '/') path++;
+  return path;
+}

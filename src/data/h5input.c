@@ -1,0 +1,223 @@
+/* HDF5 inputs: named components whose first dimension is the item count, and reads of their rows. */
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/status.h"
+#include "core/value.h"
+#include "data/h5common.h"
+#include "data/h5input.h"
+
+static void free_components(inb_h5_input *in) {
+  for (size_t j = 0; in->comps && j < in->n; j++) {
+    if (in->comps[j].dset >= 0) H5Dclose(in->comps[j].dset);
+    free(in->comps[j].path);
+  }
+  free(in->comps);
+  free(in->names);
+}
+
+/* Opens dataset `path` of the file and reads its dtype and shape; messages name file and dataset. */
+static int open_component(inb_h5_input *in, const char *path, inb__h5comp *c) {
+  char what[1200];
+  snprintf(what, sizeof what, "input '%s': dataset '%s'", in->file_path, path);
+  c->dset = H5I_INVALID_HID;
+  if (!path || !*path) return inb__err(INB_EINVAL, "input '%s': empty dataset name", in->file_path);
+  if (H5Lexists(in->file, path, H5P_DEFAULT) <= 0) {
+    char list[800];
+    inb__h5_list_datasets(in->file, list, sizeof list);
+    return inb__err(INB_ENOTFOUND, "%s not found (the file has: %s)", what, list);
+  }
+  c->dset = H5Dopen2(in->file, path, H5P_DEFAULT);
+  if (c->dset < 0) return inb__err(INB_EINVAL, "%s is not a dataset", what);
+  hid_t type = H5Dget_type(c->dset), space = H5Dget_space(c->dset);
+  int rc = inb__h5_dtype_of(type, what, &c->dtype);
+  int ndim = H5Sget_simple_extent_ndims(space);
+  hsize_t dims[H5S_MAX_RANK];
+  if (!rc && (ndim < 1 || ndim > INB_MAX_DIMS))
+    rc = inb__err(INB_EINVAL, "%s has %d dimensions; expected 1..%d (the first is the items)", what, ndim, INB_MAX_DIMS);
+  if (!rc) H5Sget_simple_extent_dims(space, dims, NULL);
+  c->ndim = ndim;
+  for (int d = 0; !rc && d < ndim; d++) c->shape[d] = (int64_t)dims[d];
+  H5Tclose(type);
+  H5Sclose(space);
+  c->path = rc ? NULL : strdup(path);
+  if (!rc && !c->path) rc = inb__err(INB_ENOMEM, "out of memory");
+  return rc;
+}
+
+static int check_lengths(const inb_h5_input *in) {
+  for (size_t j = 1; j < in->n; j++)
+    if (in->comps[j].shape[0] != in->comps[0].shape[0])
+      return inb__err(INB_EINVAL, "input '%s': components have different lengths: '%s' has %lld items, '%s' has %lld",
+                      in->file_path, in->comps[0].path, (long long)in->comps[0].shape[0], in->comps[j].path,
+                      (long long)in->comps[j].shape[0]);
+  return 0;
+}
+
+static int open_file(inb_h5_input *in) {
+  if (access(in->file_path, R_OK) != 0)
+    return inb__err(INB_ENOTFOUND, "input '%s': no such file, or it is not readable", in->file_path);
+  if (H5Fis_hdf5(in->file_path) <= 0) /* H5Fis_accessible in HDF5 1.12; this is 1.10 */
+    return inb__err(INB_EINVAL, "input '%s': not an HDF5 file", in->file_path);
+  hid_t fapl = inb__h5_fapl(&in->hc);
+  in->file = H5Fopen(in->file_path, H5F_ACC_RDONLY, fapl);
+  H5Pclose(fapl);
+  return in->file < 0 ? inb__err(INB_EIO, "input '%s': HDF5 cannot open it", in->file_path) : 0;
+}
+
+int inb_h5_open(const char *path, const char *const *components, size_t n, void *comm, inb_h5_input **out) {
+  *out = NULL;
+  inb__h5_quiet();
+  inb_h5_input *in = calloc(1, sizeof *in);
+  if (!in) return inb__err(INB_ENOMEM, "out of memory");
+  inb__h5comm_init(&in->hc, comm);
+  in->file = H5I_INVALID_HID;
+  in->file_path = strdup(path ? path : "");
+  int rc = !in->file_path ? inb__err(INB_ENOMEM, "out of memory")
+           : !path || !*path ? inb__err(INB_EINVAL, "inb_h5_open: no file name")
+           : (!components || !n) ? inb__err(INB_EINVAL, "input '%s': no components named", path) : 0;
+  rc = inb__h5_agree(&in->hc, rc ? rc : 0);
+  if (!rc) rc = inb__h5_agree(&in->hc, open_file(in)); /* H5Fopen is collective: every rank or none goes on */
+  if (!rc) {
+    in->comps = calloc(n, sizeof *in->comps);
+    in->names = calloc(n, sizeof *in->names);
+    in->n = n;
+    int lrc = in->comps && in->names ? 0 : inb__err(INB_ENOMEM, "out of memory");
+    for (size_t j = 0; j < n; j++) in->comps[j].dset = H5I_INVALID_HID;
+    for (size_t j = 0; !lrc && j < n; j++) lrc = open_component(in, components[j], &in->comps[j]);
+    for (size_t j = 0; !lrc && j < n; j++) in->names[j] = inb__h5_component_name(in->comps[j].path);
+    if (!lrc) lrc = check_lengths(in);
+    rc = inb__h5_agree(&in->hc, lrc);
+  }
+  if (rc) {
+    inb_h5_close(&in);
+    return rc;
+  }
+  *out = in;
+  return 0;
+}
+
+void inb_h5_close(inb_h5_input **inp) {
+  if (!inp || !*inp) return;
+  inb_h5_input *in = *inp;
+  free_components(in);
+  if (in->file >= 0) H5Fclose(in->file);
+  free(in->file_path);
+  free(in);
+  *inp = NULL;
+}
+
+int64_t inb_h5_length(const inb_h5_input *in) { return in && in->n ? in->comps[0].shape[0] : 0; }
+
+/* Bytes of one row of component c. */
+static size_t row_bytes(const inb__h5comp *c) {
+  size_t b = inb_dtype_size(c->dtype);
+  for (int d = 1; d < c->ndim; d++) b *= (size_t)c->shape[d];
+  return b;
+}
+
+/* Selects the rows index[0..n) in the file: runs of consecutive indices become one hyperslab each, so a
+ * contiguous batch is one chunk-sized read. Rows must be given in increasing order (HDF5 transfers a selection
+ * in file order); inb__h5_read_rows sorts for that. */
+static int select_rows(hid_t space, const inb__h5comp *c, const int64_t *index, size_t n) {
+  hsize_t start[INB_MAX_DIMS] = {0}, count[INB_MAX_DIMS];
+  for (int d = 0; d < c->ndim; d++) count[d] = (hsize_t)c->shape[d];
+  H5Sselect_none(space);
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && index[j] == index[j - 1] + 1) j++;
+    start[0] = (hsize_t)index[i];
+    count[0] = (hsize_t)(j - i);
+    if (H5Sselect_hyperslab(space, H5S_SELECT_OR, start, NULL, count, NULL) < 0) return INB_EIO;
+    i = j;
+  }
+  return 0;
+}
+
+int inb__h5_rows(hid_t dset, const inb__h5comp *c, const int64_t *index, size_t n, void *buf, bool write,
+                 hid_t dxpl) {
+  hid_t fspace = H5Dget_space(dset);
+  hsize_t elems = (hsize_t)n * (row_bytes(c) / inb_dtype_size(c->dtype));
+  hsize_t mdims[1] = {elems ? elems : 1};
+  hid_t mspace = H5Screate_simple(1, mdims, NULL);
+  int rc = select_rows(fspace, c, index, n);
+  if (!elems) H5Sselect_none(mspace); /* a rank with no rows still joins a collective transfer */
+  herr_t h = rc ? -1
+             : write ? H5Dwrite(dset, inb__h5_native(c->dtype), mspace, fspace, dxpl, buf)
+                     : H5Dread(dset, inb__h5_native(c->dtype), mspace, fspace, dxpl, buf);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  return h < 0 ? INB_EIO : 0;
+}
+
+static int by_value(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Reads rows index[0..n) of component c into buf in the order given (sorting for HDF5, then permuting). */
+static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t *index, size_t n, uint8_t *buf) {
+  size_t rb = row_bytes(c);
+  bool sorted = true;
+  for (size_t i = 1; i < n && sorted; i++) sorted = index[i] > index[i - 1];
+  if (sorted) return inb__h5_rows(c->dset, c, index, n, buf, false, H5P_DEFAULT);
+  int64_t *order = malloc(n * sizeof *order);
+  uint8_t *tmp = malloc(n * rb);
+  int rc = order && tmp ? 0 : INB_ENOMEM;
+  if (!rc) {
+    memcpy(order, index, n * sizeof *order);
+    qsort(order, n, sizeof *order, by_value);
+    size_t u = 0; /* unique, increasing */
+    for (size_t i = 0; i < n; i++)
+      if (!u || order[i] != order[u - 1]) order[u++] = order[i];
+    rc = inb__h5_rows(c->dset, c, order, u, tmp, false, H5P_DEFAULT);
+    for (size_t i = 0; !rc && i < n; i++) {
+      int64_t *at = bsearch(&index[i], order, u, sizeof *order, by_value);
+      memcpy(buf + i * rb, tmp + (size_t)(at - order) * rb, rb);
+    }
+  }
+  free(order);
+  free(tmp);
+  (void)in;
+  return rc;
+}
+
+int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *comps) {
+  int64_t len = inb_h5_length(in);
+  for (size_t i = 0; i < n; i++)
+    if (index[i] < 0 || index[i] >= len)
+      return inb__err(INB_EINVAL, "input '%s': item %lld is out of range (the file has %lld items)", in->file_path,
+                      (long long)index[i], (long long)len);
+  int rc = 0;
+  for (size_t j = 0; j < in->n; j++) comps[j] = (inb_array){0};
+  for (size_t j = 0; !rc && j < in->n; j++) {
+    const inb__h5comp *c = &in->comps[j];
+    inb_array a = {.dtype = c->dtype, .ndim = c->ndim, .shape = {(int64_t)n}};
+    for (int d = 1; d < c->ndim; d++) a.shape[d] = c->shape[d];
+    a.data = malloc(n * row_bytes(c) + 1);
+    rc = a.data ? read_component(in, c, index, n, a.data) : INB_ENOMEM;
+    comps[j] = a;
+    if (rc) rc = inb__err(rc, "input '%s': dataset '%s': reading %zu rows failed", in->file_path, c->path, n);
+  }
+  if (rc)
+    for (size_t j = 0; j < in->n; j++) free(comps[j].data), comps[j].data = NULL;
+  return rc;
+}
+
+int inb_h5_read(inb_h5_input *in, const int64_t *index, size_t n, inb_batch **out) {
+  *out = NULL;
+  inb_array *comps = calloc(in->n, sizeof *comps);
+  inb_batch *b = inb_batch_new(index, n);
+  int rc = comps && b ? inb__h5_load(in, index, n, comps) : inb__err(INB_ENOMEM, "out of memory");
+  for (size_t j = 0; !rc && j < in->n; j++) {
+    rc = inb_batch_set(b, in->names[j], comps[j], true);
+    if (!rc) comps[j].data = NULL; /* the batch took it */
+  }
+  for (size_t j = 0; comps && j < in->n; j++) free(comps[j].data);
+  free(comps);
+  if (rc) inb_batch_free(&b);
+  *out = b;
+  return rc;
+}
