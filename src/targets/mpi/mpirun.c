@@ -79,6 +79,11 @@ static int share_settings(inb__mpi *x, const inb_opts *o, uint8_t **callbuf, inb
   x->total_workers = c->n_workers;
   MPI_Allreduce(MPI_IN_PLACE, &x->total_workers, 1, MPI_INT, MPI_SUM, x->comm);
   x->is_static = s.schedule == INB_STATIC;
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
+  /* DYNAMIC reads rows on rank 0's compute thread (MPI-IO) while its calling thread serves requests: that takes
+   * MPI_THREAD_MULTIPLE. A program that initialised MPI with less gets the STATIC schedule for such calls. */
+  if (c->io && level < MPI_THREAD_MULTIPLE) x->is_static = true;
   return 0;
 }
 
