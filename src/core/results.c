@@ -32,7 +32,7 @@ static void *map_slots(size_t bytes, size_t *mapped) {
     cache_p = NULL;
   }
   pthread_mutex_unlock(&cache_mu);
-  if (p) return memset(p, 0, bytes);
+  if (p) return p; /* not cleared: see inb__results_init */
   p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
 #ifdef MADV_HUGEPAGE
@@ -69,45 +69,82 @@ int inb__results_init(inb_results *r, size_t n) {
   return 0;
 }
 
-/* Frees what slot s owns and leaves it NONE. */
-static void slot_release(inb__slot *s) {
-  if (s->kind == INB_STR || s->kind == INB_BYTES) {
-    free((void *)s->u.s.p);
-  } else if (s->kind == INB__ARRAY_OUT) {
-    inb_value *v = (inb_value *)s->u.s.p;
-    inb__value_release(v);
-    free(v);
-  }
-  s->kind = INB_NONE;
-}
-
-int inb__results_store(inb_results *r, size_t i, const inb_value *v) {
-  inb__slot *s = &r->slots[i];
-  if (v->kind == INB_ARRAY) {
-    inb_value *out = malloc(sizeof *out);
-    if (!out || inb__value_dup(out, v)) {
-      free(out);
-      s->kind = INB_NONE;
+int inb__ptrlist_add(inb__ptrlist *l, void *p) {
+  if (!p) return 0;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    void **v = realloc(l->v, cap * sizeof *v);
+    if (!v) {
+      free(p);
       return INB_ENOMEM;
     }
-    s->kind = INB__ARRAY_OUT;
-    s->u.s.p = (const char *)out;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = p;
+  return 0;
+}
+
+int inb__ptrlist_move(inb__ptrlist *dst, inb__ptrlist *src) {
+  if (!dst->n && !dst->v) {
+    *dst = *src;
+    *src = (inb__ptrlist){0};
     return 0;
   }
-  memcpy(s, v, sizeof *s); /* the leading members, laid out alike */
-  if (v->kind != INB_STR && v->kind != INB_BYTES) return 0;
-  inb_value copy;
-  if (inb__value_dup(&copy, v)) {
-    s->kind = INB_NONE;
-    return INB_ENOMEM;
+  size_t need = dst->n + src->n;
+  if (need > dst->cap) {
+    void **v = realloc(dst->v, need * sizeof *v);
+    if (!v) return INB_ENOMEM;
+    dst->v = v;
+    dst->cap = need;
   }
+  if (src->n) memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
+  dst->n = need;
+  src->n = 0;
+  return 0;
+}
+
+void inb__ptrlist_release(inb__ptrlist *l) {
+  for (size_t k = 0; k < l->n; k++) free(l->v[k]);
+  free(l->v);
+  *l = (inb__ptrlist){0};
+}
+
+/* An ARRAY result out of line: one block, the value and then its data (16-aligned for any dtype). */
+static inb_value *array_block(const inb_value *v) {
+  size_t bytes = inb__array_bytes(&v->u.a), head = (sizeof(inb_value) + 15) & ~(size_t)15;
+  inb_value *out = malloc(head + bytes + 1);
+  if (!out) return NULL;
+  *out = *v;
+  out->u.a.data = (char *)out + head;
+  if (bytes && v->u.a.data) memcpy(out->u.a.data, v->u.a.data, bytes);
+  return out;
+}
+
+int inb__results_store(inb_results *r, size_t i, const inb_value *v, inb__ptrlist *owner) {
+  inb__slot *s = &r->slots[i];
+  s->kind = INB_NONE;
+  if (v->kind == INB_ARRAY) {
+    inb_value *out = array_block(v);
+    if (!out || inb__ptrlist_add(owner, out)) return INB_ENOMEM;
+    s->u.s.p = (const char *)out;
+    s->kind = INB__ARRAY_OUT;
+    return 0;
+  }
+  if (v->kind != INB_STR && v->kind != INB_BYTES) {
+    memcpy(s, v, sizeof *s); /* the leading members, laid out alike */
+    return 0;
+  }
+  inb_value copy;
+  if (inb__value_dup(&copy, v) || inb__ptrlist_add(owner, (void *)copy.u.s.p)) return INB_ENOMEM;
   s->u.s.p = copy.u.s.p;
+  s->u.s.n = v->u.s.n;
+  s->kind = v->kind;
   return 0;
 }
 
 void inb__results_release(inb_results *r) {
-  if (r->slots && r->has_copies)
-    for (size_t i = 0; i < r->n; i++) slot_release(&r->slots[i]);
+  inb__ptrlist_release(&r->copies);
   if (r->map_bytes)
     unmap_slots(r->slots, r->map_bytes);
   else
@@ -204,8 +241,7 @@ void inb__results_set_errors(inb_results *r, inb__errlist *l) {
   *l = (inb__errlist){0};
   for (size_t k = 0; k < r->errors.n; k++) {
     inb__slot *s = &r->slots[r->errors.v[k].task];
-    slot_release(s);
-    s->kind = INB__FAILED;
+    s->kind = INB__FAILED; /* a copy it pointed at stays in r->copies, freed with r */
     s->u.i = (int64_t)k;
   }
 }

@@ -42,20 +42,37 @@ int inb__vallist_add(inb__vallist *l, size_t task, const inb_value *v);
 int inb__vallist_move(inb__vallist *dst, inb__vallist *src);
 void inb__vallist_release(inb__vallist *l);
 
+/* Heap blocks to free together: the copies a call's results point at. */
+typedef struct {
+  void **v;
+  size_t n, cap;
+} inb__ptrlist;
+
+/* Appends p (NULL-safe). Returns 0 or INB_ENOMEM (then p is freed: the caller must not keep it). */
+int inb__ptrlist_add(inb__ptrlist *l, void *p);
+/* Moves every pointer of src to dst. Returns 0 or INB_ENOMEM (src keeps what did not move). */
+int inb__ptrlist_move(inb__ptrlist *dst, inb__ptrlist *src);
+/* Frees every pointer and the list. */
+void inb__ptrlist_release(inb__ptrlist *l);
+
 struct inb_results {
   size_t n;
   inb__slot *slots;   /* n results (zero = INB_NONE); results with data point at copies owned here */
   size_t map_bytes;   /* > 0: slots were mmap'd (large calls), else malloc'd */
-  bool has_copies;    /* some slot points at a copy: release must scan the slots */
+  inb__ptrlist copies; /* what the slots point at (STR/BYTES bytes, ARRAY_OUT blocks): freed with r, so
+                          release never reads slots, and slots need no zeroing before a call writes them */
   inb__errlist errors;
 };
 
-/* Prepares r for n results (all INB_NONE). Returns 0 or INB_ENOMEM. */
+/* Prepares r for n results. The slots are NOT cleared: every path writes each slot before post reads it
+ * (a result, a failure, or NONE for a value that arrives later). Returns 0 or INB_ENOMEM.
+ * (Was: all INB_NONE.) Returns 0 or INB_ENOMEM. */
 int inb__results_init(inb_results *r, size_t n);
 
-/* Stores task i's successful result: scalars as they are, STR/BYTES/ARRAY as copies owned by r.
+/* Stores task i's successful result: scalars as they are, STR/BYTES/ARRAY as copies whose block is added to
+ * `owner` (a worker's list, merged into r->copies later, or r->copies itself under the caller's lock).
  * Tasks store into distinct slots concurrently without locks. Returns 0 or INB_ENOMEM (slot left NONE). */
-int inb__results_store(inb_results *r, size_t i, const inb_value *v);
+int inb__results_store(inb_results *r, size_t i, const inb_value *v, inb__ptrlist *owner);
 
 /* The common case of inb__results_store, inline: a value without data (NONE, BOOL, INT, REAL). */
 static inline void inb__results_store_scalar(inb_results *r, size_t i, const inb_value *v) {

@@ -75,8 +75,11 @@ static char *partial_name(const char *path) {
 
 static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5out *d) {
   hsize_t dims[INB_MAX_DIMS], chunk[INB_MAX_DIMS];
+  hsize_t maxdims[INB_MAX_DIMS];
   dims[0] = (hsize_t)o->length;
+  /* HDF5 wants chunks no larger than a fixed-size dataset: a chunk of more items than there are is clamped */
   chunk[0] = (hsize_t)(s->chunk_items ? s->chunk_items : 1);
+  if (chunk[0] > dims[0] && dims[0] > 0) chunk[0] = dims[0];
   d->row = (inb_array){.dtype = s->dtype, .ndim = s->ndim};
   d->c = (inb__h5comp){.dtype = s->dtype, .ndim = s->ndim + 1, .dset = H5I_INVALID_HID};
   d->c.shape[0] = o->length;
@@ -86,7 +89,9 @@ static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5
   }
   d->c.path = strdup(s->name);
   d->compressed = s->deflate > 0;
-  hid_t space = H5Screate_simple(s->ndim + 1, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  for (int k = 0; k <= s->ndim; k++) maxdims[k] = dims[k];
+  if (!dims[0] && s->chunk_items) maxdims[0] = H5S_UNLIMITED; /* an empty chunked dataset: chunks exceed it */
+  hid_t space = H5Screate_simple(s->ndim + 1, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every row is written: filling first would write twice */
   if (s->chunk_items) H5Pset_chunk(dcpl, s->ndim + 1, chunk);
   if (s->deflate) H5Pset_deflate(dcpl, (unsigned)s->deflate);
@@ -153,6 +158,7 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
   o->file = o->table = H5I_INVALID_HID;
   o->length = length;
   o->n = n;
+  o->overwrite = overwrite;
   o->final_path = strdup(path ? path : "");
   o->tmp_path = path ? partial_name(path) : NULL;
   o->outs = calloc(n + 1, sizeof *o->outs);
@@ -181,12 +187,21 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
   return 0;
 }
 
+/* Gives the partial file its final name. Without overwrite a file that appeared meanwhile is never replaced:
+ * link() fails when the name exists, where rename() would replace it. */
+static int publish(const inb_h5_output *o) {
+  if (o->overwrite) return rename(o->tmp_path, o->final_path);
+  if (link(o->tmp_path, o->final_path) != 0) return -1;
+  unlink(o->tmp_path);
+  return 0;
+}
+
 int inb_h5_commit(inb_h5_output **op) {
   if (!op || !*op) return inb__err(INB_EINVAL, "inb_h5_commit: no output");
   inb_h5_output *o = *op;
   close_all(o); /* H5Fclose is collective: after it the file is complete on disk */
   int rc = 0;
-  if (o->hc.rank == 0 && rename(o->tmp_path, o->final_path) != 0) {
+  if (o->hc.rank == 0 && publish(o) != 0) {
     rc = inb__err(INB_EIO, "output '%s': cannot rename '%s' to it: %s", o->final_path, o->tmp_path, strerror(errno));
     unlink(o->tmp_path);
   }

@@ -25,6 +25,7 @@ typedef struct {
 struct inb_h5_output {
   inb__h5comm hc;
   char *final_path, *tmp_path;
+  bool overwrite;
   hid_t file, table;
   inb__h5out *outs;
   size_t n;

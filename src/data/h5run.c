@@ -125,7 +125,10 @@ static int run_batch(h5run *h, const int64_t *items, size_t n, const inb_action 
                : inb_h5_read(h->in, items, n, &b);
   if (!rc) rc = inb__run_io(b, act, call, opts, NULL, io);
   inb_batch_free(&b);
-  if (rc || !h->out) return rc;
+  /* A post's INB_EITEM is a verdict on the items, not on the batch: its rows are still written. Any other
+   * status is the same on every rank (inb_run agrees on it), so every rank skips the writes alike. */
+  if ((rc && rc != INB_EITEM) || !h->out) return rc;
+  int vrc = rc;
   rc = inb__h5_write_kept(h->out);
   int trc = 0;
   if (h->rows) {
@@ -135,7 +138,7 @@ static int run_batch(h5run *h, const int64_t *items, size_t n, const inb_action 
   free(h->rows);
   h->rows = NULL;
   trc = h->in->hc.comm != MPI_COMM_NULL && mpi ? inb__h5_agree(&h->in->hc, trc) : trc;
-  return rc ? rc : trc;
+  return rc ? rc : trc ? trc : vrc;
 }
 
 /* INB_EITEM when items failed, with the same words on every rank. */
@@ -172,7 +175,10 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   for (size_t p = 0; !rc && p < n; p += (size_t)bs) {
     size_t count = n - p < (size_t)bs ? n - p : (size_t)bs;
     rc = run_batch(&h, items + p, count, &wrapped, call, opts, &io, mpi);
-    if (rc == INB_EITEM && !first_rc) first_rc = rc, rc = 0; /* a user post's verdict; other batches go on */
+    if (rc == INB_EITEM) { /* a post's verdict on its batch: the other batches go on */
+      if (!first_rc) first_rc = rc;
+      rc = 0;
+    }
   }
   current = outer;
   free(rows);

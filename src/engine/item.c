@@ -31,6 +31,8 @@ void inb__item_release(struct inb_item *it) {
   it->msg = NULL;
   it->msg_cap = 0;
   it->has_msg = false;
+  free(it->out_views);
+  it->out_views = NULL;
 }
 
 inb_batch *inb_item_batch(inb_item *it) { return it ? it->b : NULL; }

@@ -20,7 +20,7 @@ struct inb_item {
   const struct inb__io *io;
   const struct inb__outrows *outrows;
   size_t task_base;
-  inb_array out_view;       /* what inb_item_output returns */
+  inb_array *out_views;     /* what inb_item_output returns: one view per output, so a task may hold them all */
 };
 
 /* Frees the item's message buffer. */

@@ -51,11 +51,13 @@ void inb__outputs_release(inb__call *c) {
 
 inb_array *inb_item_output(inb_item *it, const char *name) {
   if (!it || !it->io || !it->outrows || !it->outrows->bufs || !name) return NULL;
+  if (!it->out_views && !(it->out_views = malloc(it->io->nout * sizeof *it->out_views))) return NULL;
   for (size_t k = 0; k < it->io->nout; k++) {
     if (strcmp(it->io->out_names[k], name) != 0) continue;
-    it->out_view = it->io->out_rows[k];
-    it->out_view.data = it->outrows->bufs[k] + (it->task - it->task_base) * row_bytes(&it->io->out_rows[k]);
-    return &it->out_view;
+    inb_array *v = &it->out_views[k];
+    *v = it->io->out_rows[k];
+    v->data = it->outrows->bufs[k] + (it->task - it->task_base) * row_bytes(&it->io->out_rows[k]);
+    return v;
   }
   return NULL;
 }

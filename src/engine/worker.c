@@ -172,10 +172,8 @@ void inb__worker_store(inb__worker *w, size_t i, const inb_value *v) {
   if (!c->results) return; /* without a post nothing reads it */
   if (!inb__value_has_data(v)) {
     inb__results_store_scalar(c->results, i, v);
-  } else if (inb__results_store(c->results, i, v)) {
+  } else if (inb__results_store(c->results, i, v, &w->copies)) {
     inb__worker_fail(w, i, INB_ENOMEM, "out of memory while copying the task's result");
-  } else {
-    w->has_copies = true;
   }
 }
 
@@ -224,7 +222,9 @@ void inb__worker_absorb(inb__worker *w) {
   inb__call *c = w->c;
   c->nfailed += w->nfailed;
   if (w->rc && !c->internal_rc) c->internal_rc = w->rc;
-  if (c->results) c->results->has_copies |= w->has_copies;
+  if (c->results && inb__ptrlist_move(&c->results->copies, &w->copies) && !c->internal_rc)
+    c->internal_rc = INB_ENOMEM;
+  inb__ptrlist_release(&w->copies); /* what did not move (out of memory) is freed, never leaked */
   if (w->first.n && (!c->first.n || w->first.v[0].task < c->first.v[0].task)) {
     inb__errlist_release(&c->first);
     c->first = w->first;

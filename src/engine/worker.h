@@ -18,7 +18,7 @@ typedef struct inb__worker {
   inb__errlist first;        /* no post: lowest failure seen by this worker */
   inb__errlist errors;       /* post: every failure seen by this worker */
   inb__vallist deferred;     /* result columns: values with data */
-  bool has_copies;
+  inb__ptrlist copies;       /* blocks its stored results point at, merged into the results when absorbed */
   int rc;                    /* internal failure (INB_ENOMEM) */
   uint8_t *call_copies;      /* c->isolate_call_arrays: this task's copies of the call's arrays */
 } inb__worker;

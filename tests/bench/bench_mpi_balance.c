@@ -2,15 +2,19 @@
  *
  * Workload: ntasks tasks whose CPU cost follows a Pareto distribution (alpha 1.5, a fixed seed, so every run
  * and every program gets the same list), scaled so that the costs add up to total_seconds, no task longer
- * than max(1 s, 2 * total_seconds / ntasks). A task spins for its cost: a dependent multiply/xor-shift chain
- * of cost * (iterations per CPU-second) steps, the rate calibrated once on rank 0 and broadcast. Each task
- * measures the CPU time it used (CLOCK_THREAD_CPUTIME_ID) and returns it with its index; post on rank 0 checks
- * that every task ran once with its own argument and adds the measured times up.
+ * than max(1 s, 2 * total_seconds / ntasks). The seed is a typical draw, not a kind one: among 300 seeds, the
+ * median imbalance of the two contiguous halves STATIC hands out (6%) and the median longest task (0.45 s at
+ * the defaults). A task spins for its cost: a dependent multiply/xor-shift chain of cost * (steps per
+ * CPU-second) steps, the rate calibrated once on rank 0 and broadcast. Each task measures the CPU time it used
+ * (CLOCK_THREAD_CPUTIME_ID) and returns it with its index; post on rank 0 checks that every task ran once with
+ * its own argument.
  * Variants (target mpi, local for, 1 worker per rank): schedule INB_STATIC, then INB_DYNAMIC, one timed run
  * each after an untimed run of zero-cost tasks. makespan: rank 0's clock from just before inb_run (after an
- * MPI_Barrier) until it returns. ideal = max(work / workers, longest task), workers = ranks x 1, where work
- * and longest are the CPU times the tasks measured in that run (so a calibration error of the spin shifts
- * both makespan and ideal, not their ratio); the nominal figures are printed beside them.
+ * MPI_Barrier) until it returns. ideal = max(total cost / workers, longest cost), workers = ranks x 1, from the
+ * cost list. Beside it: the CPU time the tasks measured (the spin's calibration error, and any slow-down of
+ * the tasks by the engine's other threads, show there), the ratio against that measured work, and per rank
+ * the CPU time the tasks used and the rest of the process's CPU time during the run (the engine and MPI,
+ * busy-waiting included).
  *
  * Usage: mpiexec -n 2 bench_mpi_balance [ntasks] [total_seconds] [costs_file]   defaults: 400 8
  * costs_file: where rank 0 writes the costs (seconds, one per line, task order) for the mpi4py.futures peer
@@ -24,16 +28,18 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BENCH_RANKS 2
 #define PARETO_ALPHA 1.5
-#define PARETO_SEED 20261125u
+#define PARETO_SEED 20261112u  /* a typical draw: see above */
 #define CAP_SECONDS 1.0
 #define GOAL_DYNAMIC 1.05
 
@@ -42,6 +48,8 @@
 static double *g_costs;          /* every rank: task i's cost in seconds (by batch index, = position here) */
 static double g_iters_per_s;     /* every rank: spin() steps per CPU-second, from rank 0's calibration */
 static double g_cost_scale = 1;  /* 0 for the untimed warm-up run */
+static _Atomic int64_t g_rank_cpu_ns;      /* this rank: CPU time its tasks measured in the current run */
+static _Atomic int64_t g_rank_nominal_ns;  /* this rank: the costs of the tasks it ran */
 
 /* A dependent multiply/xor-shift chain: no closed form, no vectorisation, the same cost for every seed. */
 static uint64_t spin(uint64_t seed, uint64_t iters) {
@@ -53,16 +61,26 @@ static uint64_t spin(uint64_t seed, uint64_t iters) {
   return x;
 }
 
-static double cpu_s(void) {
+static double clock_s(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(id, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+static double cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
+
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+
+/* CPU seconds every process on this machine has used so far (/proc/stat: user, nice, system, irq, softirq and
+ * steal time); -1 when unreadable. Minus our own ranks' CPU time, it tells how busy the machine was. */
+static double machine_cpu_s(void) {
+  unsigned long long v[8] = {0};
+  FILE *f = fopen("/proc/stat", "r");
+  int got = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                       &v[6], &v[7]) : 0;
+  if (f) fclose(f);
+  long tck = sysconf(_SC_CLK_TCK);
+  return got == 8 && tck > 0 ? (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)tck : -1;
 }
 
 /* A task's result: its index in the high 32 bits, the CPU microseconds it used in the low 32. */
@@ -72,7 +90,9 @@ static int task_spin(inb_item *it, const inb_args *args, inb_value *result) {
   double t0 = cpu_s();
   uint64_t x = spin((uint64_t)i, (uint64_t)(g_costs[i] * g_cost_scale * g_iters_per_s));
   __asm__ volatile("" : : "r"(x));  /* the chain's value is used: never elided */
-  double us = (cpu_s() - t0) * 1e6;
+  double used = cpu_s() - t0, us = used * 1e6;
+  atomic_fetch_add(&g_rank_cpu_ns, (int64_t)(used * 1e9));
+  atomic_fetch_add(&g_rank_nominal_ns, (int64_t)(g_costs[i] * g_cost_scale * 1e9));
   *result = inb_int((int64_t)((uint64_t)i << 32 | (uint64_t)(us < 4e9 ? us : 4e9)));
   return 0;
 }
@@ -253,10 +273,18 @@ int main(int argc, char **argv) {
   bool wrote = rank != 0 || !costs_file || write_costs(costs_file, g_costs, n);
   agree_or_exit(wrote, "costs file", costs_file ? costs_file : "");
 
-  double nominal = 0, nominal_longest = 0, sorted_median;
+  /* The cost list's own figures: total, median, longest, and the largest of STATIC's contiguous blocks. */
+  double nominal = 0, nominal_longest = 0, sorted_median, largest_block = 0;
   for (long i = 0; i < n; i++) {
     nominal += g_costs[i];
     if (g_costs[i] > nominal_longest) nominal_longest = g_costs[i];
+  }
+  for (long r = 0, first = 0; r < size; r++) {
+    long count = n / size + (r < n % size);
+    double sum = 0;
+    for (long i = first; i < first + count; i++) sum += g_costs[i];
+    if (sum > largest_block) largest_block = sum;
+    first += count;
   }
   {
     double *s = malloc((size_t)n * sizeof *s);
@@ -271,12 +299,12 @@ int main(int argc, char **argv) {
     free(s);
   }
   int workers = size;  /* local for: one worker per rank */
-  double nominal_ideal = fmax(nominal / workers, nominal_longest);
+  double ideal = fmax(nominal / workers, nominal_longest);
   if (rank == 0) {
     printf("bench_mpi_balance  ranks=%d  workers=%d (local=for, 1 per rank)  tasks=%ld  costs: Pareto alpha=%.1f "
-           "seed=%u  total=%.3fs  median=%.1fms  longest=%.3fs  cap=%.2fs  nominal ideal=%.3fs  spin=%.0f M steps/s\n",
-           size, workers, n, PARETO_ALPHA, PARETO_SEED, nominal, sorted_median * 1e3, nominal_longest, cap,
-           nominal_ideal, g_iters_per_s * 1e-6);
+           "seed=%u  total=%.3fs  median=%.1fms  longest=%.3fs  cap=%.2fs  ideal=%.3fs  static's blocks at best=%.3f "
+           "x ideal  spin=%.0f M steps/s\n", size, workers, n, PARETO_ALPHA, PARETO_SEED, nominal,
+           sorted_median * 1e3, nominal_longest, cap, ideal, largest_block / ideal, g_iters_per_s * 1e-6);
     if (size != BENCH_RANKS) printf("bench_mpi_balance  note: running on %d ranks; the goal is set for %d\n", size,
                                     BENCH_RANKS);
     if (costs_file) printf("bench_mpi_balance  costs written to %s\n", costs_file);
@@ -288,17 +316,27 @@ int main(int argc, char **argv) {
   const inb_opts opts[V_N] = {[V_STATIC] = {.n_workers = 1, .schedule = INB_STATIC},
                               [V_DYNAMIC] = {.n_workers = 1, .schedule = INB_DYNAMIC}};
   const char *names[V_N] = {"static", "dynamic"};
-  double makespan[V_N] = {0}, ratio[V_N] = {0};
+  double makespan[V_N] = {0}, others[V_N] = {0};
   outcome got[V_N];
+  double *per_rank[V_N];  /* rank 0: per rank, the nominal cost, task CPU and process CPU of its share */
+  for (int v = 0; v < V_N; v++) {
+    per_rank[v] = calloc((size_t)size * 3, sizeof *per_rank[v]);
+    if (!per_rank[v]) die_local("out of memory");
+  }
 
   for (int pass = 0; pass < 2; pass++) {  /* pass 0: zero-cost tasks, untimed (the engine's first-call costs) */
     g_cost_scale = pass;
     for (int v = 0; v < V_N; v++) {
       memset(&g_out, 0, sizeof g_out);
+      atomic_store(&g_rank_cpu_ns, 0);
+      atomic_store(&g_rank_nominal_ns, 0);
       MPI_Barrier(MPI_COMM_WORLD);
-      double t0 = now_s();
+      double m0 = rank == 0 ? machine_cpu_s() : 0;
+      double p0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = now_s();
       int rc = inb_run(b, &act, NULL, &opts[v], NULL);
-      double t = now_s() - t0;
+      double t = now_s() - t0, mine[3] = {atomic_load(&g_rank_nominal_ns) * 1e-9, atomic_load(&g_rank_cpu_ns) * 1e-9,
+                                          clock_s(CLOCK_PROCESS_CPUTIME_ID) - p0};
+      double m1 = rank == 0 ? machine_cpu_s() : 0;
       if (rc != 0) {  /* every rank returns the same status: all leave together */
         if (rank == 0)
           fprintf(stderr, "bench_mpi_balance: ERROR %s: inb_run returned %d (%s): %s\n", names[v], rc,
@@ -306,6 +344,7 @@ int main(int argc, char **argv) {
         inb_mpi_finalize();
         return 1;
       }
+      MPI_Gather(mine, 3, MPI_DOUBLE, per_rank[v], 3, MPI_DOUBLE, 0, MPI_COMM_WORLD);
       char why[256] = "";
       if (rank == 0 && g_out.count != (size_t)n)
         snprintf(why, sizeof why, "post saw %zu results; expected %ld", g_out.count, n);
@@ -315,22 +354,37 @@ int main(int argc, char **argv) {
       if (pass == 1) {
         makespan[v] = t;
         got[v] = g_out;
+        others[v] = m0 < 0 || m1 < 0 ? -1 : m1 - m0;
+        for (int r = 0; r < size && others[v] >= 0 && rank == 0; r++) others[v] -= per_rank[v][3 * r + 2];
+        if (m0 >= 0 && m1 >= 0 && others[v] < 0) others[v] = 0;  /* /proc/stat counts in ticks (10 ms) */
       }
     }
   }
 
   if (rank == 0) {
+    double ratio[V_N];
     for (int v = 0; v < V_N; v++) {
-      double ideal = fmax(got[v].work / workers, got[v].longest);
       ratio[v] = makespan[v] / ideal;
-      printf("bench_mpi_balance  case=%-7s  ranks=%d  workers=%d  tasks=%ld  work=%.3fs (nominal %.3fs)  "
-             "longest=%.3fs  makespan=%.3fs  ideal=%.3fs  makespan/ideal=%.3f",
-             names[v], size, workers, n, got[v].work, nominal, got[v].longest, makespan[v], ideal, ratio[v]);
+      double measured_ideal = fmax(got[v].work / workers, got[v].longest);
+      printf("bench_mpi_balance  case=%-7s  ranks=%d  workers=%d  tasks=%ld  makespan=%.3fs  ideal=%.3fs  "
+             "makespan/ideal=%.3f  (tasks measured work=%.3fs longest=%.3fs: makespan/that=%.3f)", names[v], size,
+             workers, n, makespan[v], ideal, ratio[v], got[v].work, got[v].longest, makespan[v] / measured_ideal);
       if (v == V_DYNAMIC) printf("  goal<=%.2f %s", GOAL_DYNAMIC, verdict(ratio[v] <= GOAL_DYNAMIC));
       printf("\n");
     }
-    printf("\nbench_mpi_balance  summary  (one run each after an untimed warm-up; ideal = max(work / %d, longest), "
-           "from the CPU time the tasks measured; goals are targets, not failures)\n", workers);
+    for (int v = 0; v < V_N; v++) {
+      printf("bench_mpi_balance    %-7s per rank:", names[v]);
+      for (int r = 0; r < size; r++) {
+        const double *q = per_rank[v] + 3 * r;
+        printf("%s rank %d: tasks' cost %.3fs, their CPU %.3fs (%+.1f%%), rest of the process %.3fs CPU", r ? ";" : "",
+               r, q[0], q[1], q[0] > 0 ? (q[1] / q[0] - 1) * 100 : 0.0, q[2] - q[1]);
+      }
+      if (others[v] >= 0) printf("; other processes %.2fs CPU%s", others[v], others[v] > 0.1 * makespan[v] ?
+                                 " (a busy machine: figures unreliable)" : "");
+      printf("\n");
+    }
+    printf("\nbench_mpi_balance  summary  (one run each after an untimed warm-up; ideal = max(total cost / %d, "
+           "longest cost); goals are targets, not failures)\n", workers);
     printf("  %-34s %9s   %-9s %s\n", "figure", "measured", "goal", "");
     printf("  %-34s %9.3f   %-9s\n", "static: makespan / ideal", ratio[V_STATIC], "");
     printf("  %-34s %9.3f   %-9s %s\n", "dynamic: makespan / ideal", ratio[V_DYNAMIC], "<= 1.05",
@@ -339,6 +393,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
 
+  for (int v = 0; v < V_N; v++) free(per_rank[v]);
   inb_batch_free(&b);
   free(g_costs);
   return inb_mpi_finalize() == 0 ? 0 : 1;

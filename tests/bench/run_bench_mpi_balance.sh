@@ -37,6 +37,11 @@ costs=$(mktemp "${TMPDIR:-/tmp}/bench_mpi_balance.costs.XXXXXX") || exit 1
 log=$(mktemp "${TMPDIR:-/tmp}/bench_mpi_balance.out.XXXXXX") || exit 1
 trap 'rm -f "$costs" "$log"' EXIT
 
+# CPU ticks: every process on the machine (/proc/stat: user nice system irq softirq steal); this shell's
+# waited-for children (/proc/$$/stat: cutime cstime, which take in mpiexec's ranks once it has waited for them).
+machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+children_ticks() { awk '{print $16+$17}' "/proc/$$/stat"; }
+
 # Field `name=<number>` of the line holding `case=<which>` in file $3.
 field() { sed -n "s|.*case=$1 .* $2=\([0-9.][0-9.]*\).*|\1|p" "$3" | head -n 1; }
 
@@ -51,10 +56,17 @@ if ! "$python" -c 'import mpi4py.futures' 2>/dev/null; then
 fi
 over=()
 case " $MPIEXEC_PREFLAGS " in *" --oversubscribe "*) ;; *) over=(--oversubscribe) ;; esac  # 3 processes, 2 slots
+m0=$(machine_ticks) c0=$(children_ticks) w0=$(date +%s.%N)
 "$mpiexec" -n 3 "${preflags[@]}" "${over[@]}" "$python" -m mpi4py.futures "$here/mpi4py_balance.py" "$costs" \
   | tee -a "$log"
 rc=$?
 [ $rc -eq 0 ] || exit $rc
+m1=$(machine_ticks) c1=$(children_ticks) w1=$(date +%s.%N)
+awk -v m="$((m1 - m0))" -v c="$((c1 - c0))" -v w0="$w0" -v w1="$w1" -v tck="$(getconf CLK_TCK)" 'BEGIN {
+  wall = w1 - w0; others = (m - c) / tck; if (others < 0) others = 0   # ticks: 10 ms granularity
+  printf "bench_mpi_balance    mpi4py.futures: other processes %.2fs CPU during the %.1fs run (start-up included)%s\n",
+         others, wall, (others > 0.1 * wall ? " (a busy machine: figures unreliable)" : "")
+}'
 
 dyn=$(field dynamic makespan "$log")
 dyn_ratio=$(field dynamic makespan/ideal "$log")
@@ -66,8 +78,8 @@ if [ -z "$dyn" ] || [ -z "$py" ] || [ -z "$dyn_ratio" ] || [ -z "$py_ratio" ]; t
 fi
 awk -v d="$dyn" -v p="$py" -v dr="$dyn_ratio" -v pr="$py_ratio" 'BEGIN {
   speed = p / d
-  printf "bench_mpi_balance  dynamic vs mpi4py: %.2fx faster  (makespan %.3fs vs %.3fs; makespan/ideal %.3f vs %.3f)" \
-         "  goal>1 %s\n", speed, d, p, dr, pr, (speed > 1 ? "met" : "MISSED")
+  printf "bench_mpi_balance  dynamic vs mpi4py: %.2fx faster%s  (makespan %.3fs vs %.3fs; makespan/ideal %.3f vs %.3f)" \
+         "  goal>1 %s\n", speed, (speed < 1 ? " (below 1: slower)" : ""), d, p, dr, pr, (speed > 1 ? "met" : "MISSED")
   printf "\nbench_mpi_balance  summary with the peer  (one run each; goals are targets, not failures)\n"
   printf "  %-34s %9.3f   %-9s %s\n", "dynamic: makespan / ideal", dr, "<= 1.05", (dr <= 1.05 ? "met" : "MISSED")
   printf "  %-34s %8.2fx   %-9s %s\n", "dynamic: speed-up over mpi4py", speed, "> 1", (speed > 1 ? "met" : "MISSED")

@@ -302,8 +302,7 @@ static int absorb_record(inb__mpi *x, const inb__wire_result *r, uint64_t first,
                     (unsigned long long)r->task, (unsigned long long)first, (unsigned long long)count);
   if (r->ok) {
     if (!c->results) return 0;
-    if (inb__value_has_data(&r->value)) c->results->has_copies = true;
-    return inb__results_store(c->results, r->task, &r->value);
+    return inb__results_store(c->results, r->task, &r->value, &c->results->copies); /* under x->mu */
   }
   c->nfailed++;
   if (c->results) return inb__errlist_add(&c->errors, r->task, r->error.rank, r->error.code, r->error.message);
@@ -324,7 +323,10 @@ static int absorb_columns(inb__mpi *x, const inb_args *d, uint64_t first, uint64
   for (uint64_t i = 0; i < count; i++) {
     inb__slot *s = &res->slots[first + i];
     uint8_t kind = kinds[i];
-    if (kind == DEFERRED) continue; /* its record follows */
+    if (kind == DEFERRED) { /* its record follows; until then the slot reads as NONE (slots are not cleared) */
+      s->kind = INB_NONE;
+      continue;
+    }
     if (kind > INB_REAL) return inb__err(INB_ECORRUPT, "outcomes: result kind %u", kind);
     s->kind = (inb_kind)kind;
     if (kind == INB_BOOL)

@@ -1,0 +1,325 @@
+/* What the HDF5 tests share (see h5test.h). */
+#define _GNU_SOURCE /* nftw */
+#include "h5test.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int g_rank, g_size;
+
+/* ---- deferred checks ---------------------------------------------------------------------------------- */
+
+typedef struct {
+  long got, want;
+  char what[240];
+  char msg[560];
+} check_t;
+static check_t g_checks[512];
+static int g_nchecks, g_dropped;
+
+void reset_checks(void) { g_nchecks = g_dropped = 0; }
+
+static void vrecord(long got, long want, const char *msg, const char *fmt, va_list ap) {
+  if (g_nchecks == (int)(sizeof g_checks / sizeof g_checks[0])) {
+    g_dropped += got != want;
+    return;
+  }
+  check_t *c = &g_checks[g_nchecks++];
+  c->got = got;
+  c->want = want;
+  vsnprintf(c->what, sizeof c->what, fmt, ap);
+  snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "");
+}
+
+void expect_eq(long got, long want, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vrecord(got, want, NULL, fmt, ap);
+  va_end(ap);
+}
+
+void expect_rc(int rc, int want, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vrecord(rc, want, rc != want && rc != 0 ? inb_errmsg() : NULL, fmt, ap); /* after a success errmsg is stale */
+  va_end(ap);
+}
+
+void expect_errmsg_has(const char *needle, const char *fmt, ...) {
+  const char *m = inb_errmsg();
+  bool has = strstr(m, needle) != NULL;
+  char what[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  expect_eq(has, 1, "%s: the message names '%s'%s%s", what, needle, has ? "" : "; errmsg: ", has ? "" : m);
+}
+
+void assert_checks(void) {
+  int bad = g_dropped;
+  for (int k = 0; k < g_nchecks; k++) {
+    const check_t *c = &g_checks[k];
+    if (c->got == c->want) continue;
+    print_error("rank %d: %s: got %ld, expected %ld%s%s\n", g_rank, c->what, c->got, c->want,
+                c->msg[0] ? "; errmsg: " : "", c->msg);
+    bad++;
+  }
+  if (g_dropped) print_error("rank %d: %d more failed checks (not kept)\n", g_rank, g_dropped);
+  reset_checks();
+  assert_int_equal(bad, 0);
+}
+
+/* ---- scratch directory and files ---------------------------------------------------------------------- */
+
+static char g_dir[256];
+
+const char *h5t_dir(void) { return g_dir; }
+
+char *h5t_path(char *buf, const char *name) {
+  snprintf(buf, PATH_MAX, "%s/%s", g_dir, name);
+  return buf;
+}
+
+char *h5t_partial(char *buf, const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(buf, PATH_MAX, "./.%s.inbatch-partial", path);
+  else snprintf(buf, PATH_MAX, "%.*s/.%s.inbatch-partial", (int)(slash - path), path, slash + 1);
+  return buf;
+}
+
+bool h5t_exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+int h5t_count_entries(void) {
+  MPI_Barrier(MPI_COMM_WORLD); /* every rank's earlier steps are done ... */
+  DIR *d = opendir(g_dir);
+  int n = d ? 0 : -1;
+  for (struct dirent *e; d && (e = readdir(d));)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
+  if (d) closedir(d);
+  MPI_Barrier(MPI_COMM_WORLD); /* ... and no rank goes on to change the directory while another counts */
+  return n;
+}
+
+const char *h5t_list_entries(char *buf, size_t cap) {
+  buf[0] = '\0';
+  DIR *d = opendir(g_dir);
+  size_t used = 0;
+  for (struct dirent *e; d && (e = readdir(d));)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && used < cap)
+      used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? " " : "", e->d_name);
+  if (d) closedir(d);
+  return buf;
+}
+
+int h5t_write_text(const char *path, const char *text) {
+  int ok = 1;
+  if (g_rank == 0) {
+    FILE *f = fopen(path, "w");
+    ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0) ok = 0;
+  }
+  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return ok ? 0 : -1;
+}
+
+const char *h5t_read_text(const char *path, char *buf, size_t cap) {
+  buf[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f) return buf;
+  size_t n = fread(buf, 1, cap - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  remove(path);
+  return 0;
+}
+
+void h5t_remove_tree(const char *path) {
+  if (h5t_exists(path)) nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int h5t_bcast_int(int v) {
+  MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return v;
+}
+
+long h5t_max(long v) {
+  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
+  return v;
+}
+
+/* ---- the items' values ---------------------------------------------------------------------------------- */
+
+const inb_dtype h5t_types[H5T_NTYPES] = {INB_F32, INB_F64, INB_I32, INB_U8};
+const char *const h5t_type_names[H5T_NTYPES] = {"f32", "f64", "i32", "u8"};
+
+hid_t h5t_file_type(inb_dtype t) {
+  switch (t) {
+  case INB_F32: return H5T_IEEE_F32LE;
+  case INB_F64: return H5T_IEEE_F64LE;
+  case INB_I32: return H5T_STD_I32LE;
+  case INB_U8: return H5T_STD_U8LE;
+  default: return H5I_INVALID_HID;
+  }
+}
+
+static hid_t mem_type(inb_dtype t) {
+  switch (t) {
+  case INB_F32: return H5T_NATIVE_FLOAT;
+  case INB_F64: return H5T_NATIVE_DOUBLE;
+  case INB_I32: return H5T_NATIVE_INT32;
+  case INB_U8: return H5T_NATIVE_UINT8;
+  case INB_I64: return H5T_NATIVE_INT64;
+  default: return H5I_INVALID_HID;
+  }
+}
+
+double h5t_value(int comp, int64_t i, size_t e, inb_dtype t) {
+  int base = (int)((i * 7 + (int64_t)e * 3 + comp * 5) % 100);
+  switch (t) {
+  case INB_U8: return base;
+  case INB_I32: return base - 50;
+  case INB_F32: return (base - 50) * 0.25;
+  default: return (base - 50) * 0.125;
+  }
+}
+
+double h5t_get(const void *data, inb_dtype t, size_t e) {
+  switch (t) {
+  case INB_I8: return ((const int8_t *)data)[e];
+  case INB_U8: return ((const uint8_t *)data)[e];
+  case INB_I16: return ((const int16_t *)data)[e];
+  case INB_U16: return ((const uint16_t *)data)[e];
+  case INB_I32: return ((const int32_t *)data)[e];
+  case INB_U32: return ((const uint32_t *)data)[e];
+  case INB_I64: return (double)((const int64_t *)data)[e];
+  case INB_U64: return (double)((const uint64_t *)data)[e];
+  case INB_F32: return ((const float *)data)[e];
+  case INB_F64: return ((const double *)data)[e];
+  }
+  return 0;
+}
+
+void h5t_set(void *data, inb_dtype t, size_t e, double v) {
+  switch (t) {
+  case INB_I8: ((int8_t *)data)[e] = (int8_t)v; break;
+  case INB_U8: ((uint8_t *)data)[e] = (uint8_t)v; break;
+  case INB_I16: ((int16_t *)data)[e] = (int16_t)v; break;
+  case INB_U16: ((uint16_t *)data)[e] = (uint16_t)v; break;
+  case INB_I32: ((int32_t *)data)[e] = (int32_t)v; break;
+  case INB_U32: ((uint32_t *)data)[e] = (uint32_t)v; break;
+  case INB_I64: ((int64_t *)data)[e] = (int64_t)v; break;
+  case INB_U64: ((uint64_t *)data)[e] = (uint64_t)v; break;
+  case INB_F32: ((float *)data)[e] = (float)v; break;
+  case INB_F64: ((double *)data)[e] = v; break;
+  }
+}
+
+static int write_dataset(hid_t file, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
+                         const void *data) {
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t space = H5Screate_simple(ndim, dims, NULL);
+  hid_t d = H5Dcreate2(file, name, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t h = d < 0 ? -1 : H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  H5Pclose(lcpl);
+  return h < 0 ? -1 : 0;
+}
+
+int h5t_write_values(hid_t file, const char *name, inb_dtype t, int64_t n, int item_ndim, const int64_t *item,
+                     int comp) {
+  hsize_t dims[INB_MAX_DIMS] = {(hsize_t)n};
+  size_t per = 1;
+  for (int d = 0; d < item_ndim; d++) dims[d + 1] = (hsize_t)item[d], per *= (size_t)item[d];
+  void *buf = malloc((size_t)n * per * inb_dtype_size(t) + 1);
+  if (!buf) return -1;
+  for (int64_t i = 0; i < n; i++)
+    for (size_t e = 0; e < per; e++) h5t_set(buf, t, (size_t)i * per + e, h5t_value(comp, i, e, t));
+  int rc = write_dataset(file, name, h5t_file_type(t), mem_type(t), item_ndim + 1, dims, buf);
+  free(buf);
+  return rc;
+}
+
+int h5t_write_index(hid_t file, const char *name, int64_t n) {
+  int64_t *buf = malloc((size_t)n * sizeof *buf + 1);
+  if (!buf) return -1;
+  for (int64_t i = 0; i < n; i++) buf[i] = i;
+  hsize_t dims[1] = {(hsize_t)n};
+  int rc = write_dataset(file, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dims, buf);
+  free(buf);
+  return rc;
+}
+
+/* ---- main ---------------------------------------------------------------------------------------------- */
+
+/* Ranks other than 0 write their cmocka progress (stdout) to a scratch file, shown (prefixed) only when they
+ * failed. Their stderr is left alone: failed checks (print_error, prefixed "rank N:") and sanitizer reports
+ * show even when the rank dies before it could replay anything. */
+static FILE *quiet_rank(int *saved_stdout) {
+  FILE *f = tmpfile();
+  fflush(stdout);
+  *saved_stdout = dup(1);
+  if (f && *saved_stdout >= 0) dup2(fileno(f), 1);
+  return f;
+}
+
+static void replay_if_failed(FILE *f, int saved_stdout, int failed) {
+  fflush(stdout);
+  if (saved_stdout < 0) return;
+  dup2(saved_stdout, 1);
+  close(saved_stdout);
+  if (!failed || !f) return;
+  char line[1024];
+  rewind(f);
+  while (fgets(line, sizeof line, f)) fprintf(stderr, "[rank %d] %s", g_rank, line);
+}
+
+int h5t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n) {
+  if (inb_mpi_init(&argc, &argv) != 0) {
+    fprintf(stderr, "inb_mpi_init: %s\n", inb_errmsg());
+    return 1;
+  }
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the tests' own HDF5 calls report through their checks */
+  if (g_rank == 0) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/inb-%s-XXXXXX", group);
+    if (!mkdtemp(g_dir)) {
+      fprintf(stderr, "mkdtemp %s: %s\n", g_dir, strerror(errno));
+      g_dir[0] = '\0';
+    }
+  }
+  MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+  if (!g_dir[0]) {
+    inb_mpi_finalize();
+    return 1;
+  }
+  int saved_stdout = -1;
+  /* INB_TEST_ALL_RANKS=1 shows every rank's progress as it comes */
+  const char *all = getenv("INB_TEST_ALL_RANKS");
+  FILE *quiet = g_rank != 0 && !(all && *all == '1') ? quiet_rank(&saved_stdout) : NULL;
+  int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+  if (quiet) replay_if_failed(quiet, saved_stdout, failed);
+  if (quiet) fclose(quiet);
+  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (g_rank == 0) h5t_remove_tree(g_dir);
+  inb_mpi_finalize();
+  return failed > 255 ? 255 : failed;
+}

@@ -1,0 +1,91 @@
+/* What the HDF5 tests share: ranks, deferred checks (the collective-test pattern of tests/mpi), a scratch
+ * directory per program, input files written with the HDF5 C API, and the values they hold.
+ *
+ * Every test is collective: all ranks make the same inb_h5_* calls. Nothing asserts before a test's last
+ * collective call (a failed assert on one rank would leave the others waiting): checks are recorded with
+ * expect_* and asserted together by assert_checks() at the end. Tasks never record checks (they run on worker
+ * threads): they report what is wrong with inb_fail, and the test checks the status. */
+#ifndef INB_TESTS_H5TEST_H
+#define INB_TESTS_H5TEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <hdf5.h>
+#include <inbatch.h>
+#include <mpi.h>
+
+#include <stdbool.h>
+
+extern int g_rank, g_size;
+
+/* ---- deferred checks ---------------------------------------------------------------------------------- */
+
+void reset_checks(void);
+/* Records got == want. */
+void expect_eq(long got, long want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records a status; keeps inb_errmsg() for the report when it is not `want`. */
+void expect_rc(int rc, int want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records that inb_errmsg() contains `needle` (case-sensitive); the report shows the message. */
+void expect_errmsg_has(const char *needle, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Asserts every recorded check of this rank (the end of a test: after its last collective call). */
+void assert_checks(void);
+
+/* ---- scratch directory and files ---------------------------------------------------------------------- */
+
+/* The program's scratch directory (mkdtemp on rank 0, broadcast), made by h5t_main. */
+const char *h5t_dir(void);
+/* "<dir>/<name>" into buf (PATH_MAX bytes); returns buf. */
+char *h5t_path(char *buf, const char *name);
+/* "<dir>/.<base>.inbatch-partial" for the output `path`, into buf (PATH_MAX bytes); returns buf. */
+char *h5t_partial(char *buf, const char *path);
+bool h5t_exists(const char *path);
+/* Entries of the scratch directory (for "nothing was left behind"). Collective: barriers before and after. */
+int h5t_count_entries(void);
+/* The names of those entries, space-separated, into buf; returns buf. */
+const char *h5t_list_entries(char *buf, size_t cap);
+/* Rank 0 writes `text` to path (a plain file); all ranks then meet at a barrier. Returns 0 or -1. */
+int h5t_write_text(const char *path, const char *text);
+/* The first bytes of a plain file into buf (cap bytes, NUL-terminated); "" when unreadable. */
+const char *h5t_read_text(const char *path, char *buf, size_t cap);
+/* Removes path recursively (files and directories). Rank-local. */
+void h5t_remove_tree(const char *path);
+
+/* Broadcasts an int from rank 0 (every rank must call it). */
+int h5t_bcast_int(int v);
+/* The largest v of any rank (collective). */
+long h5t_max(long v);
+
+/* ---- the items' values ---------------------------------------------------------------------------------- */
+
+/* The four dtypes under test, and HDF5 file types for them (little-endian, as written to disk). */
+#define H5T_NTYPES 4
+extern const inb_dtype h5t_types[H5T_NTYPES];
+extern const char *const h5t_type_names[H5T_NTYPES];
+hid_t h5t_file_type(inb_dtype t);
+
+/* Element e of item i of input component `comp` in dtype t: a small value, exact in every dtype (uint8 too:
+ * 2x+1 stays below 256). */
+double h5t_value(int comp, int64_t i, size_t e, inb_dtype t);
+/* Element e of an array of any dtype as a double, and stores v there. */
+double h5t_get(const void *data, inb_dtype t, size_t e);
+void h5t_set(void *data, inb_dtype t, size_t e, double v);
+
+/* Rank 0, on an open file: writes dataset `name` of dtype t with `n` items of shape item[0..item_ndim),
+ * filled with h5t_value(comp, i, e, t). Returns 0 or -1. */
+int h5t_write_values(hid_t file, const char *name, inb_dtype t, int64_t n, int item_ndim, const int64_t *item,
+                     int comp);
+/* Rank 0, on an open file: an int64 dataset `name` of n items holding 0..n-1 (each item knows its index). */
+int h5t_write_index(hid_t file, const char *name, int64_t n);
+
+/* ---- main ---------------------------------------------------------------------------------------------- */
+
+/* Initialises MPI, makes the scratch directory, runs the group (non-root ranks' cmocka progress is shown only
+ * when they failed; their stderr always), removes the directory, finalises. Returns the largest failure count
+ * of any rank. INB_TEST_ALL_RANKS=1 shows every rank's progress as it comes. */
+int h5t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n);
+
+#endif
