@@ -236,12 +236,12 @@ static int grow(void **p, size_t *cap, size_t need) {
 
 int inb__h5_keep(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **bufs) {
   int rc = grow((void **)&o->kept_index, &o->kept_cap, (o->nkept + n) * sizeof *o->kept_index);
-  if (!rc) memcpy(o->kept_index + o->nkept, index, n * sizeof *index);
+  if (!rc && n) memcpy(o->kept_index + o->nkept, index, n * sizeof *index); /* n == 0: nothing allocated yet */
   for (size_t k = 0; k < o->n; k++) {
     inb__h5out *d = &o->outs[k];
     size_t rb = inb__array_bytes(&d->row);
     if (!rc) rc = grow((void **)&d->kept, &d->kept_cap, (o->nkept + n) * rb + 1);
-    if (!rc) memcpy(d->kept + o->nkept * rb, bufs[k], n * rb);
+    if (!rc && n) memcpy(d->kept + o->nkept * rb, bufs[k], n * rb);
     free(bufs[k]);
   }
   if (!rc) o->nkept += n;

@@ -127,7 +127,11 @@ static int run_batch(h5run *h, const int64_t *items, size_t n, const inb_action 
   inb_batch_free(&b);
   /* A post's INB_EITEM is a verdict on the items, not on the batch: its rows are still written. Any other
    * status is the same on every rank (inb_run agrees on it), so every rank skips the writes alike. */
-  if ((rc && rc != INB_EITEM) || !h->out) return rc;
+  if ((rc && rc != INB_EITEM) || !h->out) {
+    free(h->rows); /* this batch's table rows: nothing to write them to */
+    h->rows = NULL;
+    return rc;
+  }
   int vrc = rc;
   rc = inb__h5_write_kept(h->out);
   int trc = 0;
