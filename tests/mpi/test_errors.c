@@ -3,139 +3,15 @@
  * init, post and validation failures, and a rank calling with a different action, give every rank the same
  * status, with no rank left waiting in a collective.
  *
- * Every test is collective: all ranks call inb_run the same number of times with the same action. Tasks and
- * posts never call cmocka asserts (a failed assert would leave the other ranks inside a collective): tasks
- * report what is wrong with inb_fail, post records the first mismatch in g_verdict and returns CHECK_FAILED,
- * and each test asserts at its end, after its last collective call. Only rank 0 sees post's verdict; every
- * rank checks its own status codes. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <inbatch.h>
-#include <mpi.h>
+ * Every test is collective; the pattern (tasks report with inb_fail, post with verdict(), each test asserts
+ * its checks at its end) and the harness it relies on are in mpitest.h. */
+#include "mpitest.h"
 
 #include <ctype.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-/* ---- ranks, deferred checks and collective comparisons (the same in every tests/mpi program) ---------- */
-
-enum { CHECK_FAILED = 99 }; /* what a post returns when the results are not what the test expects */
-
-static int g_rank, g_size;
-static char g_verdict[1024]; /* rank 0: the first mismatch a post found in this test */
-
-typedef struct {
-  long got, want;
-  char what[200];
-  char msg[300];
-} check_t;
-static check_t g_checks[256];
-static int g_nchecks;
-
-static void reset_checks(void) {
-  g_nchecks = 0;
-  g_verdict[0] = '\0';
-}
-
-/* Records a check for assert_checks (asserting now could leave the other ranks in a collective). */
-static void vexpect(long got, long want, const char *msg, const char *fmt, va_list ap) {
-  if (g_nchecks == (int)(sizeof g_checks / sizeof g_checks[0])) return;
-  check_t *c = &g_checks[g_nchecks++];
-  c->got = got;
-  c->want = want;
-  vsnprintf(c->what, sizeof c->what, fmt, ap);
-  snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "");
-}
-
-static void expect_eq(long got, long want, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vexpect(got, want, NULL, fmt, ap);
-  va_end(ap);
-}
-
-/* A status check that keeps inb_errmsg() for the report. */
-static void expect_rc(int rc, int want, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vexpect(rc, want, rc != want ? inb_errmsg() : NULL, fmt, ap);
-  va_end(ap);
-}
-
-/* The end of a test: every recorded check, and on rank 0 post's verdict. */
-static void assert_checks(void) {
-  int bad = 0;
-  for (int k = 0; k < g_nchecks; k++) {
-    const check_t *c = &g_checks[k];
-    if (c->got == c->want) continue;
-    print_error("rank %d: %s: got %ld, expected %ld%s%s\n", g_rank, c->what, c->got, c->want,
-                c->msg[0] ? "; errmsg: " : "", c->msg);
-    bad++;
-  }
-  if (g_rank == 0 && g_verdict[0]) {
-    print_error("rank 0: post: %s\n", g_verdict);
-    bad++;
-  }
-  reset_checks();
-  assert_int_equal(bad, 0);
-}
-
-/* Post's report of a mismatch: keeps the first one of the test; returns CHECK_FAILED. */
-static int verdict(const char *fmt, ...) {
-  if (!g_verdict[0]) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_verdict, sizeof g_verdict, fmt, ap);
-    va_end(ap);
-  }
-  return CHECK_FAILED;
-}
-
-static long sum_ranks(long v) {
-  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-  return v;
-}
-
-static void sleep_us(long us) {
-  struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
-
-/* Rank 0 holds a batch of n items (indices from `index`, or 0..n-1); the other ranks an empty one. */
-static inb_batch *rank0_batch(const int64_t *index, size_t n) {
-  return inb_batch_new(g_rank == 0 ? index : NULL, g_rank == 0 ? n : 0);
-}
-
-static const char *sched_name(inb_schedule s) { return s == INB_STATIC ? "static" : "dynamic"; }
-
-
-/* Rank 0's copy of s, on every rank (malloc'd; the caller frees it). Collective. */
-static char *rank0_string(const char *s) {
-  unsigned long n = g_rank == 0 ? strlen(s) : 0;
-  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG, 0, MPI_COMM_WORLD);
-  char *copy = malloc(n + 1);
-  if (g_rank == 0) memcpy(copy, s, n + 1);
-  MPI_Bcast(copy, (int)n + 1, MPI_CHAR, 0, MPI_COMM_WORLD);
-  return copy;
-}
-
-/* 1 on every rank when every rank's s equals rank 0's. Collective. */
-static long same_string_on_all_ranks(const char *s) {
-  char *root = rank0_string(s);
-  int same = strcmp(root, s) == 0;
-  free(root);
-  MPI_Allreduce(MPI_IN_PLACE, &same, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
-  return same;
-}
 
 /* Whether s mentions the number v on its own (not as part of a longer number). */
 static bool mentions_number(const char *s, long v) {
@@ -145,19 +21,6 @@ static bool mentions_number(const char *s, long v) {
   for (const char *p = strstr(s, num); p; p = strstr(p + 1, num))
     if ((p == s || !isdigit((unsigned char)p[-1])) && !isdigit((unsigned char)p[len])) return true;
   return false;
-}
-
-/* The STATIC schedule's blocks: rank r runs tasks [r*base + min(r, extra), ...), base + (r < extra) of them,
- * with base = n / size and extra = n % size. */
-static size_t block_first(int r, size_t n) {
-  size_t base = n / (size_t)g_size, extra = n % (size_t)g_size, ur = (size_t)r;
-  return ur * base + (ur < extra ? ur : extra);
-}
-static size_t block_count(int r, size_t n) { return n / (size_t)g_size + ((size_t)r < n % (size_t)g_size); }
-static int static_owner(size_t i, size_t n) {
-  for (int r = 0; r < g_size; r++)
-    if (i >= block_first(r, n) && i < block_first(r, n) + block_count(r, n)) return r;
-  return -1;
 }
 
 static atomic_long g_ran;   /* tasks run on this rank, all threads */
@@ -581,37 +444,7 @@ static void test_an_invalid_option_on_another_rank_gives_one_status_everywhere_a
   assert_checks();
 }
 
-/* ---- main: every rank runs the group; the exit status is the largest failure count of any rank -------- */
-
-/* Ranks other than 0 write their cmocka output to a scratch file, shown (prefixed) only when they failed. */
-static FILE *quiet_rank(int *saved_stderr) {
-  FILE *f = tmpfile();
-  fflush(stdout), fflush(stderr);
-  *saved_stderr = dup(2);
-  if (f && *saved_stderr >= 0) dup2(fileno(f), 1), dup2(fileno(f), 2);
-  return f;
-}
-
-static void replay_if_failed(FILE *f, int saved_stderr, int failed) {
-  fflush(stdout), fflush(stderr);
-  if (saved_stderr < 0) return;
-  dup2(saved_stderr, 2);
-  close(saved_stderr);
-  if (!failed || !f) return;
-  char line[1024];
-  rewind(f);
-  while (fgets(line, sizeof line, f)) fprintf(stderr, "[rank %d] %s", g_rank, line);
-}
-
 int main(int argc, char **argv) {
-  if (inb_mpi_init(&argc, &argv) != 0) {
-    fprintf(stderr, "inb_mpi_init: %s\n", inb_errmsg());
-    return 1;
-  }
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-  int saved_stderr = -1;
-  FILE *quiet = g_rank != 0 ? quiet_rank(&saved_stderr) : NULL;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_task_failures_come_back_with_position_code_message_and_rank),
       cmocka_unit_test(test_failures_on_a_chosen_rank_name_that_rank_and_spare_the_others),
@@ -622,10 +455,5 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_an_invalid_option_on_rank0_only_gives_einval_on_every_rank),
       cmocka_unit_test(test_an_invalid_option_on_another_rank_gives_one_status_everywhere_and_no_hang),
   };
-  int failed = cmocka_run_group_tests_name("mpi.test_errors", tests, NULL, NULL);
-  if (g_rank != 0) replay_if_failed(quiet, saved_stderr, failed);
-  if (quiet) fclose(quiet);
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  inb_mpi_finalize();
-  return failed > 255 ? 255 : failed;
+  return mpitest_main(&argc, &argv, "mpi.test_errors", tests, sizeof tests / sizeof tests[0]);
 }

@@ -2,125 +2,14 @@
  * longer than 256 bytes travels as a first piece and continuation pieces, the path that messages over 2 GiB
  * take, exercised here with call arguments, item rows, results and error messages of a few KiB.
  *
- * Every test is collective: all ranks call inb_run the same number of times with the same action. Tasks and
- * posts never call cmocka asserts (a failed assert would leave the other ranks inside a collective): tasks
- * report what is wrong with inb_fail, post records the first mismatch in g_verdict and returns CHECK_FAILED,
- * and each test asserts at its end, after its last collective call. Only rank 0 sees post's verdict; every
- * rank checks its own status codes. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <inbatch.h>
-#include <mpi.h>
+ * Every test is collective; the pattern (tasks report with inb_fail, post with verdict(), each test asserts
+ * its checks at its end) and the harness it relies on are in mpitest.h. */
+#include "mpitest.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-/* ---- ranks, deferred checks and collective comparisons (the same in every tests/mpi program) ---------- */
-
-enum { CHECK_FAILED = 99 }; /* what a post returns when the results are not what the test expects */
-
-static int g_rank, g_size;
-static char g_verdict[1024]; /* rank 0: the first mismatch a post found in this test */
-
-typedef struct {
-  long got, want;
-  char what[200];
-  char msg[300];
-} check_t;
-static check_t g_checks[256];
-static int g_nchecks;
-
-static void reset_checks(void) {
-  g_nchecks = 0;
-  g_verdict[0] = '\0';
-}
-
-/* Records a check for assert_checks (asserting now could leave the other ranks in a collective). */
-static void vexpect(long got, long want, const char *msg, const char *fmt, va_list ap) {
-  if (g_nchecks == (int)(sizeof g_checks / sizeof g_checks[0])) return;
-  check_t *c = &g_checks[g_nchecks++];
-  c->got = got;
-  c->want = want;
-  vsnprintf(c->what, sizeof c->what, fmt, ap);
-  snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "");
-}
-
-static void expect_eq(long got, long want, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vexpect(got, want, NULL, fmt, ap);
-  va_end(ap);
-}
-
-/* A status check that keeps inb_errmsg() for the report. */
-static void expect_rc(int rc, int want, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vexpect(rc, want, rc != want ? inb_errmsg() : NULL, fmt, ap);
-  va_end(ap);
-}
-
-/* The end of a test: every recorded check, and on rank 0 post's verdict. */
-static void assert_checks(void) {
-  int bad = 0;
-  for (int k = 0; k < g_nchecks; k++) {
-    const check_t *c = &g_checks[k];
-    if (c->got == c->want) continue;
-    print_error("rank %d: %s: got %ld, expected %ld%s%s\n", g_rank, c->what, c->got, c->want,
-                c->msg[0] ? "; errmsg: " : "", c->msg);
-    bad++;
-  }
-  if (g_rank == 0 && g_verdict[0]) {
-    print_error("rank 0: post: %s\n", g_verdict);
-    bad++;
-  }
-  reset_checks();
-  assert_int_equal(bad, 0);
-}
-
-/* Post's report of a mismatch: keeps the first one of the test; returns CHECK_FAILED. */
-static int verdict(const char *fmt, ...) {
-  if (!g_verdict[0]) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_verdict, sizeof g_verdict, fmt, ap);
-    va_end(ap);
-  }
-  return CHECK_FAILED;
-}
-
-static long sum_ranks(long v) {
-  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-  return v;
-}
-
-static const char *sched_name(inb_schedule s) { return s == INB_STATIC ? "static" : "dynamic"; }
-
-/* Rank 0's copy of s, on every rank (malloc'd; the caller frees it). Collective. */
-static char *rank0_string(const char *s) {
-  unsigned long n = g_rank == 0 ? strlen(s) : 0;
-  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG, 0, MPI_COMM_WORLD);
-  char *copy = malloc(n + 1);
-  if (g_rank == 0) memcpy(copy, s, n + 1);
-  MPI_Bcast(copy, (int)n + 1, MPI_CHAR, 0, MPI_COMM_WORLD);
-  return copy;
-}
-
-/* 1 on every rank when every rank's s equals rank 0's. Collective. */
-static long same_string_on_all_ranks(const char *s) {
-  char *root = rank0_string(s);
-  int same = strcmp(root, s) == 0;
-  free(root);
-  MPI_Allreduce(MPI_IN_PLACE, &same, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
-  return same;
-}
 
 static atomic_long g_ran; /* tasks run on this rank, all threads */
 
@@ -392,47 +281,12 @@ static void test_a_long_failure_message_gives_the_same_errmsg_on_every_rank(void
   assert_checks();
 }
 
-/* ---- main: every rank runs the group; the exit status is the largest failure count of any rank -------- */
-
-/* Ranks other than 0 write their cmocka output to a scratch file, shown (prefixed) only when they failed. */
-static FILE *quiet_rank(int *saved_stderr) {
-  FILE *f = tmpfile();
-  fflush(stdout), fflush(stderr);
-  *saved_stderr = dup(2);
-  if (f && *saved_stderr >= 0) dup2(fileno(f), 1), dup2(fileno(f), 2);
-  return f;
-}
-
-static void replay_if_failed(FILE *f, int saved_stderr, int failed) {
-  fflush(stdout), fflush(stderr);
-  if (saved_stderr < 0) return;
-  dup2(saved_stderr, 2);
-  close(saved_stderr);
-  if (!failed || !f) return;
-  char line[1024];
-  rewind(f);
-  while (fgets(line, sizeof line, f)) fprintf(stderr, "[rank %d] %s", g_rank, line);
-}
-
 int main(int argc, char **argv) {
-  if (inb_mpi_init(&argc, &argv) != 0) {
-    fprintf(stderr, "inb_mpi_init: %s\n", inb_errmsg());
-    return 1;
-  }
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-  int saved_stderr = -1;
-  FILE *quiet = g_rank != 0 ? quiet_rank(&saved_stderr) : NULL;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_the_piece_size_reaches_every_rank),
       cmocka_unit_test(test_call_arguments_results_and_messages_of_a_few_kib_travel_in_pieces),
       cmocka_unit_test(test_item_rows_of_a_few_kib_travel_in_pieces),
       cmocka_unit_test(test_a_long_failure_message_gives_the_same_errmsg_on_every_rank),
   };
-  int failed = cmocka_run_group_tests_name("mpi.test_pieces", tests, NULL, NULL);
-  if (g_rank != 0) replay_if_failed(quiet, saved_stderr, failed);
-  if (quiet) fclose(quiet);
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  inb_mpi_finalize();
-  return failed > 255 ? 255 : failed;
+  return mpitest_main(&argc, &argv, "mpi.test_pieces", tests, sizeof tests / sizeof tests[0]);
 }
