@@ -25,6 +25,8 @@ __attribute__((used)) const char *__tsan_default_options(void) { return "allocat
 /* A malloc'd copy of exactly n bytes: the allocator aligns it like a receive buffer, and ASan sees a read one
  * byte past the end. */
 static uint8_t *exact_copy(const uint8_t *src, size_t n) {
+  if (n > ((size_t)1 << 40)) fail_msg("exact_copy of %zu bytes: a length computed wrong", n); /* and bounds
+                                                                  malloc's argument for gcc -O3's checks */
   uint8_t *p = malloc(n ? n : 1);
   assert_non_null(p);
   if (n) memcpy(p, src, n);
