@@ -64,27 +64,33 @@ static int make_work(dyn *d, inb__buf *msg, size_t *count) {
   return rc;
 }
 
-/* Polls without burning the core that rank 0's compute thread needs: spin briefly, then sleep longer. */
-static void backoff(int idle) {
-  if (idle < 64) return;
-  long ns = idle < 256 ? 20000 : 200000;
-  struct timespec ts = {0, ns};
+/* Polls without burning the core that rank 0's compute thread needs: a few busy polls right after a message
+ * (requests come in bursts), then sleeps that grow with the time since the last request, from 20 us to 1 ms:
+ * short chunks are served fast, and long ones cost a thousand wake-ups a second at most. */
+static void backoff(int idle, int64_t quiet_ns) {
+  if (idle < 16) return;
+  int64_t ns = quiet_ns / 16;
+  if (ns < 20000) ns = 20000;
+  if (ns > 1000000) ns = 1000000;
+  struct timespec ts = {0, (long)ns};
   nanosleep(&ts, NULL);
 }
 
 static int serve(dyn *d) {
   inb__mpi *x = d->x;
   int active = x->size - 1, rc = 0, idle = 0;
+  int64_t last = inb__now_ns();
   while (active > 0) {
     uint8_t *p = NULL;
     size_t n = 0;
     int from = 0;
     int got = inb__msg_try_recv(MPI_ANY_SOURCE, INB__TAG_REQUEST, x->comm, &p, &n, &from);
     if (got == 1) {
-      backoff(idle++);
+      backoff(idle++, inb__now_ns() - last);
       continue;
     }
     idle = 0;
+    last = inb__now_ns();
     if (got < 0) return got; /* MPI itself failed: nothing more can be said to anyone */
     int arc = inb__chunk_absorb(x, p, n);
     if (arc && !rc) rc = arc;
