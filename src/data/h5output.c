@@ -234,7 +234,29 @@ static int grow(void **p, size_t *cap, size_t need) {
   return 0;
 }
 
+/* Uncompressed outputs take independent writes: the rows go to the file at once, from the thread that ran the
+ * chunk, with no copy and no wait for the batch's end. Only compressed outputs must be kept for the batch's
+ * collective write (HDF5 1.10). */
+static bool any_compressed(const inb_h5_output *o) {
+  for (size_t k = 0; k < o->n; k++)
+    if (o->outs[k].compressed) return true;
+  return false;
+}
+
+static int write_now(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **bufs) {
+  int rc = 0;
+  for (size_t k = 0; k < o->n; k++) {
+    if (!rc && n && inb__h5_rows(o->outs[k].c.dset, &o->outs[k].c, index, n, bufs[k], true, H5P_DEFAULT))
+      rc = inb__err(INB_EIO, "output '%s': writing %zu rows of '%s' failed", o->final_path, n, o->outs[k].c.path);
+    free(bufs[k]);
+  }
+  return rc;
+}
+
 int inb__h5_keep(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **bufs) {
+  bool sorted = true;
+  for (size_t i = 1; i < n && sorted; i++) sorted = index[i] > index[i - 1];
+  if (sorted && !any_compressed(o)) return write_now(o, index, n, bufs);
   int rc = grow((void **)&o->kept_index, &o->kept_cap, (o->nkept + n) * sizeof *o->kept_index);
   if (!rc && n) memcpy(o->kept_index + o->nkept, index, n * sizeof *index); /* n == 0: nothing allocated yet */
   for (size_t k = 0; k < o->n; k++) {
@@ -258,8 +280,12 @@ static int by_index(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Sorts the kept rows by item: HDF5 moves a selection's elements in file order. */
+/* Sorts the kept rows by item: HDF5 moves a selection's elements in file order. Rows usually arrive sorted
+ * already (chunks are claimed in increasing order): then nothing is copied. */
 static int sort_kept(inb_h5_output *o) {
+  bool sorted = true;
+  for (size_t i = 1; i < o->nkept && sorted; i++) sorted = o->kept_index[i] > o->kept_index[i - 1];
+  if (sorted) return 0;
   keyed *k = malloc((o->nkept + 1) * sizeof *k);
   if (!k) return INB_ENOMEM;
   for (size_t i = 0; i < o->nkept; i++) k[i] = (keyed){o->kept_index[i], i};
