@@ -155,6 +155,12 @@ static int judge(const h5run *h, const inb_action *act, bool mpi) {
   return mpi && h->in->hc.comm != MPI_COMM_NULL ? inb__mpi_share_status(rc, h->in->hc.comm) : rc;
 }
 
+static bool any_deflate(const inb_h5_output *o) {
+  for (size_t k = 0; k < o->n; k++)
+    if (o->outs[k].compressed) return true;
+  return false;
+}
+
 int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act, const inb_args *call,
                const inb_opts *opts, inb_h5_output *out) {
   if (!in) return inb__err(INB_EINVAL, "inb_h5_run: input is NULL");
@@ -173,6 +179,11 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   for (size_t k = 0; rows && k < out->n; k++) rows[k] = out->outs[k].row;
   io.out_rows = rows;
   int64_t bs = plan && plan->batch_size > 0 ? plan->batch_size : (int64_t)(n ? n : 1);
+  /* Compressed outputs are written (and compressed) by each rank at the batch's end: equal shares of rows keep
+   * the ranks from waiting for each other there, so the default schedule becomes STATIC for them. */
+  inb_opts o = opts ? *opts : (inb_opts){0};
+  if (o.schedule == INB_SCHED_DEFAULT && out && any_deflate(out)) o.schedule = INB_STATIC;
+  opts = &o;
   h5run *outer = current;
   current = &h;
   int first_rc = 0;
