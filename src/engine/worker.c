@@ -163,7 +163,8 @@ static void store_column(inb__worker *w, size_t i, const inb_value *v) {
   }
 }
 
-void inb__worker_store(inb__worker *w, size_t i, const inb_value *v) {
+/* The per-task steps are static inline here (run_one's path) and exported as functions for async. */
+static inline void store(inb__worker *w, size_t i, const inb_value *v) {
   inb__call *c = w->c;
   if (c->col_kinds) {
     store_column(w, i, v);
@@ -177,16 +178,20 @@ void inb__worker_store(inb__worker *w, size_t i, const inb_value *v) {
   }
 }
 
-bool inb__worker_late(inb__worker *w, size_t i) {
+void inb__worker_store(inb__worker *w, size_t i, const inb_value *v) { store(w, i, v); }
+
+static inline bool late(inb__worker *w, size_t i) {
   inb__call *c = w->c;
-  if (!c->deadline_ns || inb__now_ns() <= c->deadline_ns) return false;
+  if (__builtin_expect(!c->deadline_ns, 1) || inb__now_ns() <= c->deadline_ns) return false;
   char msg[96];
   snprintf(msg, sizeof msg, "not started before the timeout of %lld ms", (long long)c->timeout_ms);
   inb__worker_fail(w, i, INB_ECANCELED, msg);
   return true;
 }
 
-const inb_args *inb__worker_args(inb__worker *w, size_t i) {
+bool inb__worker_late(inb__worker *w, size_t i) { return late(w, i); }
+
+static inline const inb_args *args_of(inb__worker *w, size_t i) {
   if (prepare(w, i)) {
     inb__worker_fail(w, i, INB_ENOMEM, "out of memory while merging the task's arguments");
     return NULL;
@@ -195,9 +200,11 @@ const inb_args *inb__worker_args(inb__worker *w, size_t i) {
   return &w->args;
 }
 
+const inb_args *inb__worker_args(inb__worker *w, size_t i) { return args_of(w, i); }
+
 static void run_one(inb__worker *w, size_t i) {
   inb__call *c = w->c;
-  if (inb__worker_late(w, i) || !inb__worker_args(w, i)) return;
+  if (late(w, i) || !args_of(w, i)) return;
   w->item.task = c->task_base + i;
   inb_value *res = &w->scratch;
   res->kind = INB_NONE; /* all of inb_none() that matters; writing the whole 88-byte value costs more than a task */
@@ -205,7 +212,7 @@ static void run_one(inb__worker *w, size_t i) {
   if (rc)
     inb__worker_fail(w, i, rc, w->item.has_msg ? w->item.msg : NULL);
   else
-    inb__worker_store(w, i, res);
+    store(w, i, res);
   w->item.has_msg = false;
 }
 
