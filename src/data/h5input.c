@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "data/h5common.h"
@@ -187,7 +188,7 @@ static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t 
   return rc;
 }
 
-int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *comps) {
+int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *comps, bool scratch) {
   int64_t len = inb_h5_length(in);
   for (size_t i = 0; i < n; i++)
     if (index[i] < 0 || index[i] >= len)
@@ -199,13 +200,19 @@ int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *co
     const inb__h5comp *c = &in->comps[j];
     inb_array a = {.dtype = c->dtype, .ndim = c->ndim, .shape = {(int64_t)n}};
     for (int d = 1; d < c->ndim; d++) a.shape[d] = c->shape[d];
-    a.data = malloc(n * row_bytes(c) + 1);
+    a.data = scratch ? inb__scratch_get(n * row_bytes(c) + 1, 0) : malloc(n * row_bytes(c) + 1);
     rc = a.data ? read_component(in, c, index, n, a.data) : INB_ENOMEM;
     comps[j] = a;
     if (rc) rc = inb__err(rc, "input '%s': dataset '%s': reading %zu rows failed", in->file_path, c->path, n);
   }
   if (rc)
-    for (size_t j = 0; j < in->n; j++) free(comps[j].data), comps[j].data = NULL;
+    for (size_t j = 0; j < in->n; j++) {
+      if (scratch)
+        inb__scratch_put(comps[j].data);
+      else
+        free(comps[j].data);
+      comps[j].data = NULL;
+    }
   return rc;
 }
 
@@ -213,7 +220,7 @@ int inb_h5_read(inb_h5_input *in, const int64_t *index, size_t n, inb_batch **ou
   *out = NULL;
   inb_array *comps = calloc(in->n, sizeof *comps);
   inb_batch *b = inb_batch_new(index, n);
-  int rc = comps && b ? inb__h5_load(in, index, n, comps) : inb__err(INB_ENOMEM, "out of memory");
+  int rc = comps && b ? inb__h5_load(in, index, n, comps, false) : inb__err(INB_ENOMEM, "out of memory");
   for (size_t j = 0; !rc && j < in->n; j++) {
     rc = inb_batch_set(b, in->names[j], comps[j], true);
     if (!rc) comps[j].data = NULL; /* the batch took it */

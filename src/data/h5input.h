@@ -26,8 +26,9 @@ struct inb_h5_input {
 int inb__h5_rows(hid_t dset, const inb__h5comp *c, const int64_t *index, size_t n, void *buf, bool write,
                  hid_t dxpl);
 
-/* Reads rows index[0..n) (any order, repeats allowed) of every component into comps[0..in->n) (data malloc'd,
- * owned by the caller; shapes [n, item shape...]). Independent. Returns 0, INB_EINVAL, INB_EIO, INB_ENOMEM. */
-int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *comps);
+/* Reads rows index[0..n) (any order, repeats allowed) of every component into comps[0..in->n) (shapes
+ * [n, item shape...]; data owned by the caller: from malloc, or from inb__scratch_get when scratch is true).
+ * Independent. Returns 0, INB_EINVAL, INB_EIO, INB_ENOMEM. */
+int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *comps, bool scratch);
 
 #endif

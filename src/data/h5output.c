@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "data/h5output.h"
@@ -248,7 +249,7 @@ static int write_now(inb_h5_output *o, const int64_t *index, size_t n, uint8_t *
   for (size_t k = 0; k < o->n; k++) {
     if (!rc && n && inb__h5_rows(o->outs[k].c.dset, &o->outs[k].c, index, n, bufs[k], true, H5P_DEFAULT))
       rc = inb__err(INB_EIO, "output '%s': writing %zu rows of '%s' failed", o->final_path, n, o->outs[k].c.path);
-    free(bufs[k]);
+    inb__scratch_put(bufs[k]);
   }
   return rc;
 }
@@ -264,7 +265,7 @@ int inb__h5_keep(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **buf
     size_t rb = inb__array_bytes(&d->row);
     if (!rc) rc = grow((void **)&d->kept, &d->kept_cap, (o->nkept + n) * rb + 1);
     if (!rc && n) memcpy(d->kept + o->nkept * rb, bufs[k], n * rb);
-    free(bufs[k]);
+    inb__scratch_put(bufs[k]);
   }
   if (!rc) o->nkept += n;
   return rc ? inb__err(INB_ENOMEM, "output '%s': out of memory keeping %zu rows", o->final_path, n) : 0;

@@ -27,7 +27,7 @@ typedef struct {
 static _Thread_local h5run *current;
 
 static int load_rows(void *ctx, const int64_t *index, size_t n, inb_array *comps) {
-  return inb__h5_load(((h5run *)ctx)->in, index, n, comps);
+  return inb__h5_load(((h5run *)ctx)->in, index, n, comps, true); /* chunk buffers, reused */
 }
 
 static int keep_rows(void *ctx, const int64_t *index, size_t n, uint8_t **bufs) {

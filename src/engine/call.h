@@ -19,12 +19,13 @@ typedef struct inb__io {
   void *ctx;
   size_t ncomps;
   const char *const *names;  /* the input components, named as in a batch */
-  /* Reads rows index[0..n) of every component into comps[0..ncomps) (data malloc'd, owned by the caller). */
+  /* Reads rows index[0..n) of every component into comps[0..ncomps) (data from inb__scratch_get, owned by
+   * the caller: release with inb__scratch_put). */
   int (*load)(void *ctx, const int64_t *index, size_t n, inb_array *comps);
   size_t nout;
   const char *const *out_names;
   const inb_array *out_rows; /* dtype, ndim and shape of one row of each output */
-  /* Takes bufs[0..nout) (rows for items index[0..n), failed items' rows zeroed) until the batch is written. */
+  /* Takes bufs[0..nout) (from inb__scratch_get; rows for items index[0..n), failed items' rows zeroed). */
   int (*keep)(void *ctx, const int64_t *index, size_t n, uint8_t **bufs);
 } inb__io;
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/call.h"
@@ -18,7 +19,7 @@ int inb__outputs_begin(inb__call *c) {
   if (!c->outrows.bufs) return INB_ENOMEM;
   c->outrows.nout = c->io->nout;
   for (size_t k = 0; k < c->io->nout; k++) {
-    c->outrows.bufs[k] = calloc(c->ntasks ? c->ntasks : 1, row_bytes(&c->io->out_rows[k]) ? row_bytes(&c->io->out_rows[k]) : 1);
+    c->outrows.bufs[k] = inb__scratch_get((c->ntasks ? c->ntasks : 1) * row_bytes(&c->io->out_rows[k]) + 1, 1);
     if (!c->outrows.bufs[k]) return INB_ENOMEM;
   }
   return 0;
@@ -44,7 +45,7 @@ int inb__outputs_end(inb__call *c, const int64_t *index) {
 
 /* Frees rows never handed over (a failed run). */
 void inb__outputs_release(inb__call *c) {
-  for (size_t k = 0; c->outrows.bufs && k < c->outrows.nout; k++) free(c->outrows.bufs[k]);
+  for (size_t k = 0; c->outrows.bufs && k < c->outrows.nout; k++) inb__scratch_put(c->outrows.bufs[k]);
   free(c->outrows.bufs);
   c->outrows = (inb__outrows){0};
 }

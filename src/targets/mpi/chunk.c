@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/taskgen.h"
@@ -93,7 +94,7 @@ typedef struct {
 } decoded;
 
 static void decoded_release(decoded *d) {
-  for (size_t j = 0; d->loaded && j < d->nloaded; j++) free(d->loaded[j].data);
+  for (size_t j = 0; d->loaded && j < d->nloaded; j++) inb__scratch_put(d->loaded[j].data);
   free(d->loaded);
   for (uint64_t i = 0; d->lists && i < d->count; i++) inb_args_free(&d->lists[i]);
   free(d->lists);
