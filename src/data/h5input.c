@@ -112,8 +112,7 @@ void inb_h5_close(inb_h5_input **inp) {
 
 int64_t inb_h5_length(const inb_h5_input *in) { return in && in->n ? in->comps[0].shape[0] : 0; }
 
-/* Bytes of one row of component c. */
-static size_t row_bytes(const inb__h5comp *c) {
+size_t inb__h5_row_bytes(const inb__h5comp *c) {
   size_t b = inb_dtype_size(c->dtype);
   for (int d = 1; d < c->ndim; d++) b *= (size_t)c->shape[d];
   return b;
@@ -147,7 +146,7 @@ int inb__h5_rows(hid_t dset, const inb__h5comp *c, const int64_t *index, size_t 
   for (int d = 1; d < c->ndim; d++) mdims[d] = (hsize_t)c->shape[d] ? (hsize_t)c->shape[d] : 1;
   hid_t mspace = H5Screate_simple(c->ndim, mdims, NULL);
   int rc = select_rows(fspace, c, index, n);
-  if (!n || row_bytes(c) == 0) H5Sselect_none(mspace); /* a rank with no rows still joins a collective transfer */
+  if (!n || inb__h5_row_bytes(c) == 0) H5Sselect_none(mspace); /* a rank with no rows still joins a collective transfer */
   herr_t h = rc ? -1
              : write ? H5Dwrite(dset, inb__h5_native(c->dtype), mspace, fspace, dxpl, buf)
                      : H5Dread(dset, inb__h5_native(c->dtype), mspace, fspace, dxpl, buf);
@@ -163,7 +162,7 @@ static int by_value(const void *a, const void *b) {
 
 /* Reads rows index[0..n) of component c into buf in the order given (sorting for HDF5, then permuting). */
 static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t *index, size_t n, uint8_t *buf) {
-  size_t rb = row_bytes(c);
+  size_t rb = inb__h5_row_bytes(c);
   bool sorted = true;
   for (size_t i = 1; i < n && sorted; i++) sorted = index[i] > index[i - 1];
   if (sorted) return inb__h5_rows(c->dset, c, index, n, buf, false, H5P_DEFAULT);
@@ -200,7 +199,7 @@ int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *co
     const inb__h5comp *c = &in->comps[j];
     inb_array a = {.dtype = c->dtype, .ndim = c->ndim, .shape = {(int64_t)n}};
     for (int d = 1; d < c->ndim; d++) a.shape[d] = c->shape[d];
-    a.data = scratch ? inb__scratch_get(n * row_bytes(c) + 1, 0) : malloc(n * row_bytes(c) + 1);
+    a.data = scratch ? inb__scratch_get(n * inb__h5_row_bytes(c) + 1, 0) : malloc(n * inb__h5_row_bytes(c) + 1);
     rc = a.data ? read_component(in, c, index, n, a.data) : INB_ENOMEM;
     comps[j] = a;
     if (rc) rc = inb__err(rc, "input '%s': dataset '%s': reading %zu rows failed", in->file_path, c->path, n);

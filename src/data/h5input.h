@@ -21,6 +21,9 @@ struct inb_h5_input {
   size_t n;
 };
 
+/* Bytes of one row of component c. */
+size_t inb__h5_row_bytes(const inb__h5comp *c);
+
 /* Reads or writes the rows index[0..n) (strictly increasing) of dataset dset, laid out like c, from/to buf.
  * n == 0 joins a collective transfer with an empty selection. Returns 0 or INB_EIO. */
 int inb__h5_rows(hid_t dset, const inb__h5comp *c, const int64_t *index, size_t n, void *buf, bool write,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "core/value.h"
 #include "data/h5output.h"
 #include "engine/call.h"
 #include "engine/validate.h"
@@ -155,6 +156,14 @@ static int judge(const h5run *h, const inb_action *act, bool mpi) {
   return mpi && h->in->hc.comm != MPI_COMM_NULL ? inb__mpi_share_status(rc, h->in->hc.comm) : rc;
 }
 
+/* The bytes one item reads and writes: what a chunk of rows holds per task. */
+static size_t item_bytes(const inb_h5_input *in, const inb_h5_output *out) {
+  size_t b = 0;
+  for (size_t j = 0; j < in->n; j++) b += inb__h5_row_bytes(&in->comps[j]);
+  for (size_t k = 0; out && k < out->n; k++) b += inb__array_bytes(&out->outs[k].row);
+  return b;
+}
+
 static bool any_deflate(const inb_h5_output *o) {
   for (size_t k = 0; k < o->n; k++)
     if (o->outs[k].compressed) return true;
@@ -174,7 +183,8 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   inb_action wrapped = act ? *act : (inb_action){0};
   wrapped.post = table_post;
   inb__io io = {.ctx = &h, .ncomps = in->n, .names = in->names, .load = load_rows, .nout = out ? out->n : 0,
-                .out_names = out ? out->names : NULL, .keep = keep_rows};
+                .out_names = out ? out->names : NULL, .keep = keep_rows,
+                .item_bytes = item_bytes(in, out)};
   inb_array *rows = out ? calloc(out->n + 1, sizeof *rows) : NULL;
   for (size_t k = 0; rows && k < out->n; k++) rows[k] = out->outs[k].row;
   io.out_rows = rows;

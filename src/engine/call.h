@@ -9,8 +9,9 @@
 
 /* Output rows a call's tasks write through inb_item_output: row i of output k is bufs[k] + i * row_bytes[k]. */
 typedef struct inb__outrows {
-  size_t nout;
-  uint8_t **bufs;            /* nout buffers of ntasks zeroed rows, owned until handed to io->keep */
+  size_t nout, ntasks;
+  uint8_t **bufs;            /* nout buffers of ntasks rows, owned until handed to io->keep */
+  uint8_t *given;            /* given[k * ntasks + i]: row i of output k was zeroed and handed to its task */
 } inb__outrows;
 
 /* The data layer's hooks (inb_h5_run): item rows read by the rank that runs the task, outputs written by it.
@@ -27,6 +28,7 @@ typedef struct inb__io {
   const inb_array *out_rows; /* dtype, ndim and shape of one row of each output */
   /* Takes bufs[0..nout) (from inb__scratch_get; rows for items index[0..n), failed items' rows zeroed). */
   int (*keep)(void *ctx, const int64_t *index, size_t n, uint8_t **bufs);
+  size_t item_bytes;         /* the bytes of one item's input and output rows: sizes the slabs (chunk.c) */
 } inb__io;
 
 /* How task i's item arguments are made: standard inits build them on the fly, custom inits hand lists. */

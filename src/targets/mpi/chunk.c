@@ -89,12 +89,20 @@ typedef struct {
   size_t ncomps;
   inb_args **lists;          /* custom: count lists */
   uint64_t count;
-  inb_array *loaded;         /* by reference: the rows this rank read (data owned here) */
+  inb_array *loaded;         /* by reference: the slab of rows this rank read (data owned here) */
   size_t nloaded;
+  bool by_ref;
 } decoded;
 
+static void release_rows(decoded *d) {
+  for (size_t j = 0; d->loaded && j < d->nloaded; j++) {
+    inb__scratch_put(d->loaded[j].data);
+    d->loaded[j].data = NULL;
+  }
+}
+
 static void decoded_release(decoded *d) {
-  for (size_t j = 0; d->loaded && j < d->nloaded; j++) inb__scratch_put(d->loaded[j].data);
+  release_rows(d);
   free(d->loaded);
   for (uint64_t i = 0; d->lists && i < d->count; i++) inb_args_free(&d->lists[i]);
   free(d->lists);
@@ -109,8 +117,9 @@ static int64_t desc_int(const inb_args *d, size_t i) {
   return v && v->kind == INB_INT ? v->u.i : -1;
 }
 
-/* Rows by reference: this rank reads them (all components for "items", the named one for a component init). */
-static int load_rows(const inb__mpi *x, decoded *d) {
+/* Rows by reference: this rank reads them (all components for "items", the named one for a component init),
+ * a slab at a time (see run_slabs); this prepares the views. */
+static int prepare_rows(const inb__mpi *x, decoded *d) {
   const inb__io *io = x->c->io;
   const inb_value *which = inb_args_at(d->desc, 4);
   if (!io) return inb__err(INB_EINVAL, "chunk: rows by reference, but this rank has no dataset");
@@ -121,16 +130,22 @@ static int load_rows(const inb__mpi *x, decoded *d) {
   d->fixed = calloc(io->ncomps + 1, sizeof *d->fixed);
   if (!d->loaded || !d->comps || !d->names || !d->fixed) return inb__err(INB_ENOMEM, "out of memory");
   d->nloaded = io->ncomps;
-  int rc = io->load(io->ctx, d->index, d->count, d->loaded);
-  for (size_t j = 0; !rc && j < io->ncomps; j++) {
+  d->by_ref = true;
+  for (size_t j = 0; j < io->ncomps; j++) {
     if (which->u.s.n && strcmp(which->u.s.p, io->names[j]) != 0) continue;
     d->comps[d->ncomps] = &d->loaded[j];
     d->names[d->ncomps] = io->names[j];
     d->fixed[d->ncomps++] = inb_args_get(x->c->call, io->names[j]) != NULL;
   }
-  if (!rc && (d->ncomps == 0 || (which->u.s.n && d->ncomps != 1)))
-    rc = inb__err(INB_EINVAL, "chunk: component '%s' is not in this rank's dataset", which->u.s.p);
-  return rc;
+  if (d->ncomps == 0 || (which->u.s.n && d->ncomps != 1))
+    return inb__err(INB_EINVAL, "chunk: component '%s' is not in this rank's dataset", which->u.s.p);
+  return 0;
+}
+
+/* Reads the rows of tasks [s, s + m) of the chunk into the views, replacing the slab before. */
+static int load_slab(const inb__mpi *x, decoded *d, size_t s, size_t m) {
+  release_rows(d);
+  return x->c->io->load(x->c->io->ctx, d->index + s, m, d->loaded);
 }
 
 /* Checks that the columns match the generator and the count: the decoder knows bytes, not meaning. */
@@ -146,7 +161,7 @@ static int check_columns(const inb__mpi *x, decoded *d) {
     d->index = v->u.a.data;
   }
   if (by_ref) return inb_args_nnamed(a) ? inb__err(INB_ECORRUPT, "chunk: rows both by value and by reference")
-                                         : load_rows(x, d);
+                                         : prepare_rows(x, d);
   d->ncomps = inb_args_nnamed(a);
   bool named = d->gen == INB__GEN_COMPONENT || d->gen == INB__GEN_ITEMS;
   if (named ? (d->gen == INB__GEN_COMPONENT && d->ncomps != 1) : d->ncomps != 0)
@@ -246,6 +261,80 @@ static bool has_arrays(const inb_args *a) {
   return false;
 }
 
+/* Rows by reference go through the cache in slabs of at most this many bytes of input and output rows: a
+ * slab is read, its tasks run, its output rows are handed over, then the next slab. Measured on 2 cores
+ * (512 KiB L2 each, 32 MiB L3 shared): the 2x+1 benchmark ran ~1.2x faster in 4 MiB slabs than in 32 MiB ones. */
+enum { SLAB_BYTES = 4 << 20 };
+
+/* SLAB_BYTES, or INB_H5_SLAB_BYTES when set (tests make slabs of a task or two with it). */
+static size_t slab_bytes(void) {
+  static size_t bytes;
+  if (!bytes) {
+    const char *env = getenv("INB_H5_SLAB_BYTES");
+    long long v = env ? atoll(env) : 0;
+    bytes = v >= 1 && v <= (1LL << 40) ? (size_t)v : SLAB_BYTES;
+  }
+  return bytes;
+}
+
+static size_t slab_tasks(const inb__mpi *x, const decoded *d) {
+  size_t per = x->c->io ? x->c->io->item_bytes : 0, bytes = slab_bytes();
+  if (!d->by_ref || !per) return d->count;
+  return per < bytes ? bytes / per : 1;
+}
+
+/* A slab whose rows could not be read: its tasks fail with the read's error (their output rows are zeros). */
+static int fail_slab(const inb__mpi *x, inb__call *in, int code) {
+  for (size_t i = 0; i < in->ntasks; i++) {
+    if (in->col_kinds) in->col_kinds[i] = DEFERRED;
+    if (inb__errlist_add(&in->errors, i, x->rank, code, inb_errmsg())) return INB_ENOMEM;
+    in->nfailed++;
+  }
+  return 0;
+}
+
+/* Tasks [s, s + in->ntasks) of the chunk: rows read, tasks run, output rows handed to the data layer. */
+static int run_slab(const inb__mpi *x, decoded *d, inb__call *in, size_t s) {
+  int lrc = d->by_ref ? load_slab(x, d, s, in->ntasks) : 0;
+  int rc = inb__outputs_begin(in) ? INB_ENOMEM : 0;
+  if (!rc) rc = lrc ? fail_slab(x, in, lrc) : inb__targets_run(in);
+  if (!rc) rc = in->internal_rc;
+  if (!rc && in->outrows.bufs) rc = inb__outputs_end(in, in->index);
+  inb__outputs_release(in);
+  return rc;
+}
+
+/* Runs the chunk slab by slab: `in` describes one slab at a time (its first task, index, result columns, and
+ * only its own records, which the output rows' zeroing reads); the records are then renumbered from the
+ * chunk's first task, as the outcomes message counts them, and collected for the whole chunk. */
+static int run_slabs(const inb__mpi *x, decoded *d, inb__call *in) {
+  const inb__call whole = *in;
+  size_t step = slab_tasks(x, d), count = whole.ntasks;
+  inb__errlist errors = {0};
+  inb__vallist deferred = {0};
+  int rc = 0;
+  for (size_t s = 0; !rc && s < count; s += step) {
+    in->ntasks = count - s < step ? count - s : step;
+    in->task_base = whole.task_base + s;
+    in->index = whole.index ? whole.index + s : NULL;
+    in->col_kinds = whole.col_kinds ? whole.col_kinds + s : NULL;
+    in->col_scalars = whole.col_scalars ? whole.col_scalars + s : NULL;
+    rc = run_slab(x, d, in, s);
+    for (size_t k = 0; k < in->errors.n; k++) in->errors.v[k].task += s;
+    for (size_t k = 0; k < in->deferred.n; k++) in->deferred.v[k].task += s;
+    if (inb__errlist_move(&errors, &in->errors) || inb__vallist_move(&deferred, &in->deferred)) rc = rc ? rc : INB_ENOMEM;
+  }
+  in->ntasks = whole.ntasks;
+  in->task_base = whole.task_base;
+  in->index = whole.index;
+  in->col_kinds = whole.col_kinds;
+  in->col_scalars = whole.col_scalars;
+  if (inb__errlist_move(&in->errors, &errors) || inb__vallist_move(&in->deferred, &deferred)) rc = rc ? rc : INB_ENOMEM;
+  inb__errlist_release(&errors);
+  inb__vallist_release(&deferred);
+  return rc;
+}
+
 int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint64_t count, inb__buf *out) {
   decoded d = {0};
   int rc = decode(x, p, n, first, count, &d);
@@ -270,16 +359,9 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
       goto out;
     }
   }
-  if (inb__outputs_begin(&in)) {
-    rc = INB_ENOMEM;
-    goto out;
-  }
-  rc = inb__targets_run(&in);
-  if (!rc) rc = in.internal_rc;
-  if (!rc && in.outrows.bufs) rc = inb__outputs_end(&in, d.index); /* outputs under mpi come by reference */
+  rc = run_slabs(x, &d, &in);
   if (!rc) rc = pack_outcomes(&in, first, out);
 out:
-  inb__outputs_release(&in);
   free(in.col_kinds);
   free(in.col_scalars);
   inb__vallist_release(&in.deferred);

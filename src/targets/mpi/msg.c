@@ -19,22 +19,63 @@ size_t inb__msg_piece(void) {
   return piece;
 }
 
-int inb__msg_send(const void *p, size_t n, int dest, int tag, MPI_Comm comm) {
+/* Starts the pieces of p[0..n): the first (a copy behind the header) and the continuations (from p itself). */
+static int start(const void *p, size_t n, int dest, int tag, MPI_Comm comm, inb__msg_out *o) {
   size_t piece = inb__msg_piece();
   size_t first = n < piece - HEAD ? n : piece - HEAD;
-  uint8_t *buf = malloc(HEAD + first);
-  if (!buf) return inb__err(INB_ENOMEM, "out of memory for a message of %zu bytes", n);
+  size_t npieces = 1 + (n - first + piece - 1) / piece;
+  o->head = malloc(HEAD + first);
+  o->req = malloc(npieces * sizeof *o->req);
+  o->nreq = 0;
+  if (!o->head || !o->req) return inb__err(INB_ENOMEM, "out of memory for a message of %zu bytes", n);
   uint64_t total = n;
-  memset(buf, 0, HEAD);
-  memcpy(buf, &total, sizeof total);
-  if (first) memcpy(buf + HEAD, p, first);
-  int rc = MPI_Send(buf, (int)(HEAD + first), MPI_BYTE, dest, tag, comm);
-  free(buf);
+  memset(o->head, 0, HEAD);
+  memcpy(o->head, &total, sizeof total);
+  if (first) memcpy(o->head + HEAD, p, first);
+  int rc = MPI_Isend(o->head, (int)(HEAD + first), MPI_BYTE, dest, tag, comm, &o->req[o->nreq++]);
   for (size_t off = first; rc == MPI_SUCCESS && off < n; off += piece) {
     size_t len = n - off < piece ? n - off : piece;
-    rc = MPI_Send((const uint8_t *)p + off, (int)len, MPI_BYTE, dest, tag + 1, comm);
+    rc = MPI_Isend((const uint8_t *)p + off, (int)len, MPI_BYTE, dest, tag + 1, comm, &o->req[o->nreq++]);
   }
-  return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Send");
+  return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Isend");
+}
+
+static void release_out(inb__msg_out *o) {
+  free(o->head);
+  free(o->req);
+  free(o->owned);
+  *o = (inb__msg_out){0};
+}
+
+int inb__msg_isend(uint8_t *p, size_t n, int dest, int tag, MPI_Comm comm, inb__msg_out *o) {
+  *o = (inb__msg_out){.owned = p};
+  int rc = start(p, n, dest, tag, comm, o);
+  if (rc) {
+    if (o->nreq) MPI_Waitall(o->nreq, o->req, MPI_STATUSES_IGNORE); /* nothing may still read the buffers */
+    release_out(o);
+  }
+  return rc;
+}
+
+int inb__msg_test(inb__msg_out *o, int *done) {
+  *done = 0;
+  int rc = MPI_Testall(o->nreq, o->req, done, MPI_STATUSES_IGNORE);
+  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Testall");
+  if (*done) release_out(o);
+  return 0;
+}
+
+int inb__msg_wait(inb__msg_out *o) {
+  int rc = o->nreq ? MPI_Waitall(o->nreq, o->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+  release_out(o);
+  return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Waitall");
+}
+
+int inb__msg_send(const void *p, size_t n, int dest, int tag, MPI_Comm comm) {
+  inb__msg_out o = {0};
+  int rc = start(p, n, dest, tag, comm, &o);
+  int wrc = inb__msg_wait(&o);
+  return rc ? rc : wrc;
 }
 
 /* Receives the matched first piece and the continuation pieces that follow it. */

@@ -14,6 +14,25 @@ enum { INB__TAG_TASKS = 10, INB__TAG_RESULTS = 20, INB__TAG_REQUEST = 30, INB__T
 /* Sends n bytes to dest. Blocking. Returns 0 or INB_EMPI. */
 int inb__msg_send(const void *p, size_t n, int dest, int tag, MPI_Comm comm);
 
+/* A message being sent without blocking (inb__msg_isend). */
+typedef struct {
+  uint8_t *owned;    /* the payload, freed when the send completes */
+  uint8_t *head;     /* the first piece: header and the payload's start, copied */
+  MPI_Request *req;  /* one per piece */
+  int nreq;
+} inb__msg_out;
+
+/* Starts sending p[0..n) to dest and takes p (malloc'd; freed when the send completes, or at once on failure).
+ * Never blocks: a rank that sends to a peer which is itself sending cannot deadlock on it. Complete *o with
+ * inb__msg_test or inb__msg_wait. Returns 0, INB_ENOMEM or INB_EMPI. */
+int inb__msg_isend(uint8_t *p, size_t n, int dest, int tag, MPI_Comm comm, inb__msg_out *o);
+
+/* *done = 1 when o has been sent (its memory is then freed). Returns 0 or INB_EMPI. */
+int inb__msg_test(inb__msg_out *o, int *done);
+
+/* Blocks until o has been sent, and frees its memory. Returns 0 or INB_EMPI. */
+int inb__msg_wait(inb__msg_out *o);
+
 /* Receives one message from `source` (or MPI_ANY_SOURCE) with `tag` into a new malloc'd buffer (*out, owned
  * by the caller, at least 8-byte aligned; *n its size; *from the sender). Returns 0, INB_ENOMEM, INB_EMPI. */
 int inb__msg_recv(int source, int tag, MPI_Comm comm, uint8_t **out, size_t *n, int *from);
