@@ -11,6 +11,8 @@
  *                local threads, n_workers 1 per rank, schedule default (dynamic), plan.batch_size = batch
  *                items, an action whose task writes 2x+1 into its row of inb_item_output(it, "/y"), then
  *                inb_h5_commit and inb_h5_close.
+ *   inbatch_static  the same with schedule STATIC (each rank its equal share of every batch: what a user with
+ *                items of equal cost chooses; the default, dynamic, is for costs that vary).
  *   collective   the hand-written program: H5Fopen/H5Fcreate over MPI-IO; rank r owns the contiguous slab of
  *   independent  items [n*r/size, n*(r+1)/size) and walks it in pieces of batch/size items: read the piece,
  *                compute 2x+1 in place, write the piece; every transfer (read and write) collective or
@@ -25,7 +27,7 @@
  * output against 2x+1 of the input, bit for bit; rank 0 removes the output file.
  *
  * Usage: bench_h5 create <file> <items> <side>          (any number of ranks; rank 0 writes the file)
- *        mpiexec -n 2 bench_h5 run <inbatch|collective|independent> <plain|deflate> <input> <output> [batch]
+ *        mpiexec -n 2 bench_h5 run <inbatch|inbatch_static|collective|independent> <plain|deflate> <input> <output> [batch]
  *        batch defaults to 256 items.
  * Output of run (rank 0), one line, read by run_bench_h5.sh:
  *   bench_h5 result case=plain variant=inbatch ranks=2 items=4096 side=256 seconds=0.612345 bytes=2147483648
@@ -52,7 +54,7 @@
 #define BENCH_BATCH 256         /* default items per inbatch batch; the hand-written pieces are batch/size */
 #define CHECK_PIECE 64          /* items per read when checking the output */
 
-typedef enum { V_INBATCH, V_COLLECTIVE, V_INDEPENDENT } variant;
+typedef enum { V_INBATCH, V_INBATCH_STATIC, V_COLLECTIVE, V_INDEPENDENT } variant;
 
 static int g_rank, g_size;
 
@@ -199,7 +201,7 @@ static int task_2x1(inb_item *it, const inb_args *args, inb_value *result) {
   return 0;
 }
 
-static void run_inbatch(const char *input, const char *output, bool deflate, int64_t batch) {
+static void run_inbatch(const char *input, const char *output, bool deflate, int64_t batch, inb_schedule sched) {
   const char *comps[] = {"/x"};
   inb_h5_input *in = NULL;
   inb_h5_output *out = NULL;
@@ -217,7 +219,7 @@ static void run_inbatch(const char *input, const char *output, bool deflate, int
   rc = inb_h5_create(output, &spec, 1, inb_h5_length(in), true, NULL, &out);
   if (rc) die("inbatch: inb_h5_create: %s", inb_errmsg());
   const inb_action act = {.name = "bench_h5", .fn = task_2x1, .init = "x", .target = INB_MPI, .local = INB_THREADS};
-  const inb_opts opts = {.n_workers = 1};
+  const inb_opts opts = {.n_workers = 1, .schedule = sched};
   const inb_h5_plan plan = {.batch_size = batch};
   rc = inb_h5_run(in, &plan, &act, NULL, &opts, out);
   if (rc) die("inbatch: inb_h5_run returned %d (%s): %s", rc, inb_strerror(rc), inb_errmsg());
@@ -348,7 +350,7 @@ static int64_t check_output(const char *input, const char *output, int64_t *item
 static void usage(void) {
   if (g_rank == 0)
     fprintf(stderr, "usage: bench_h5 create <file> <items> <side>\n"
-                    "       mpiexec -n 2 bench_h5 run <inbatch|collective|independent> <plain|deflate> <input> <output>"
+                    "       mpiexec -n 2 bench_h5 run <inbatch|inbatch_static|collective|independent> <plain|deflate> <input> <output>"
                     " [batch]\n       batch defaults to %d items\n", BENCH_BATCH);
 }
 
@@ -359,7 +361,7 @@ static int finish(int code) {
 
 int main(int argc, char **argv) {
   /* The hand-written program starts MPI as a plain MPI program does; inbatch asks for MPI_THREAD_MULTIPLE. */
-  bool inbatch = argc > 2 && strcmp(argv[1], "run") == 0 && strcmp(argv[2], "inbatch") == 0;
+  bool inbatch = argc > 2 && strcmp(argv[1], "run") == 0 && strncmp(argv[2], "inbatch", 7) == 0;
   if (inbatch ? inb_mpi_init(&argc, &argv) != 0 : MPI_Init(&argc, &argv) != MPI_SUCCESS) {
     fprintf(stderr, "bench_h5: ERROR MPI start-up failed%s%s\n", inbatch ? ": " : "", inbatch ? inb_errmsg() : "");
     return 1;
@@ -386,6 +388,7 @@ int main(int argc, char **argv) {
   long batch = BENCH_BATCH, warm = BENCH_WARM_MIB;
   if (ok) {
     if (!strcmp(argv[2], "inbatch")) v = V_INBATCH;
+    else if (!strcmp(argv[2], "inbatch_static")) v = V_INBATCH_STATIC;
     else if (!strcmp(argv[2], "collective")) v = V_COLLECTIVE;
     else if (!strcmp(argv[2], "independent")) v = V_INDEPENDENT;
     else ok = false;
@@ -413,7 +416,8 @@ int main(int argc, char **argv) {
   MPI_Barrier(MPI_COMM_WORLD);
   double m0 = g_rank == 0 ? machine_cpu_s() : 0, p0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
   double t0 = clock_s(CLOCK_MONOTONIC);
-  if (v == V_INBATCH) run_inbatch(input, output, deflate, batch);
+  if (v == V_INBATCH || v == V_INBATCH_STATIC)
+    run_inbatch(input, output, deflate, batch, v == V_INBATCH_STATIC ? INB_STATIC : INB_SCHED_DEFAULT);
   else run_handwritten(input, output, deflate, v == V_COLLECTIVE, piece);
   MPI_Barrier(MPI_COMM_WORLD);
   double seconds = clock_s(CLOCK_MONOTONIC) - t0;
@@ -424,7 +428,7 @@ int main(int argc, char **argv) {
   int64_t items = 0, side = 0;
   int64_t bad = check_output(input, output, &items, &side);
   if (g_rank == 0) unlink(output);
-  const char *names[] = {"inbatch", "collective", "independent"};
+  const char *names[] = {"inbatch", "inbatch_static", "collective", "independent"};
   if (bad != 0) {
     if (g_rank == 0) {
       if (bad < 0) fprintf(stderr, "bench_h5: ERROR %s %s: the output '%s' cannot be read back, or its /y does not "
