@@ -187,7 +187,8 @@ static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t 
   return rc;
 }
 
-int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *comps, bool scratch) {
+int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, const bool *want, inb_array *comps,
+                 bool scratch) {
   int64_t len = inb_h5_length(in);
   for (size_t i = 0; i < n; i++)
     if (index[i] < 0 || index[i] >= len)
@@ -196,6 +197,7 @@ int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *co
   int rc = 0;
   for (size_t j = 0; j < in->n; j++) comps[j] = (inb_array){0};
   for (size_t j = 0; !rc && j < in->n; j++) {
+    if (want && !want[j]) continue;
     const inb__h5comp *c = &in->comps[j];
     inb_array a = {.dtype = c->dtype, .ndim = c->ndim, .shape = {(int64_t)n}};
     for (int d = 1; d < c->ndim; d++) a.shape[d] = c->shape[d];
@@ -219,7 +221,7 @@ int inb_h5_read(inb_h5_input *in, const int64_t *index, size_t n, inb_batch **ou
   *out = NULL;
   inb_array *comps = calloc(in->n, sizeof *comps);
   inb_batch *b = inb_batch_new(index, n);
-  int rc = comps && b ? inb__h5_load(in, index, n, comps, false) : inb__err(INB_ENOMEM, "out of memory");
+  int rc = comps && b ? inb__h5_load(in, index, n, NULL, comps, false) : inb__err(INB_ENOMEM, "out of memory");
   for (size_t j = 0; !rc && j < in->n; j++) {
     rc = inb_batch_set(b, in->names[j], comps[j], true);
     if (!rc) comps[j].data = NULL; /* the batch took it */

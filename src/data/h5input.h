@@ -29,9 +29,11 @@ size_t inb__h5_row_bytes(const inb__h5comp *c);
 int inb__h5_rows(hid_t dset, const inb__h5comp *c, const int64_t *index, size_t n, void *buf, bool write,
                  hid_t dxpl);
 
-/* Reads rows index[0..n) (any order, repeats allowed) of every component into comps[0..in->n) (shapes
- * [n, item shape...]; data owned by the caller: from malloc, or from inb__scratch_get when scratch is true).
- * Independent. Returns 0, INB_EINVAL, INB_EIO, INB_ENOMEM. */
-int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, inb_array *comps, bool scratch);
+/* Reads rows index[0..n) (any order, repeats allowed) of every component j with want[j] (every one when want
+ * is NULL) into comps[j] (shapes [n, item shape...]; data owned by the caller: from malloc, or from
+ * inb__scratch_get when scratch is true); the others are left empty. Independent. Returns 0, INB_EINVAL,
+ * INB_EIO, INB_ENOMEM. */
+int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, const bool *want, inb_array *comps,
+                 bool scratch);
 
 #endif

@@ -27,8 +27,8 @@ typedef struct {
 /* inb_h5_run calls inb_run from the calling thread, and post runs on it: a thread-local finds the run. */
 static _Thread_local h5run *current;
 
-static int load_rows(void *ctx, const int64_t *index, size_t n, inb_array *comps) {
-  return inb__h5_load(((h5run *)ctx)->in, index, n, comps, true); /* chunk buffers, reused */
+static int load_rows(void *ctx, const int64_t *index, size_t n, const bool *want, inb_array *comps) {
+  return inb__h5_load(((h5run *)ctx)->in, index, n, want, comps, true); /* slab buffers, reused */
 }
 
 static int keep_rows(void *ctx, const int64_t *index, size_t n, uint8_t **bufs) {
@@ -156,10 +156,12 @@ static int judge(const h5run *h, const inb_action *act, bool mpi) {
   return mpi && h->in->hc.comm != MPI_COMM_NULL ? inb__mpi_share_status(rc, h->in->hc.comm) : rc;
 }
 
-/* The bytes one item reads and writes: what a chunk of rows holds per task. */
-static size_t item_bytes(const inb_h5_input *in, const inb_h5_output *out) {
+/* The bytes one item reads and writes (only its component's rows when init names one): a slab's size per task. */
+static size_t item_bytes(const inb_h5_input *in, const inb_h5_output *out, const inb_action *act) {
   size_t b = 0;
-  for (size_t j = 0; j < in->n; j++) b += inb__h5_row_bytes(&in->comps[j]);
+  for (size_t j = 0; j < in->n; j++)
+    if (!act || !act->init || strcmp(act->init, "items") == 0 || strcmp(act->init, in->names[j]) == 0)
+      b += inb__h5_row_bytes(&in->comps[j]);
   for (size_t k = 0; out && k < out->n; k++) b += inb__array_bytes(&out->outs[k].row);
   return b;
 }
@@ -184,7 +186,7 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   wrapped.post = table_post;
   inb__io io = {.ctx = &h, .ncomps = in->n, .names = in->names, .load = load_rows, .nout = out ? out->n : 0,
                 .out_names = out ? out->names : NULL, .keep = keep_rows,
-                .item_bytes = item_bytes(in, out)};
+                .item_bytes = item_bytes(in, out, act)};
   inb_array *rows = out ? calloc(out->n + 1, sizeof *rows) : NULL;
   for (size_t k = 0; rows && k < out->n; k++) rows[k] = out->outs[k].row;
   io.out_rows = rows;

@@ -20,9 +20,9 @@ typedef struct inb__io {
   void *ctx;
   size_t ncomps;
   const char *const *names;  /* the input components, named as in a batch */
-  /* Reads rows index[0..n) of every component into comps[0..ncomps) (data from inb__scratch_get, owned by
-   * the caller: release with inb__scratch_put). */
-  int (*load)(void *ctx, const int64_t *index, size_t n, inb_array *comps);
+  /* Reads rows index[0..n) of every component j with want[j] (every one when want is NULL) into comps[j]
+   * (data from inb__scratch_get, owned by the caller: release with inb__scratch_put); the others stay empty. */
+  int (*load)(void *ctx, const int64_t *index, size_t n, const bool *want, inb_array *comps);
   size_t nout;
   const char *const *out_names;
   const inb_array *out_rows; /* dtype, ndim and shape of one row of each output */

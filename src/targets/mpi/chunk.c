@@ -90,6 +90,7 @@ typedef struct {
   inb_args **lists;          /* custom: count lists */
   uint64_t count;
   inb_array *loaded;         /* by reference: the slab of rows this rank read (data owned here) */
+  bool *want;                /* by reference: the components the tasks use (loaded[j] read when want[j]) */
   size_t nloaded;
   bool by_ref;
 } decoded;
@@ -104,6 +105,7 @@ static void release_rows(decoded *d) {
 static void decoded_release(decoded *d) {
   release_rows(d);
   free(d->loaded);
+  free(d->want);
   for (uint64_t i = 0; d->lists && i < d->count; i++) inb_args_free(&d->lists[i]);
   free(d->lists);
   free(d->comps);
@@ -128,11 +130,13 @@ static int prepare_rows(const inb__mpi *x, decoded *d) {
   d->comps = calloc(io->ncomps + 1, sizeof *d->comps);
   d->names = calloc(io->ncomps + 1, sizeof *d->names);
   d->fixed = calloc(io->ncomps + 1, sizeof *d->fixed);
-  if (!d->loaded || !d->comps || !d->names || !d->fixed) return inb__err(INB_ENOMEM, "out of memory");
+  d->want = calloc(io->ncomps + 1, sizeof *d->want);
+  if (!d->loaded || !d->comps || !d->names || !d->fixed || !d->want) return inb__err(INB_ENOMEM, "out of memory");
   d->nloaded = io->ncomps;
   d->by_ref = true;
   for (size_t j = 0; j < io->ncomps; j++) {
     if (which->u.s.n && strcmp(which->u.s.p, io->names[j]) != 0) continue;
+    d->want[j] = true;
     d->comps[d->ncomps] = &d->loaded[j];
     d->names[d->ncomps] = io->names[j];
     d->fixed[d->ncomps++] = inb_args_get(x->c->call, io->names[j]) != NULL;
@@ -145,7 +149,7 @@ static int prepare_rows(const inb__mpi *x, decoded *d) {
 /* Reads the rows of tasks [s, s + m) of the chunk into the views, replacing the slab before. */
 static int load_slab(const inb__mpi *x, decoded *d, size_t s, size_t m) {
   release_rows(d);
-  return x->c->io->load(x->c->io->ctx, d->index + s, m, d->loaded);
+  return x->c->io->load(x->c->io->ctx, d->index + s, m, d->want, d->loaded);
 }
 
 /* Checks that the columns match the generator and the count: the decoder knows bytes, not meaning. */
