@@ -12,71 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int g_rank, g_size;
-
-/* ---- deferred checks ---------------------------------------------------------------------------------- */
-
-typedef struct {
-  long got, want;
-  char what[240];
-  char msg[560];
-} check_t;
-static check_t g_checks[512];
-static int g_nchecks, g_dropped;
-
-void reset_checks(void) { g_nchecks = g_dropped = 0; }
-
-static void vrecord(long got, long want, const char *msg, const char *fmt, va_list ap) {
-  if (g_nchecks == (int)(sizeof g_checks / sizeof g_checks[0])) {
-    g_dropped += got != want;
-    return;
-  }
-  check_t *c = &g_checks[g_nchecks++];
-  c->got = got;
-  c->want = want;
-  vsnprintf(c->what, sizeof c->what, fmt, ap);
-  snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "");
-}
-
-void expect_eq(long got, long want, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vrecord(got, want, NULL, fmt, ap);
-  va_end(ap);
-}
-
-void expect_rc(int rc, int want, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vrecord(rc, want, rc != want && rc != 0 ? inb_errmsg() : NULL, fmt, ap); /* after a success errmsg is stale */
-  va_end(ap);
-}
-
-void expect_errmsg_has(const char *needle, const char *fmt, ...) {
-  const char *m = inb_errmsg();
-  bool has = strstr(m, needle) != NULL;
-  char what[200];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(what, sizeof what, fmt, ap);
-  va_end(ap);
-  expect_eq(has, 1, "%s: the message names '%s'%s%s", what, needle, has ? "" : "; errmsg: ", has ? "" : m);
-}
-
-void assert_checks(void) {
-  int bad = g_dropped;
-  for (int k = 0; k < g_nchecks; k++) {
-    const check_t *c = &g_checks[k];
-    if (c->got == c->want) continue;
-    print_error("rank %d: %s: got %ld, expected %ld%s%s\n", g_rank, c->what, c->got, c->want,
-                c->msg[0] ? "; errmsg: " : "", c->msg);
-    bad++;
-  }
-  if (g_dropped) print_error("rank %d: %d more failed checks (not kept)\n", g_rank, g_dropped);
-  reset_checks();
-  assert_int_equal(bad, 0);
-}
-
 /* ---- scratch directory and files ---------------------------------------------------------------------- */
 
 static char g_dir[256];
@@ -151,16 +86,6 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 
 void h5t_remove_tree(const char *path) {
   if (h5t_exists(path)) nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-int h5t_bcast_int(int v) {
-  MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  return v;
-}
-
-long h5t_max(long v) {
-  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
-  return v;
 }
 
 /* ---- the items' values ---------------------------------------------------------------------------------- */
@@ -269,36 +194,8 @@ int h5t_write_index(hid_t file, const char *name, int64_t n) {
 
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
-/* Ranks other than 0 write their cmocka progress (stdout) to a scratch file, shown (prefixed) only when they
- * failed. Their stderr is left alone: failed checks (print_error, prefixed "rank N:") and sanitizer reports
- * show even when the rank dies before it could replay anything. */
-static FILE *quiet_rank(int *saved_stdout) {
-  FILE *f = tmpfile();
-  fflush(stdout);
-  *saved_stdout = dup(1);
-  if (f && *saved_stdout >= 0) dup2(fileno(f), 1);
-  return f;
-}
-
-static void replay_if_failed(FILE *f, int saved_stdout, int failed) {
-  fflush(stdout);
-  if (saved_stdout < 0) return;
-  dup2(saved_stdout, 1);
-  close(saved_stdout);
-  if (!failed || !f) return;
-  char line[1024];
-  rewind(f);
-  while (fgets(line, sizeof line, f)) fprintf(stderr, "[rank %d] %s", g_rank, line);
-}
-
-int h5t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n) {
-  if (inb_mpi_init(&argc, &argv) != 0) {
-    fprintf(stderr, "inb_mpi_init: %s\n", inb_errmsg());
-    return 1;
-  }
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the tests' own HDF5 calls report through their checks */
+/* Rank 0 makes the directory and every rank learns its name; false (on every rank) when it could not. */
+static bool make_scratch_dir(const char *group) {
   if (g_rank == 0) {
     snprintf(g_dir, sizeof g_dir, "/tmp/inb-%s-XXXXXX", group);
     if (!mkdtemp(g_dir)) {
@@ -307,19 +204,19 @@ int h5t_main(int argc, char **argv, const char *group, const struct CMUnitTest *
     }
   }
   MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
-  if (!g_dir[0]) {
+  return g_dir[0] != '\0';
+}
+
+int h5t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n) {
+  if (start_ranks(&argc, &argv) != 0) return 1;
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the tests' own HDF5 calls report through their checks */
+  if (!make_scratch_dir(group)) {
     inb_mpi_finalize();
     return 1;
   }
-  int saved_stdout = -1;
-  /* INB_TEST_ALL_RANKS=1 shows every rank's progress as it comes */
-  const char *all = getenv("INB_TEST_ALL_RANKS");
-  FILE *quiet = g_rank != 0 && !(all && *all == '1') ? quiet_rank(&saved_stdout) : NULL;
-  int failed = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
-  if (quiet) replay_if_failed(quiet, saved_stdout, failed);
-  if (quiet) fclose(quiet);
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  /* stdout only: see h5t_main in h5test.h */
+  int status = run_group(group, tests, n, QUIET_STDOUT);
   if (g_rank == 0) h5t_remove_tree(g_dir);
   inb_mpi_finalize();
-  return failed > 255 ? 255 : failed;
+  return status;
 }

@@ -1,10 +1,8 @@
-/* What the HDF5 tests share: ranks, deferred checks (the collective-test pattern of tests/mpi), a scratch
- * directory per program, input files written with the HDF5 C API, and the values they hold.
+/* What the HDF5 tests share beyond tests/common (ranks, collective helpers, the deferred checks, whose pattern
+ * checks.h explains): a scratch directory per program, input files written with the HDF5 C API, the values they
+ * hold, and main().
  *
- * Every test is collective: all ranks make the same inb_h5_* calls. Nothing asserts before a test's last
- * collective call (a failed assert on one rank would leave the others waiting): checks are recorded with
- * expect_* and asserted together by assert_checks() at the end. Tasks never record checks (they run on worker
- * threads): they report what is wrong with inb_fail, and the test checks the status. */
+ * Every test is collective: all ranks make the same inb_h5_* calls. */
 #ifndef INB_TESTS_H5TEST_H
 #define INB_TESTS_H5TEST_H
 
@@ -20,23 +18,13 @@
 
 #include <stdbool.h>
 
-extern int g_rank, g_size;
-
-/* ---- deferred checks ---------------------------------------------------------------------------------- */
-
-void reset_checks(void);
-/* Records got == want. */
-void expect_eq(long got, long want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Records a status; keeps inb_errmsg() for the report when it is not `want`. */
-void expect_rc(int rc, int want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Records that inb_errmsg() contains `needle` (case-sensitive); the report shows the message. */
-void expect_errmsg_has(const char *needle, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Asserts every recorded check of this rank (the end of a test: after its last collective call). */
-void assert_checks(void);
+#include "checks.h"
+#include "collective.h"
+#include "runner.h"
 
 /* ---- scratch directory and files ---------------------------------------------------------------------- */
 
-/* The program's scratch directory (mkdtemp on rank 0, broadcast), made by h5t_main. */
+/* The program's scratch directory (mkdtemp on rank 0, broadcast), made by h5t_main; the harness's string. */
 const char *h5t_dir(void);
 /* "<dir>/<name>" into buf (PATH_MAX bytes); returns buf. */
 char *h5t_path(char *buf, const char *name);
@@ -53,11 +41,6 @@ int h5t_write_text(const char *path, const char *text);
 const char *h5t_read_text(const char *path, char *buf, size_t cap);
 /* Removes path recursively (files and directories). Rank-local. */
 void h5t_remove_tree(const char *path);
-
-/* Broadcasts an int from rank 0 (every rank must call it). */
-int h5t_bcast_int(int v);
-/* The largest v of any rank (collective). */
-long h5t_max(long v);
 
 /* ---- the items' values ---------------------------------------------------------------------------------- */
 
@@ -83,9 +66,11 @@ int h5t_write_index(hid_t file, const char *name, int64_t n);
 
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
-/* Initialises MPI, makes the scratch directory, runs the group (non-root ranks' cmocka progress is shown only
- * when they failed; their stderr always), removes the directory, finalises. Returns the largest failure count
- * of any rank. INB_TEST_ALL_RANKS=1 shows every rank's progress as it comes. */
+/* Starts MPI, makes the scratch directory, runs the group (non-root ranks' cmocka progress, on stdout, is shown
+ * only when they failed; their stderr always: failed checks and sanitizer reports show even when a rank dies
+ * before it could replay anything), removes the directory, finalises. Returns the largest failure count of any
+ * rank, or 1 when MPI or the directory does not start. INB_TEST_ALL_RANKS=1 shows every rank's progress as it
+ * comes. */
 int h5t_main(int argc, char **argv, const char *group, const struct CMUnitTest *tests, size_t n);
 
 #endif

@@ -93,7 +93,7 @@ static void ensure_inputs(void) {
   h5t_path(g_good_h5, "good.h5");
   h5t_path(g_text, "notes.txt");
   int rc = g_rank == 0 ? write_inputs() : 0;
-  rc = h5t_bcast_int(rc);
+  rc = rank0_int(rc);
   expect_eq(rc, 0, "writing the input good.h5");
   expect_eq(h5t_write_text(g_text, "this is a plain text file, not HDF5\n"), 0, "writing notes.txt");
   made = 1;
@@ -218,7 +218,7 @@ static void expect_open_fails(const char *path, const char *const *comps, size_t
   expect_eq(in == NULL, 1, "%s: *out is NULL on failure", what);
   if (rc == 0 && in) inb_h5_close(&in);
   for (size_t k = 0; rc != 0 && needles[k]; k++) expect_errmsg_has(needles[k], "%s", what);
-  expect_eq(h5t_max(rc), -h5t_max(-rc), "%s: the same status on every rank", what);
+  expect_eq(max_ranks(rc), -max_ranks(-rc), "%s: the same status on every rank", what);
   MPI_Barrier(MPI_COMM_WORLD);
   expect_eq(h5t_count_entries(), before, "%s: nothing new in the directory", what);
 }
@@ -498,7 +498,7 @@ static void test_a_commit_that_cannot_rename_is_eio_on_every_rank_and_removes_th
     made = f != NULL;
     if (f) fclose(f);
   }
-  expect_eq(h5t_bcast_int(made), 1, "making blocked.h5 a non-empty directory");
+  expect_eq(rank0_int(made), 1, "making blocked.h5 a non-empty directory");
   if (o) {
     rc = inb_h5_commit(&o);
     expect_rc(rc, INB_EIO, "inb_h5_commit onto a non-empty directory");
@@ -527,7 +527,7 @@ static void expect_create_fails(const char *path, const inb_h5_output_spec *spec
   expect_eq(o == NULL, 1, "%s: *out is NULL on failure", what);
   if (rc == 0 && o) inb_h5_abort(&o);
   if (rc && needle) expect_errmsg_has(needle, "%s", what);
-  expect_eq(h5t_max(rc), -h5t_max(-rc), "%s: the same status on every rank", what);
+  expect_eq(max_ranks(rc), -max_ranks(-rc), "%s: the same status on every rank", what);
   MPI_Barrier(MPI_COMM_WORLD);
   expect_eq(h5t_exists(path), 0, "%s: no output '%s'", what, path);
   expect_eq(h5t_exists(partial), 0, "%s: no partial file '%s'", what, partial);
@@ -582,7 +582,7 @@ static void test_an_output_in_a_directory_that_is_not_writable_is_eio_naming_the
   bool immutable = false;
   int usable = 1;
   if (g_rank == 0) usable = mkdir(dir, 0755) == 0 && make_unwritable(dir, &immutable);
-  usable = h5t_bcast_int(usable);
+  usable = rank0_int(usable);
   if (usable) expect_create_fails(path, g_specs, N_SPECS, N_OUT, INB_EIO, "directory not writable", dir);
   MPI_Barrier(MPI_COMM_WORLD);
   if (g_rank == 0) {

@@ -143,7 +143,7 @@ static const char *input_for(int64_t n, char *path) {
       ok = h5t_write_values(f, g_comps[k].in, g_comps[k].dtype, n, g_comps[k].rank - 1, g_comps[k].item, k) == 0;
     if (f >= 0 && H5Fclose(f) < 0) ok = 0;
   }
-  expect_eq(h5t_bcast_int(ok), 1, "writing input '%s'", path);
+  expect_eq(rank0_int(ok), 1, "writing input '%s'", path);
   return path;
 }
 
@@ -390,9 +390,7 @@ static void test_every_dtype_and_item_rank_is_written_as_2x_plus_1_with_batch_si
     snprintf(what, sizeof what, "N=%d %s", N_MAIN, config_name(&cfs[k], name, sizeof name));
     int rc = run_affine(input, output, specs, N_COMPS, &cfs[k], NULL, 0, NULL, what);
     expect_rc(rc, 0, "%s: inb_h5_run", what);
-    long ran = (long)atomic_load(&g_ran);
-    MPI_Allreduce(MPI_IN_PLACE, &ran, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-    expect_eq(ran, N_MAIN, "%s: tasks run on all ranks", what);
+    expect_eq(sum_ranks((long)atomic_load(&g_ran)), N_MAIN, "%s: tasks run on all ranks", what);
     verify(output, N_MAIN, NULL, what);
     remove_output(output);
   }
@@ -511,9 +509,7 @@ static void test_without_outputs_every_task_reads_its_rows_and_nothing_is_writte
   for (size_t k = 0; k < ncf; k++) {
     snprintf(what, sizeof what, "no outputs, %s", config_name(&cfs[k], name, sizeof name));
     expect_rc(run_affine(input, NULL, NULL, 0, &cfs[k], NULL, 0, NULL, what), 0, "%s: inb_h5_run", what);
-    long ran = (long)atomic_load(&g_ran);
-    MPI_Allreduce(MPI_IN_PLACE, &ran, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-    expect_eq(ran, N_MAIN, "%s: tasks run on all ranks", what);
+    expect_eq(sum_ranks((long)atomic_load(&g_ran)), N_MAIN, "%s: tasks run on all ranks", what);
   }
   MPI_Barrier(MPI_COMM_WORLD);
   char list[400];
@@ -659,13 +655,13 @@ static void test_a_deflate_output_written_in_parallel_equals_the_serial_one(void
     expect_eq(compressed, N_COMPS, "outputs of the parallel file with the deflate filter");
   }
   int code = g_rank == 0 ? h5diff(serial, parallel, true) : 0;
-  expect_eq(h5t_bcast_int(code), 0, "h5diff of the serial and the %d-rank outputs", g_size);
+  expect_eq(rank0_int(code), 0, "h5diff of the serial and the %d-rank outputs", g_size);
   /* and h5diff does see a difference: the same run where no item fails (the table and failed rows differ) */
   g_task.fail_every = 0;
   expect_rc(run_affine(input, parallel, specs, N_COMPS, &cf, NULL, 0, NULL, "parallel, no failures"), 0,
             "parallel, no failures: inb_h5_run");
   code = g_rank == 0 ? h5diff(serial, parallel, false) : 1;
-  expect_eq(h5t_bcast_int(code), 1, "h5diff of the serial output and one without failures (they differ)");
+  expect_eq(rank0_int(code), 1, "h5diff of the serial output and one without failures (they differ)");
   remove_output(serial);
   remove_output(parallel);
   g_task.fail_every = 0;
@@ -713,7 +709,7 @@ static void test_targets_other_than_mpi_are_einval_with_more_than_one_rank(void 
       inb_h5_plan plan = {.batch_size = 7};
       rc = inb_h5_run(in, &plan, &act, NULL, &o, out);
       expect_rc(rc, INB_EINVAL, "%s on %d ranks: inb_h5_run", cases[k].what, g_size);
-      expect_eq(h5t_max(rc), -h5t_max(-rc), "%s: the same status on every rank", cases[k].what);
+      expect_eq(max_ranks(rc), -max_ranks(-rc), "%s: the same status on every rank", cases[k].what);
       inb_h5_abort(&out);
     }
     inb_h5_close(&in);

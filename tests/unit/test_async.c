@@ -5,9 +5,10 @@
  *
  * Everything a task does runs on the calling thread, yet tasks still never call cmocka asserts (an assert
  * longjmps out of the loop): they record what they see in globals, post checks the results and keeps the
- * first mismatch in g_verdict, and the test asserts after inb_run returns. Timers stand in for slow work; no
- * test sleeps to synchronise. What a task allocates is freed in its handle's close callback, except where
- * the engine closes a handle itself (with a NULL callback): those handles are static. */
+ * first mismatch with verdict() (tests/common/checks.h), and the test asserts it with assert_checks() after
+ * inb_run returns. Timers stand in for slow work; no test sleeps to synchronise. What a task allocates is
+ * freed in its handle's close callback, except where the engine closes a handle itself (with a NULL
+ * callback): those handles are static. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +18,8 @@
 #include <inbatch.h>
 #include <uv.h>
 
+#include "checks.h" /* verdict(), and assert_checks() to assert it */
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -25,28 +28,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-enum { CHECK_FAILED = 99 }; /* what a post returns when the results are not what the test expects */
-
-static char g_verdict[512]; /* the first mismatch a post (or a task) found in this test */
-
-static void reset_verdict(void) { g_verdict[0] = '\0'; }
-
-/* Keeps the first mismatch of the test; returns CHECK_FAILED. */
-static int verdict(const char *fmt, ...) {
-  if (!g_verdict[0]) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_verdict, sizeof g_verdict, fmt, ap);
-    va_end(ap);
-  }
-  return CHECK_FAILED;
-}
-
-static void assert_no_verdict(void) {
-  if (g_verdict[0]) print_error("%s\n", g_verdict);
-  assert_string_equal(g_verdict, "");
-}
 
 static double now_s(void) {
   struct timespec ts;
@@ -147,7 +128,7 @@ static int start_wait_100ms(inb_item *it, const inb_args *args) {
 
 static void test_two_hundred_tasks_waiting_100ms_each_finish_together_in_under_two_seconds(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   g_starts = 0;
   g_caller = pthread_self();
   g_off_caller = 0;
@@ -159,7 +140,7 @@ static void test_two_hundred_tasks_waiting_100ms_each_finish_together_in_under_t
   print_message("  200 tasks x 100 ms: %.3f s (serial: 20 s)\n", took);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_starts, 200);
   assert_int_equal(g_off_caller, 0);
   assert_true(took >= 0.08); /* the timers really waited (libuv's clock is coarse: a few ms of slack) */
@@ -185,13 +166,13 @@ static int start_random_delay(inb_item *it, const inb_args *args) {
 
 static void test_results_arrive_in_task_order_under_random_delays(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   inb_action act = {.name = "random_delay", .start = start_random_delay, .init = "indices",
                     .post = post_check_values, .target = INB_ASYNC};
   int rc = run_n(&act, 150, NULL);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
 }
 
 /* ---- the default target, run_once, the per-call override ------------------------------------------------ */
@@ -206,7 +187,7 @@ static int start_item_task(inb_item *it, const inb_args *args) {
 
 static void test_an_action_with_only_start_runs_async_without_naming_the_target(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   g_starts = 0;
   g_caller = pthread_self();
   g_off_caller = 0;
@@ -214,7 +195,7 @@ static void test_an_action_with_only_start_runs_async_without_naming_the_target(
   int rc = run_n(&act, 10, NULL);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_starts, 10);
   assert_int_equal(g_off_caller, 0);
 }
@@ -226,7 +207,7 @@ static int fn_never(inb_item *it, const inb_args *args, inb_value *result) {
 
 static void test_a_per_call_async_target_runs_start_of_an_action_that_has_both(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   g_starts = 0;
   g_caller = pthread_self();
   inb_action act = {.name = "both", .fn = fn_never, .start = start_item_task, .init = "indices",
@@ -235,7 +216,7 @@ static void test_a_per_call_async_target_runs_start_of_an_action_that_has_both(v
   int rc = run_n(&act, 6, &o);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_starts, 6);
 }
 
@@ -253,7 +234,7 @@ static int post_once(inb_batch *b, const inb_results *r, const inb_args *call, c
 
 static void test_run_once_with_async_runs_exactly_one_task(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   g_starts = 0;
   g_caller = pthread_self();
   g_once_count = 0;
@@ -262,7 +243,7 @@ static void test_run_once_with_async_runs_exactly_one_task(void **state) {
   int rc = run_n(&act, 25, NULL); /* 25 items, still one task */
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_starts, 1);
   assert_int_equal(g_once_count, 1);
 }
@@ -421,7 +402,7 @@ static int post_check_files(inb_batch *b, const inb_results *r, const inb_args *
 
 static void test_five_hundred_files_are_read_concurrently_and_match_their_content(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   make_files();
   inb_action act = {.name = "read_file", .start = start_read_file, .init = "indices", .post = post_check_files,
                     .target = INB_ASYNC};
@@ -429,7 +410,7 @@ static void test_five_hundred_files_are_read_concurrently_and_match_their_conten
   remove_files();
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
 }
 
 /* ---- done twice, never done, start failure, inb_done with a code ----------------------------------------- */
@@ -510,14 +491,14 @@ static int start_done_twice(inb_item *it, const inb_args *args) {
 
 static void test_a_task_that_calls_inb_done_twice_becomes_an_error_record(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   inb_action act = {.name = "done_twice", .start = start_done_twice, .init = "indices", .post = post_record,
                     .target = INB_ASYNC};
   int rc = run_n(&act, 5, NULL);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_nout, 5);
   assert_ok_value(0, 1);
   assert_failed(1, 0, "twice");
@@ -559,7 +540,7 @@ static int start_never_done_busy(inb_item *it, const inb_args *args) {
 
 static void test_a_task_that_never_calls_inb_done_is_canceled_at_the_timeout(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   g_keepalive_ticks = 0;
   inb_action act = {.name = "never_done", .start = start_never_done_busy, .init = "indices", .post = post_record,
@@ -571,7 +552,7 @@ static void test_a_task_that_never_calls_inb_done_is_canceled_at_the_timeout(voi
   print_message("  returned after %.3f s (timeout 0.3 s)\n", took);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_true(took >= 0.25);
   assert_true(took < 10.0); /* instead of hanging */
   assert_true(g_keepalive_ticks >= 1);
@@ -585,13 +566,13 @@ static void test_a_task_that_never_calls_inb_done_is_canceled_at_the_timeout(voi
 /* The record tells the user what happened: the timeout passed (not that the loop ran out of work). */
 static void test_a_task_canceled_at_the_timeout_has_a_message_that_names_the_timeout(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   inb_action act = {.name = "never_done_msg", .start = start_never_done_busy, .init = "indices",
                     .post = post_record, .target = INB_ASYNC};
   inb_opts o = {.timeout_ms = 100};
   assert_int_equal(run_n(&act, 3, &o), 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_nout, 3);
   print_message("  task 1: %s\n", g_out[1].message);
   assert_failed(1, INB_ECANCELED, "timeout of 100 ms");
@@ -618,14 +599,14 @@ static int start_never_done_idle(inb_item *it, const inb_args *args) {
 
 static void test_a_task_that_never_calls_inb_done_on_an_idle_loop_is_canceled_without_a_timeout(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   inb_action act = {.name = "never_done_idle", .start = start_never_done_idle, .init = "indices",
                     .post = post_record, .target = INB_ASYNC};
   int rc = run_n(&act, 4, NULL);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_nout, 4);
   assert_ok_value(0, 1);
   assert_ok_value(1, 11);
@@ -671,7 +652,7 @@ static int start_slow_work(inb_item *it, const inb_args *args) {
 
 static void test_a_request_still_running_at_the_timeout_completes_before_inb_run_returns(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   g_after_work = 0;
   inb_action act = {.name = "slow_work", .start = start_slow_work, .init = "indices", .post = post_record,
@@ -680,7 +661,7 @@ static void test_a_request_still_running_at_the_timeout_completes_before_inb_run
   int rc = run_n(&act, 2, &o);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_after_work, 1);
   assert_int_equal(g_nout, 2);
   assert_failed(0, INB_ECANCELED, "");
@@ -712,14 +693,14 @@ static int start_failures(inb_item *it, const inb_args *args) {
 
 static void test_a_failing_start_is_a_failure_record_and_the_other_tasks_go_on(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   inb_action act = {.name = "failures", .start = start_failures, .init = "indices", .post = post_record,
                     .target = INB_ASYNC};
   int rc = run_n(&act, 6, NULL);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   assert_int_equal(g_nout, 6);
   assert_ok_value(0, 1);
   assert_failed(1, -42, "task 1 could not start");
@@ -793,7 +774,7 @@ static int start_leave_handles(inb_item *it, const inb_args *args) {
 
 static void test_handles_a_task_leaves_open_are_closed_before_inb_run_returns(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   inb_action act = {.name = "leave_handles", .start = start_leave_handles, .init = "indices",
                     .post = post_record, .target = INB_ASYNC};
@@ -803,7 +784,7 @@ static void test_handles_a_task_leaves_open_are_closed_before_inb_run_returns(vo
     double took = now_s() - t0;
     if (rc) print_message("  errmsg: %s\n", inb_errmsg());
     assert_int_equal(rc, 0);
-    assert_no_verdict();
+    assert_checks();
     assert_true(took < 10.0);
     assert_true(uv_is_closing((uv_handle_t *)&g_left_timer));
     assert_true(uv_is_closing((uv_handle_t *)&g_left_async));
@@ -854,7 +835,7 @@ static int start_outer(inb_item *it, const inb_args *args) {
 
 static void test_an_async_task_may_run_a_nested_async_call(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   memset(g_inner_sum, 0, sizeof g_inner_sum);
   inb_action act = {.name = "outer", .start = start_outer, .init = "indices", .post = post_record,
@@ -862,7 +843,7 @@ static void test_an_async_task_may_run_a_nested_async_call(void **state) {
   int rc = run_n(&act, 4, NULL);
   if (rc) print_message("  errmsg: %s\n", inb_errmsg());
   assert_int_equal(rc, 0);
-  assert_no_verdict();
+  assert_checks();
   for (int64_t i = 0; i < 4; i++) {
     assert_ok_value((size_t)i, 10 * i + 1);
     assert_int_equal(g_inner_sum[i], 300 * i + 3);
@@ -871,7 +852,7 @@ static void test_an_async_task_may_run_a_nested_async_call(void **state) {
 
 static void test_an_empty_batch_runs_no_task_and_calls_post_with_no_results(void **state) {
   (void)state;
-  reset_verdict();
+  reset_checks();
   reset_outcomes();
   g_starts = 0;
   g_nout = 99;
