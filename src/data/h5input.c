@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/scratch.h"
+#include "engine/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "data/h5common.h"

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/scratch.h"
+#include "engine/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "data/h5output.h"

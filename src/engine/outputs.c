@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/scratch.h"
+#include "engine/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/call.h"

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "core/args.h"
-#include "core/scratch.h"
+#include "engine/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/taskgen.h"

@@ -1,8 +1,9 @@
-/* Internal: reusable large buffers. The data layer allocates input and output rows per chunk; on these VMs a
+/* Internal: reusable large buffers (in the engine layer, not core: it locks). Rows are read and written in
+ * slabs (targets/mpi/chunk.c), each with buffers of its own; on these VMs a
  * fresh multi-megabyte block costs a page fault per 4 KiB (more than the I/O), so freed blocks are kept for reuse:
  * at most a few, so memory stays bounded. Thread-safe. */
-#ifndef INB_CORE_SCRATCH_H
-#define INB_CORE_SCRATCH_H
+#ifndef INB_ENGINE_SCRATCH_H
+#define INB_ENGINE_SCRATCH_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* A small cache of large blocks (see scratch.h). Each block carries its capacity in a 16-byte header. */
-#include "core/scratch.h"
+#include "engine/scratch.h"
 
 #include <pthread.h>
 #include <stdlib.h>
