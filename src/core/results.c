@@ -1,73 +1,18 @@
 /* Results of a call, read by post. */
 #include "core/results.h"
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "core/value.h"
 
 _Static_assert(offsetof(inb__slot, u) == offsetof(inb_value, u), "a slot must read as an inb_value");
 _Static_assert(offsetof(inb__slot, u.s.n) == offsetof(inb_value, u.s.n), "a slot must read as an inb_value");
 
-/* Above this many bytes the slots come from mmap with transparent huge pages: a million results touch
- * ~88 MB, and 4 KiB page faults would cost more than the tasks themselves. */
-#define MAP_THRESHOLD (4u << 20)
+size_t inb__results_slot_bytes(size_t n) { return n * sizeof(inb__slot) + sizeof(inb_value); }
 
-/* One large mapping is kept between calls: a program calls inb_run batch after batch, and faulting in tens of
- * megabytes of fresh zero pages each time costs more than the tasks (this VM even hands freed memory back to
- * its host). Reusing it costs a memset instead. At most one mapping is kept, so memory stays bounded. */
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static void *cache_p;
-static size_t cache_bytes;
-
-static void *map_slots(size_t bytes, size_t *mapped) {
-  void *p = NULL;
-  pthread_mutex_lock(&cache_mu);
-  if (cache_p && cache_bytes >= bytes && cache_bytes / 2 <= bytes) {
-    p = cache_p;
-    *mapped = cache_bytes;
-    cache_p = NULL;
-  }
-  pthread_mutex_unlock(&cache_mu);
-  if (p) return p; /* not cleared: see inb__results_init */
-  p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-  madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
-#endif
-  *mapped = bytes;
-  return p;
-}
-
-static void unmap_slots(void *p, size_t bytes) {
-  pthread_mutex_lock(&cache_mu);
-  if (!cache_p || cache_bytes < bytes) {
-    void *old = cache_p;
-    size_t old_bytes = cache_bytes;
-    cache_p = p;
-    cache_bytes = bytes;
-    p = old;
-    bytes = old_bytes;
-  }
-  pthread_mutex_unlock(&cache_mu);
-  if (p) munmap(p, bytes);
-}
-
-int inb__results_init(inb_results *r, size_t n) {
-  *r = (inb_results){.n = n};
-  size_t bytes = n * sizeof(inb__slot) + sizeof(inb_value); /* padded: see inb__slot */
-  if (bytes >= MAP_THRESHOLD) {
-    r->slots = map_slots(bytes, &r->map_bytes);
-    if (!r->slots) return INB_ENOMEM;
-  } else {
-    r->slots = calloc(1, bytes);
-    if (!r->slots) return INB_ENOMEM;
-  }
-  return 0;
-}
+void inb__results_init(inb_results *r, size_t n, void *slots) { *r = (inb_results){.n = n, .slots = slots}; }
 
 int inb__ptrlist_add(inb__ptrlist *l, void *p) {
   if (!p) return 0;
@@ -143,14 +88,12 @@ int inb__results_store(inb_results *r, size_t i, const inb_value *v, inb__ptrlis
   return 0;
 }
 
-void inb__results_release(inb_results *r) {
+void *inb__results_release(inb_results *r) {
+  void *slots = r->slots;
   inb__ptrlist_release(&r->copies);
-  if (r->map_bytes)
-    unmap_slots(r->slots, r->map_bytes);
-  else
-    free(r->slots);
   inb__errlist_release(&r->errors);
   *r = (inb_results){0};
+  return slots;
 }
 
 static int errlist_grow(inb__errlist *l, size_t need) {

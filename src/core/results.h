@@ -57,17 +57,20 @@ void inb__ptrlist_release(inb__ptrlist *l);
 
 struct inb_results {
   size_t n;
-  inb__slot *slots;   /* n results (zero = INB_NONE); results with data point at copies owned here */
-  size_t map_bytes;   /* > 0: slots were mmap'd (large calls), else malloc'd */
+  inb__slot *slots;   /* n results, in the caller's block (see inb__results_init); results with data point at
+                         copies owned here */
   inb__ptrlist copies; /* what the slots point at (STR/BYTES bytes, ARRAY_OUT blocks): freed with r, so
                           release never reads slots, and slots need no zeroing before a call writes them */
   inb__errlist errors;
 };
 
-/* Prepares r for n results. The slots are NOT cleared: every path writes each slot before post reads it
- * (a result, a failure, or NONE for a value that arrives later). Returns 0 or INB_ENOMEM.
- * (Was: all INB_NONE.) Returns 0 or INB_ENOMEM. */
-int inb__results_init(inb_results *r, size_t n);
+/* The bytes of the slots of n results (padded: see inb__slot). */
+size_t inb__results_slot_bytes(size_t n);
+
+/* Prepares r for n results in `slots`, a block of inb__results_slot_bytes(n) bytes that stays the caller's
+ * (the engine hands out reused blocks: see engine/scratch.h). The slots are NOT cleared: every path writes each
+ * slot before post reads it (a result, a failure, or NONE for a value that arrives later). */
+void inb__results_init(inb_results *r, size_t n, void *slots);
 
 /* Stores task i's successful result: scalars as they are, STR/BYTES/ARRAY as copies whose block is added to
  * `owner` (a worker's list, merged into r->copies later, or r->copies itself under the caller's lock).
@@ -81,8 +84,9 @@ static inline void inb__results_store_scalar(inb_results *r, size_t i, const inb
   s->u.i = v->u.i; /* the 8 bytes of b, i or r, whichever the kind names */
 }
 
-/* Frees the slots, the copies they point at, and the error records. */
-void inb__results_release(inb_results *r);
+/* Frees the copies the slots point at and the error records; returns the slots' block, for the caller to
+ * release. */
+void *inb__results_release(inb_results *r);
 
 /* Appends a record; msg (NULL = inb_strerror(code)) is copied. Returns 0 or INB_ENOMEM. */
 int inb__errlist_add(inb__errlist *l, size_t task, int rank, int code, const char *msg);

@@ -107,4 +107,10 @@ int inb__cpus_available(void);
 /* Monotonic clock in nanoseconds. */
 int64_t inb__now_ns(void);
 
+/* Result slots for n tasks in r, from the engine's cache of blocks (engine/scratch.h). Returns 0 or INB_ENOMEM
+ * (no message set). */
+int inb__results_open(inb_results *r, size_t n);
+/* Frees what r holds and gives its slots back to the cache. */
+void inb__results_close(inb_results *r);
+
 #endif

@@ -7,6 +7,7 @@
 #include "core/batch.h"
 #include "core/status.h"
 #include "engine/call.h"
+#include "engine/scratch.h"
 #include "engine/taskgen.h"
 #include "engine/validate.h"
 #include "engine/worker.h"
@@ -53,7 +54,7 @@ static int execute(inb__call *c, inb_batch **out) {
   if (rc) return rc;
   inb_results results;
   if (c->act->post) {
-    if (inb__results_init(&results, c->ntasks))
+    if (inb__results_open(&results, c->ntasks))
       return inb__err(INB_ENOMEM, "action '%s': out of memory for %zu results", c->name, c->ntasks);
     c->results = &results;
   }
@@ -64,9 +65,18 @@ static int execute(inb__call *c, inb_batch **out) {
   if (!rc && c->outrows.bufs) rc = inb__outputs_end(c, c->index ? c->index : inb__batch_indices(c->b));
   inb__outputs_release(c);
   if (!rc) rc = inb__finish(c, out);
-  if (c->results) inb__results_release(c->results);
+  if (c->results) inb__results_close(c->results);
   return rc;
 }
+
+int inb__results_open(inb_results *r, size_t n) {
+  void *slots = inb__scratch_get(inb__results_slot_bytes(n), 0);
+  if (!slots) return INB_ENOMEM;
+  inb__results_init(r, n, slots);
+  return 0;
+}
+
+void inb__results_close(inb_results *r) { inb__scratch_put(inb__results_release(r)); }
 
 int inb_run(inb_batch *b, const inb_action *act, const inb_args *call, const inb_opts *opts, inb_batch **out) {
   return inb__run_io(b, act, call, opts, out, NULL);

@@ -1,39 +1,73 @@
-/* A small cache of large blocks (see scratch.h). Each block carries its capacity in a 16-byte header. */
+/* A small cache of large blocks (see scratch.h). Each block carries its capacity and origin in a 16-byte
+ * header. */
 #include "engine/scratch.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum { KEEP = 8, HEAD = 16 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static void *kept[KEEP]; /* headers of free blocks */
+/* From this size on, blocks are mapped with transparent huge pages: a million task results fill ~24 MB, and
+ * faulting it in 4 KiB pages cost more than the tasks themselves. */
+#define MAP_BYTES ((size_t)4 << 20)
 
-static size_t cap_of(void *head) { return *(size_t *)head; }
+typedef struct {
+  size_t cap;  /* usable bytes after the header */
+  bool mapped; /* from mmap (else malloc) */
+} head;
+_Static_assert(sizeof(head) <= HEAD, "the header fits in HEAD bytes");
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static head *kept[KEEP]; /* free blocks */
+
+static head *fresh(size_t n) {
+  head *h;
+  if (n + HEAD >= MAP_BYTES) {
+    void *p = mmap(NULL, n + HEAD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, n + HEAD, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    h = p;
+    h->mapped = true;
+  } else {
+    h = malloc(n + HEAD);
+    if (!h) return NULL;
+    h->mapped = false;
+  }
+  h->cap = n;
+  return h;
+}
+
+static void release(head *h) {
+  if (h && h->mapped)
+    munmap(h, h->cap + HEAD);
+  else
+    free(h);
+}
 
 void *inb__scratch_get(size_t n, int zero) {
-  void *head = NULL;
+  head *h = NULL;
+  if (!n) n = 1;
   pthread_mutex_lock(&mu);
-  for (int k = 0; k < KEEP && !head; k++)
-    if (kept[k] && cap_of(kept[k]) >= n && cap_of(kept[k]) / 4 <= n + 4096) { /* big enough, not wasteful */
-      head = kept[k];
+  for (int k = 0; k < KEEP && !h; k++)
+    if (kept[k] && kept[k]->cap >= n && kept[k]->cap / 4 <= n + 4096) { /* big enough, not wasteful */
+      h = kept[k];
       kept[k] = NULL;
     }
   pthread_mutex_unlock(&mu);
-  if (!head) {
-    head = malloc(HEAD + (n ? n : 1));
-    if (!head) return NULL;
-    *(size_t *)head = n ? n : 1;
-  }
-  void *p = (char *)head + HEAD;
+  if (!h && !(h = fresh(n))) return NULL;
+  void *p = (char *)h + HEAD;
   if (zero) memset(p, 0, n);
   return p;
 }
 
 void inb__scratch_put(void *p) {
   if (!p) return;
-  void *head = (char *)p - HEAD;
+  head *h = (head *)((char *)p - HEAD);
   pthread_mutex_lock(&mu);
   int slot = -1;
   for (int k = 0; k < KEEP && slot < 0; k++)
@@ -41,16 +75,16 @@ void inb__scratch_put(void *p) {
   if (slot < 0) { /* full: replace the smallest if this one is larger */
     slot = 0;
     for (int k = 1; k < KEEP; k++)
-      if (cap_of(kept[k]) < cap_of(kept[slot])) slot = k;
-    if (cap_of(kept[slot]) < cap_of(head)) {
-      void *old = kept[slot];
-      kept[slot] = head;
-      head = old;
+      if (kept[k]->cap < kept[slot]->cap) slot = k;
+    if (kept[slot]->cap < h->cap) {
+      head *old = kept[slot];
+      kept[slot] = h;
+      h = old;
     }
   } else {
-    kept[slot] = head;
-    head = NULL;
+    kept[slot] = h;
+    h = NULL;
   }
   pthread_mutex_unlock(&mu);
-  free(head);
+  release(h);
 }

@@ -1,7 +1,8 @@
-/* Internal: reusable large buffers (in the engine layer, not core: it locks). Rows are read and written in
- * slabs (targets/mpi/chunk.c), each with buffers of its own; on these VMs a
- * fresh multi-megabyte block costs a page fault per 4 KiB (more than the I/O), so freed blocks are kept for reuse:
- * at most a few, so memory stays bounded. Thread-safe. */
+/* Internal: reusable large blocks, for the result slots of every call and the rows of every slab
+ * (targets/mpi/chunk.c). A program calls inb_run batch after batch, and on these VMs a fresh multi-megabyte
+ * block costs a page fault per 4 KiB (more than the tasks or the I/O; the VM even hands freed memory back to
+ * its host), so freed blocks are kept for reuse: at most a few, so memory stays bounded. Thread-safe (which is
+ * why it lives in the engine layer: core holds no locks). */
 #ifndef INB_ENGINE_SCRATCH_H
 #define INB_ENGINE_SCRATCH_H
 

@@ -94,7 +94,7 @@ static int run_init(inb__mpi *x, inb_results *results) {
   if (x->rank == 0) {
     rc = inb__taskgen_init(c);
     if (!rc && x->keep_values) {
-      rc = inb__results_init(results, c->ntasks) ? inb__err(INB_ENOMEM, "action '%s': out of memory for %zu "
+      rc = inb__results_open(results, c->ntasks) ? inb__err(INB_ENOMEM, "action '%s': out of memory for %zu "
                                                             "results", c->name, c->ntasks) : 0;
       if (!rc) c->results = results;
     }
@@ -142,7 +142,7 @@ int inb__mpi_run(inb__call *c, const inb_opts *opts, inb_batch **out) {
   inb_args *call = NULL;
   inb_results results = {0};
   rc = phases(&x, o, out, &callbuf, &call, &results);
-  if (c->results) inb__results_release(c->results);
+  if (c->results) inb__results_close(c->results);
   inb__taskgen_release(c);
   inb__errlist_release(&c->first);
   inb__errlist_release(&c->errors);
