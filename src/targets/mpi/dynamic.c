@@ -1,7 +1,7 @@
 /* The DYNAMIC schedule: rank 0 hands out chunks on request, guided (a share of what remains, shrinking), so
  * skewed task costs balance. Rank 0 works too: its calling thread serves requests while a compute thread runs
  * rank 0's chunks, claimed from the same counter. A remote rank asks for its next chunk before it runs the one
- * it holds (AHEAD), so the reply's latency is hidden behind the work; each request carries the outcomes of the
+ * it holds (ahead()), so the reply's latency is hidden behind the work; each request carries the outcomes of the
  * chunk before, so results stream back. Every MPI call is made by the calling thread of its rank, so
  * MPI_THREAD_FUNNELED would do. */
 #include <stdatomic.h>
@@ -22,10 +22,13 @@ typedef struct {
 
 enum { PREFIX = 16 }; /* a work message: u64 first task, u64 count, then the chunk's message (8-aligned) */
 
-/* Requests a remote rank keeps out besides the one for the chunk it runs: rank 0's reply may take milliseconds
+/* Requests a remote rank keeps out besides the one for the chunk it runs. Rank 0's reply may take milliseconds
  * (measured here: its server thread, woken from backoff's sleep, waited 1.5-5 ms for a core that its compute
- * thread and the other ranks kept busy), and the next chunk should be there when this one ends. */
-enum { AHEAD = 1 };
+ * thread and the other ranks kept busy), so with rows to read and write (inb_h5_run: chunks of milliseconds of
+ * I/O) the next chunk should be there when this one ends: 1 ahead. Without, none: for a million trivial tasks
+ * asking ahead made the run 15% slower (the remote ranks took more of the work, at a higher cost per task
+ * than rank 0's), and heavy tasks wait for no reply they would notice. Every rank computes the same value. */
+static int ahead(const inb__mpi *x) { return x->c->io ? 1 : 0; }
 
 static size_t claim(dyn *d, size_t *first) {
   const inb__call *c = d->x->c;
@@ -146,10 +149,10 @@ static int reply(dyn *d, int from, pending *q, size_t *count, int *rc) {
   return pending_add(q, &msg, from, d->x->comm);
 }
 
-/* Answers requests until every remote rank has had its AHEAD + 1 stops (one per request it has out). */
+/* Answers requests until every remote rank has had its ahead() + 1 stops (one per request it has out). */
 static int serve(dyn *d) {
   inb__mpi *x = d->x;
-  int to_stop = (x->size - 1) * (AHEAD + 1), rc = 0, idle = 0, mrc = 0;
+  int to_stop = (x->size - 1) * (ahead(x) + 1), rc = 0, idle = 0, mrc = 0;
   int64_t last = inb__now_ns();
   pending q = {0};
   while (to_stop > 0 && !mrc) {
@@ -198,12 +201,12 @@ static int recv_work(inb__mpi *x, uint8_t **p, size_t *n, uint64_t head[2]) {
   return rc;
 }
 
-/* A remote rank: AHEAD + 1 requests out at any time; after each chunk, its outcomes go with the next request.
+/* A remote rank: ahead() + 1 requests out at any time; after each chunk, its outcomes go with the next request.
  * The first stop ends the work; the stops of the other requests still out are received before returning. */
 static int work_remote(inb__mpi *x) {
   inb__buf res = {0};
   int rc = 0, lrc = 0, out = 0;
-  for (; !rc && out <= AHEAD; out++) rc = request(x, &res);
+  for (int more = ahead(x); !rc && out <= more; out++) rc = request(x, &res);
   for (bool stopped = false; !rc && out > 0;) {
     uint8_t *p = NULL;
     size_t n = 0;
