@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchclock.h"
+
 enum { PATH_CAP = 512 };
 
 static char g_dir[PATH_CAP - 32]; /* the files' directory; empty until created */
@@ -59,12 +61,6 @@ static void die(const char *fmt, ...) {
   va_end(ap);
   remove_files();
   exit(1);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* Every task opens its file at once, so up to n files are open together: raise the soft limit on open files

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchclock.h"
+
 #define BENCH_WORKERS 2         /* threads for `threads` and OpenMP alike */
 #define BENCH_SETTLE_MS 20      /* pause between timed variants, so one's spinning idle threads never slow the next */
 
@@ -44,12 +46,6 @@ static size_t g_post_count;
 static uint64_t *g_spin_out;        /* (b): each task's spin result, by index */
 static uint64_t g_spin_iters;       /* (b): iterations of spin() that take ~1 ms */
 static volatile double g_sink;      /* keeps every computed figure observable */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void settle(void) {
   struct timespec ts = {0, BENCH_SETTLE_MS * 1000000L};

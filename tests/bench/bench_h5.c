@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchclock.h"
+
 #define BENCH_WARM_MIB 1024     /* default memory each rank touches before the clock starts */
 #define BENCH_BATCH 256         /* default items per inbatch batch; the hand-written pieces are batch/size */
 #define CHECK_PIECE 64          /* items per read when checking the output */
@@ -72,24 +74,6 @@ static void die(const char *fmt, ...) {
   fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 1);
   exit(1);
-}
-
-static double clock_s(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds every process on this machine has used so far (/proc/stat: user, nice, system, irq, softirq,
- * steal); -1 when unreadable. */
-static double machine_cpu_s(void) {
-  unsigned long long v[8] = {0};
-  FILE *f = fopen("/proc/stat", "r");
-  int got = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                       &v[6], &v[7]) : 0;
-  if (f) fclose(f);
-  long tck = sysconf(_SC_CLK_TCK);
-  return got == 8 && tck > 0 ? (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)tck : -1;
 }
 
 static bool parse_long(const char *s, const char *what, long min, long max, long *out) {

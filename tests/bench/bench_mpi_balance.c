@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchclock.h"
+
 #define BENCH_RANKS 2
 #define PARETO_ALPHA 1.5
 #define PARETO_SEED 20261112u  /* a typical draw: see above */
@@ -61,27 +63,7 @@ static uint64_t spin(uint64_t seed, uint64_t iters) {
   return x;
 }
 
-static double clock_s(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static double cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
-
-static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
-
-/* CPU seconds every process on this machine has used so far (/proc/stat: user, nice, system, irq, softirq and
- * steal time); -1 when unreadable. Minus our own ranks' CPU time, it tells how busy the machine was. */
-static double machine_cpu_s(void) {
-  unsigned long long v[8] = {0};
-  FILE *f = fopen("/proc/stat", "r");
-  int got = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                       &v[6], &v[7]) : 0;
-  if (f) fclose(f);
-  long tck = sysconf(_SC_CLK_TCK);
-  return got == 8 && tck > 0 ? (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)tck : -1;
-}
 
 /* A task's result: its index in the high 32 bits, the CPU microseconds it used in the low 32. */
 static int task_spin(inb_item *it, const inb_args *args, inb_value *result) {

@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchclock.h"
+
 #define BENCH_RANKS 2           /* the figures are meant for 2 ranks (2 cores); others run, with a note */
 #define BENCH_WARM_MIB 256      /* memory each rank touches before a timed run (freshly mapped memory is slow here) */
 #define GOAL_STATIC 1.25
@@ -131,26 +133,6 @@ static void handwritten(const int64_t *idx, int64_t n_root, int rank, int size, 
 }
 
 /* ---- helpers --------------------------------------------------------------------------------------- */
-
-static double clock_s(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
-
-/* CPU seconds every process on this machine has used so far (/proc/stat: user, nice, system, irq, softirq and
- * steal time); -1 when unreadable. Minus our own ranks' CPU time, it tells how busy the machine was. */
-static double machine_cpu_s(void) {
-  unsigned long long v[8] = {0};
-  FILE *f = fopen("/proc/stat", "r");
-  int got = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                       &v[6], &v[7]) : 0;
-  if (f) fclose(f);
-  long tck = sysconf(_SC_CLK_TCK);
-  return got == 8 && tck > 0 ? (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)tck : -1;
-}
 
 /* Touches fresh memory so that the run's own allocations find pages the host has already backed. */
 static void warm_memory(void) {
