@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/status.h"
-#include "targets/mpi/comm.h"
+#include "mpi/comm.h"
 
 void inb__h5comm_init(inb__h5comm *hc, void *comm) {
   int inited = 0, finalized = 0;

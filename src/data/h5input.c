@@ -4,9 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
+#include "engine/scratch.h"
 #include "data/h5common.h"
 #include "data/h5input.h"
 

@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
+#include "engine/scratch.h"
 #include "data/h5output.h"
 
 #define TABLE "/inbatch_results"

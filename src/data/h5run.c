@@ -10,8 +10,9 @@
 #include "core/value.h"
 #include "data/h5output.h"
 #include "engine/call.h"
-#include "engine/validate.h"
-#include "targets/mpi/comm.h"
+#include "run/run.h"
+#include "run/validate.h"
+#include "mpi/comm.h"
 
 typedef struct {
   inb_h5_input *in;

@@ -1,5 +1,6 @@
-/* Internal: one inb_run call as its workers see it (read-only while tasks run), and the interface between
- * the engine and the targets that run its tasks. */
+/* Internal: one inb_run call as its workers see it (read-only while tasks run). Every layer above the engine
+ * fills or reads it: the run layer validates into it, local targets run its tasks, the MPI layer runs a share
+ * of them, the data layer hands it hooks (inb__io). */
 #ifndef INB_ENGINE_CALL_H
 #define INB_ENGINE_CALL_H
 
@@ -76,41 +77,5 @@ typedef struct inb__call {
   inb__errlist errors;       /* with post: every failure */
   int internal_rc;           /* INB_ENOMEM met by a worker: the run fails with it */
 } inb__call;
-
-/* Runs every task of c on its target (c->target, c->n_workers, c->chunk); gathers failures into c.
- * Returns 0 or an internal failure (INB_ENOMEM) with inb_errmsg() set. Defined by the targets layer. */
-int inb__targets_run(inb__call *c);
-
-/* Allocates c->outrows for c->ntasks items when c->io has outputs. Returns 0 or INB_ENOMEM. Engine. */
-int inb__outputs_begin(inb__call *c);
-
-/* Frees output rows never handed to the data layer (a run that failed first). Engine. */
-void inb__outputs_release(inb__call *c);
-
-/* Zeroes the rows of failed tasks and hands the rows to c->io->keep with the items' indices. Engine. */
-int inb__outputs_end(inb__call *c, const int64_t *index);
-
-/* inb_run with the data layer's hooks (io may be NULL: plain inb_run). */
-int inb__run_io(inb_batch *b, const inb_action *act, const inb_args *call, const inb_opts *opts, inb_batch **out,
-                const inb__io *io);
-
-/* After the tasks: post (results in c->results) or, without one, INB_EITEM when a task failed. Engine. */
-int inb__finish(inb__call *c, inb_batch **out);
-
-/* Runs a call on target INB_MPI (c has act, b and call set; nothing validated yet) collectively over the ranks of opts->comm. Defined by the
- * targets layer (targets/mpi). Returns as inb_run, the same status on every rank. */
-int inb__mpi_run(inb__call *c, const inb_opts *opts, inb_batch **out);
-
-/* The CPUs this process may use (sched_getaffinity), >= 1. Defined by the targets layer. */
-int inb__cpus_available(void);
-
-/* Monotonic clock in nanoseconds. */
-int64_t inb__now_ns(void);
-
-/* Result slots for n tasks in r, from the engine's cache of blocks (engine/scratch.h). Returns 0 or INB_ENOMEM
- * (no message set). */
-int inb__results_open(inb_results *r, size_t n);
-/* Frees what r holds and gives its slots back to the cache. */
-void inb__results_close(inb_results *r);
 
 #endif

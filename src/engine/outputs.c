@@ -1,15 +1,15 @@
 /* Output rows of inb_h5_run: allocated per call (or MPI chunk), written by tasks through inb_item_output,
  * handed to the data layer, which writes them with the batch. */
-#include <inbatch/h5.h>
+#include "engine/outputs.h"
 
+#include <inbatch/h5.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/scratch.h"
 #include "core/status.h"
 #include "core/value.h"
-#include "engine/call.h"
 #include "engine/item.h"
+#include "engine/scratch.h"
 
 static size_t row_bytes(const inb_array *row) { return inb__array_bytes(row); }
 

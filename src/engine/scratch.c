@@ -88,3 +88,12 @@ void inb__scratch_put(void *p) {
   pthread_mutex_unlock(&mu);
   release(h);
 }
+
+int inb__results_open(inb_results *r, size_t n) {
+  void *slots = inb__scratch_get(inb__results_slot_bytes(n), 0);
+  if (!slots) return INB_ENOMEM;
+  inb__results_init(r, n, slots);
+  return 0;
+}
+
+void inb__results_close(inb_results *r) { inb__scratch_put(inb__results_release(r)); }

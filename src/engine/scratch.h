@@ -8,11 +8,19 @@
 
 #include <stddef.h>
 
+#include "core/results.h"
+
 /* A block of at least n bytes (16-aligned), zeroed when zero is true. Release with inb__scratch_put, never
  * free(). NULL when out of memory. */
 void *inb__scratch_get(size_t n, int zero);
 
 /* Returns a block from inb__scratch_get for reuse (or frees it). NULL-safe. */
 void inb__scratch_put(void *p);
+
+/* Result slots for n tasks in r, from the cache. Returns 0 or INB_ENOMEM (no message set). */
+int inb__results_open(inb_results *r, size_t n);
+
+/* Frees what r holds and gives its slots back to the cache. */
+void inb__results_close(inb_results *r);
 
 #endif

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "targets/wire.h"
+#include "mpi/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "targets/wire.h"
+#include "mpi/wire.h"
 
 static int64_t i64_data[8] = {1, -2, 3, -4, 5, -6, 7, -8};
 static double f64_data[6] = {0.5, -1.25, 3e300, -0.0, 1e-300, 42};

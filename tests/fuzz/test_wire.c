@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "targets/wire.h"
+#include "mpi/wire.h"
 
 /* ASan and TSan abort on an impossible allocation unless told to return NULL as malloc does; the growth test
  * needs the NULL. (Merged with *SAN_OPTIONS from the environment; unused without a sanitizer.) */

@@ -1,0 +1,120 @@
+/* One call on the mpi target, phase by phase (see session.h). Each phase ends with an agreement, so that a
+ * failing rank never leaves the others waiting in a collective. */
+#include "mpi/session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "local/local.h"
+#include "mpi/chunk.h"
+#include "mpi/msg.h"
+
+typedef struct {
+  int32_t n_workers, schedule;
+  int32_t keep_values, pad;
+  uint64_t chunk;
+  int64_t timeout_ms;
+} settings;
+
+int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm) {
+  *x = (inb__mpi){.c = c};
+  int rc = inb__mpi_ensure_init();
+  if (!rc) rc = inb__mpi_engine_comm(comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD, &x->comm);
+  if (rc) return rc;
+  MPI_Comm_rank(x->comm, &x->rank);
+  MPI_Comm_size(x->comm, &x->size);
+  pthread_mutex_init(&x->mu, NULL);
+  c->remote = x->rank != 0;
+  c->rank = x->rank;
+  return 0;
+}
+
+void inb__mpi_close(inb__mpi *x) {
+  inb_args_free(&x->call);
+  free(x->callbuf);
+  pthread_mutex_destroy(&x->mu);
+}
+
+static uint64_t fnv1a(const char *s, uint64_t h) {
+  for (; s && *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  return h;
+}
+
+/* One allreduce: the largest and the smallest fingerprint must be equal. */
+static int check_same_action(const inb__mpi *x) {
+  const inb__call *c = x->c;
+  uint64_t h = fnv1a(c->name, 1469598103934665603ull);
+  h = (h ^ (uint64_t)c->target) * 1099511628211ull;
+  h = (h ^ (uint64_t)c->local) * 1099511628211ull;
+  uint64_t v[2] = {h, ~h};
+  int rc = MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MAX, x->comm);
+  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Allreduce");
+  if (v[0] == ~v[1]) return 0;
+  inb__err(INB_EINVAL, "action '%s' (rank 0's): the ranks were called with different actions (name, target or local "
+                       "target differ): every rank must call inb_run with the same action", c->name);
+  return inb__mpi_share_status(INB_EINVAL, x->comm); /* rank 0's words on every rank */
+}
+
+int inb__mpi_check_same(inb__mpi *x, int rc) {
+  rc = inb__mpi_agree(rc, x->comm);
+  x->local = x->c->local;
+  return rc ? rc : check_same_action(x);
+}
+
+/* Rank 0's call arguments reach every rank; the others' are ignored. */
+static int share_call(inb__mpi *x) {
+  inb__call *c = x->c;
+  inb__buf b = {0};
+  int lrc = 0;
+  if (x->rank == 0) {
+    lrc = inb__wire_put_header(&b, 1);
+    if (!lrc) lrc = inb__wire_pack_args(&b, c->call);
+    if (!lrc) inb__wire_seal(&b, 0, 1);
+    x->callbuf = b.p; /* kept: rank 0's tasks too get copies of the call's arrays, never the caller's memory */
+  }
+  int rc = inb__mpi_agree(lrc, x->comm);
+  size_t n = b.n;
+  if (!rc) rc = inb__msg_bcast(&x->callbuf, &n, x->comm);
+  if (!rc) {
+    uint64_t count;
+    size_t off;
+    lrc = inb__wire_get_header(x->callbuf, n, &count, &off);
+    if (!lrc) lrc = count == 1 ? inb__wire_unpack_args(x->callbuf, n, &off, &x->call) : INB_ECORRUPT;
+    if (!lrc) c->call = x->call;
+  }
+  return rc ? rc : inb__mpi_agree(lrc, x->comm);
+}
+
+int inb__mpi_share_settings(inb__mpi *x, const inb_opts *o) {
+  inb__call *c = x->c;
+  settings s = {o->n_workers, (int32_t)o->schedule, c->act->post != NULL, 0, o->chunk, o->timeout_ms};
+  int rc = MPI_Bcast(&s, (int)sizeof s, MPI_BYTE, 0, x->comm);
+  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Bcast");
+  rc = share_call(x);
+  if (rc) return rc;
+  x->keep_values = s.keep_values;
+  c->n_workers = x->local == INB_THREADS ? (s.n_workers > 0 ? s.n_workers : inb__cpus_available()) : 1;
+  c->chunk = s.chunk;
+  c->timeout_ms = s.timeout_ms;
+  x->total_workers = c->n_workers;
+  MPI_Allreduce(MPI_IN_PLACE, &x->total_workers, 1, MPI_INT, MPI_SUM, x->comm);
+  x->is_static = s.schedule == INB_STATIC;
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
+  /* DYNAMIC reads rows on rank 0's compute thread (MPI-IO) while its calling thread serves requests: that takes
+   * MPI_THREAD_MULTIPLE. A program that initialised MPI with less gets the STATIC schedule for such calls. */
+  if (c->io && level < MPI_THREAD_MULTIPLE) x->is_static = true;
+  return 0;
+}
+
+int inb__mpi_share_tasks(inb__mpi *x, int rc) {
+  inb__call *c = x->c;
+  rc = inb__mpi_share_status(rc, x->comm);
+  uint64_t n = c->ntasks;
+  if (!rc) MPI_Bcast(&n, 1, MPI_UINT64_T, 0, x->comm);
+  if (x->rank != 0) c->ntasks = (size_t)n;
+  return rc;
+}
+
+int inb__mpi_schedule(inb__mpi *x) { return x->is_static ? inb__mpi_static(x) : inb__mpi_dynamic(x); }

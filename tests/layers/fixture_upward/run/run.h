@@ -1,0 +1,2 @@
+/* The run layer's header. */
+#include "engine/call.h"
