@@ -140,7 +140,8 @@ typedef struct {
 static summary g_sum;
 
 static int check_files(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                       inb_batch **out) {
+                       inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   const int64_t *want = inb_batch_get(b, "checksum")->data;

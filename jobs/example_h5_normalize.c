@@ -44,7 +44,8 @@ static int normalize(inb_item *it, const inb_args *args, inb_value *result) {
 static size_t g_done, g_total;
 static double g_start;
 static int progress(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                    inb_batch **out) {
+                    inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   g_done += inb_batch_size(b);
   double t = MPI_Wtime() - g_start;

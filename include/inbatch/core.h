@@ -11,6 +11,10 @@
 extern "C" {
 #endif
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* the library exports exactly what its headers declare */
+#endif
+
 /* ---- 1. Status codes and errors ------------------------------------------------------------------ */
 
 /* Every int-returning call returns 0 or one of these negatives. */
@@ -153,6 +157,10 @@ inb_array *inb_batch_get(inb_batch *b, const char *name);
  * error messages and the "items" init list components in the order they were first set. */
 size_t inb_batch_ncomponents(const inb_batch *b);
 const char *inb_batch_component_name(const inb_batch *b, size_t i);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

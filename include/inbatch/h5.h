@@ -13,6 +13,10 @@
 extern "C" {
 #endif
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* the library exports exactly what its headers declare */
+#endif
+
 /* ---- Inputs --------------------------------------------------------------------------------------------- */
 
 typedef struct inb_h5_input inb_h5_input;
@@ -94,6 +98,10 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
 /* Inside a task of inb_h5_run: this item's row of output `name` (as in its spec), a writable view valid until
  * the task returns; its data starts zeroed. NULL when there is no such output or outside inb_h5_run. */
 inb_array *inb_item_output(inb_item *it, const char *name);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

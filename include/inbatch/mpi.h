@@ -8,6 +8,10 @@
 extern "C" {
 #endif
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* the library exports exactly what its headers declare */
+#endif
+
 /* Initialises MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE) unless it already is. argc/argv may be NULL.
  * Call from the thread that will call MPI_Finalize (usually main). Returns 0 or INB_EMPI (inb_errmsg()). */
 int inb_mpi_init(int *argc, char ***argv);
@@ -18,6 +22,10 @@ int inb_mpi_finalize(void);
 
 /* The calling process's rank in MPI_COMM_WORLD, or 0 when MPI is not initialised. */
 int inb_mpi_rank(void);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,10 @@
 extern "C" {
 #endif
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* the library exports exactly what its headers declare */
+#endif
+
 typedef struct inb_item inb_item;        /* one task's context; valid only while the task runs */
 typedef struct inb_results inb_results;  /* every task's result or error record, in task order */
 
@@ -23,17 +27,19 @@ typedef int (*inb_item_fn)(inb_item *it, const inb_args *args, inb_value *result
  * Returning non-zero without calling inb_done means the task failed to start. */
 typedef int (*inb_start_fn)(inb_item *it, const inb_args *args);
 
-/* A custom init. On success *tasks is a malloc'd array of *ntasks malloc'd lists (NULL entries are empty
- * lists); the engine owns them afterwards and frees each list and the array. On failure (non-zero return)
- * the engine frees nothing: init cleans up after itself. `call` and `extra` are never NULL. */
+/* A custom init. On success *tasks is a malloc'd array of *ntasks lists from inb_args_new (NULL entries are
+ * empty lists); the engine owns them afterwards and frees each list (inb_args_free) and the array (free).
+ * On failure (non-zero return) the engine frees nothing: init cleans up after itself, and may say why with
+ * inb_set_error. `call` and `extra` are never NULL; `data` is the action's. */
 typedef int (*inb_init_fn)(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
-                           size_t *ntasks);
+                           size_t *ntasks, void *data);
 
 /* A post. `r` and everything it points at are valid until post returns. *out starts as b; post may set it
  * to another batch, which then belongs to inb_run's caller (or is freed after post when inb_run's out is
- * NULL). Returns 0 or a non-zero code that inb_run returns unchanged. */
+ * NULL). Returns 0 or a non-zero code that inb_run returns unchanged (with inb_set_error's message, if post
+ * set one). `data` is the action's. */
 typedef int (*inb_post_fn)(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                           inb_batch **out);
+                           inb_batch **out, void *data);
 
 /* Where tasks run. DEFAULT = THREADS, or ASYNC when the action has only .start. */
 typedef enum { INB_DEFAULT = 0, INB_THREADS, INB_FOR, INB_ASYNC, INB_MPI } inb_target;
@@ -49,6 +55,7 @@ typedef struct {
   inb_target target;         /* where tasks run */
   inb_target local;          /* with INB_MPI: how each rank runs its share (THREADS or FOR) */
   const inb_args *extra;     /* the decorator's additional named arguments, for init and post only */
+  void *data;                /* the caller's: passed to init and post, and inb_item_data(it) in fn and start */
 } inb_action;
 
 typedef struct {
@@ -57,8 +64,19 @@ typedef struct {
   inb_schedule schedule;     /* MPI: STATIC = one scatter, DYNAMIC = chunks on demand (default) */
   size_t chunk;              /* tasks handed out at once; 0 = automatic (guided: shrinking as work runs out) */
   void *comm;                /* MPI: pointer to an MPI_Comm; NULL = MPI_COMM_WORLD */
-  int64_t timeout_ms;        /* 0 = none; for/threads: tasks not started by then become INB_ECANCELED records */
+  int64_t timeout_ms;        /* 0 = none. Tasks not started by then become INB_ECANCELED records; running ones
+                                may ask inb_item_expired (a C function cannot be stopped from outside, only a
+                                process can). Under mpi it also bounds how long the call waits at its start for
+                                every rank to arrive (without it: INB_ARRIVAL_TIMEOUT_MS). */
+  int retries;               /* a failed task runs again up to this many times (its record counts attempts) */
+  int64_t max_failures;      /* > 0: after this many failed tasks (across every rank) no new task starts; the
+                                tasks never started become INB_ECANCELED records. 0 = no limit */
+  int max_in_flight;         /* async: tasks started and not yet done at once; 0 = INB_ASYNC_IN_FLIGHT */
 } inb_opts;
+
+/* What inb_opts' zeros mean for these two. */
+#define INB_ARRIVAL_TIMEOUT_MS 600000   /* a collective call waits 10 minutes at its start for the other ranks */
+#define INB_ASYNC_IN_FLIGHT 256         /* well under the usual limit of 1,024 open descriptors */
 
 /* Runs `act` on batch `b`: init, the tasks on the target, then post. `call`, `opts` and `out` may be NULL.
  * On return *out (when out != NULL) is the batch post chose, owned by the caller if it is not b; when the
@@ -73,6 +91,15 @@ int inb_run(inb_batch *b, const inb_action *act, const inb_args *call, const inb
 int inb_fail(inb_item *it, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Init or post: records why the call fails and returns code, so they can `return inb_set_error(INB_EINVAL,
+ * "no column %s", name);`; inb_run then fails with code and this message (on every rank under mpi). Also a
+ * task's way to say why outside inb_fail's reach is inb_fail itself; elsewhere it only sets inb_errmsg(). */
+int inb_set_error(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
@@ -92,6 +119,13 @@ int inb_item_rank(const inb_item *it);
 /* Async: the uv_loop_t* of the call; NULL on other targets. Valid only during the call. */
 void *inb_item_loop(inb_item *it);
 
+/* The action's data pointer (inb_action.data). */
+void *inb_item_data(const inb_item *it);
+
+/* True once the call's timeout (inb_opts.timeout_ms) has passed: a long task checks it now and then and gives
+ * up (e.g. return inb_fail(it, INB_ECANCELED, "timed out")). Always false without a timeout. */
+bool inb_item_expired(const inb_item *it);
+
 /* Results, for post. Everything returned is owned by `r` and valid until post returns. */
 size_t inb_results_count(const inb_results *r);
 bool inb_result_ok(const inb_results *r, size_t i);                   /* false when failed or out of range */
@@ -102,11 +136,16 @@ typedef struct {
   int rank;             /* the rank it ran on (0 outside INB_MPI) */
   int code;             /* the task's non-zero code */
   const char *message;  /* inb_fail's message, else inb_strerror(code); never NULL */
+  int attempts;         /* times the task ran (1 + retries used); 0 when it never started (INB_ECANCELED) */
 } inb_error;
 
 const inb_error *inb_result_error(const inb_results *r, size_t i);  /* NULL when ok or out of range */
 bool inb_any_failed(const inb_results *r);                           /* batchflow's any_action_failed */
 size_t inb_failed_count(const inb_results *r);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "core/value.h"
 
-inb_args *inb_args_new(void) { return calloc(1, sizeof(inb_args)); }
+inb_args *inb_args_new(void) { return inb__calloc(1, sizeof(inb_args)); }
 
 static void free_value(inb_value *v) {
-  if (v->kind == INB_STR || v->kind == INB_BYTES) free((void *)v->u.s.p);
+  if (v->kind == INB_STR || v->kind == INB_BYTES) inb__free((void *)v->u.s.p);
 }
 
 void inb_args_free(inb_args **ap) {
@@ -20,13 +21,13 @@ void inb_args_free(inb_args **ap) {
   if (!a->borrowed) {
     for (size_t i = 0; i < a->npos; i++) free_value(&a->pos[i]);
     for (size_t i = 0; i < a->nnamed; i++) {
-      free(a->named[i].name);
+      inb__free(a->named[i].name);
       free_value(&a->named[i].v);
     }
   }
-  free(a->pos);
-  free(a->named);
-  free(a);
+  inb__free(a->pos);
+  inb__free(a->named);
+  inb__free(a);
   *ap = NULL;
 }
 
@@ -34,7 +35,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
   if (need <= *cap) return 0;
   size_t n = *cap ? *cap * 2 : 4;
   while (n < need) n *= 2;
-  void *p = realloc(*arr, n * elem);
+  void *p = inb__realloc(*arr, n * elem);
   if (!p) return INB_ENOMEM;
   *arr = p;
   *cap = n;
@@ -47,8 +48,8 @@ int inb__args_reserve(inb_args *a, size_t n, size_t m) {
 }
 
 void inb__args_view_release(inb_args *a) {
-  free(a->pos);
-  free(a->named);
+  inb__free(a->pos);
+  inb__free(a->named);
   *a = (inb_args){0};
 }
 
@@ -97,9 +98,9 @@ int inb_args_put(inb_args *a, const char *name, inb_value v) {
     a->named[at].v = copy;
     return 0;
   }
-  char *n = strdup(name);
+  char *n = inb__strdup(name);
   if (!n || grow((void **)&a->named, &a->named_cap, a->nnamed + 1, sizeof *a->named)) {
-    free(n);
+    inb__free(n);
     free_value(&copy);
     return inb__err(INB_ENOMEM, "inb_args_put: out of memory");
   }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/batch.h"
 #include "core/status.h"
 #include "core/value.h"
@@ -20,11 +21,11 @@ struct inb_batch {
 };
 
 inb_batch *inb_batch_new(const int64_t *index, size_t n) {
-  inb_batch *b = calloc(1, sizeof *b);
+  inb_batch *b = inb__calloc(1, sizeof *b);
   if (!b) return NULL;
-  b->index = malloc((n ? n : 1) * sizeof *b->index);
+  b->index = inb__malloc((n ? n : 1) * sizeof *b->index);
   if (!b->index) {
-    free(b);
+    inb__free(b);
     return NULL;
   }
   for (size_t i = 0; i < n; i++) b->index[i] = index ? index[i] : (int64_t)i;
@@ -36,12 +37,12 @@ void inb_batch_free(inb_batch **bp) {
   if (!bp || !*bp) return;
   inb_batch *b = *bp;
   for (size_t i = 0; i < b->ncomps; i++) {
-    if (b->comps[i].taken) free(b->comps[i].a.data);
-    free(b->comps[i].name);
+    if (b->comps[i].taken) free(b->comps[i].a.data); /* the caller's malloc */
+    inb__free(b->comps[i].name);
   }
-  free(b->comps);
-  free(b->index);
-  free(b);
+  inb__free(b->comps);
+  inb__free(b->index);
+  inb__free(b);
   *bp = NULL;
 }
 
@@ -78,19 +79,19 @@ int inb_batch_set(inb_batch *b, const char *name, inb_array a, bool take) {
   if (rc) return rc;
   component *c = find(b, name);
   if (c) {
-    if (c->taken && c->a.data != a.data) free(c->a.data);
+    if (c->taken && c->a.data != a.data) free(c->a.data); /* the caller's malloc */
     c->a = a;
     c->taken = take;
     return 0;
   }
   if (b->ncomps == b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 4;
-    component *p = realloc(b->comps, cap * sizeof *p);
+    component *p = inb__realloc(b->comps, cap * sizeof *p);
     if (!p) return inb__err(INB_ENOMEM, "inb_batch_set: out of memory");
     b->comps = p;
     b->cap = cap;
   }
-  char *n = strdup(name);
+  char *n = inb__strdup(name);
   if (!n) return inb__err(INB_ENOMEM, "inb_batch_set: out of memory");
   b->comps[b->ncomps++] = (component){n, a, take};
   return 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/value.h"
 
 _Static_assert(offsetof(inb__slot, u) == offsetof(inb_value, u), "a slot must read as an inb_value");
@@ -18,9 +19,9 @@ int inb__ptrlist_add(inb__ptrlist *l, void *p) {
   if (!p) return 0;
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
-    void **v = realloc(l->v, cap * sizeof *v);
+    void **v = inb__realloc(l->v, cap * sizeof *v);
     if (!v) {
-      free(p);
+      inb__free(p);
       return INB_ENOMEM;
     }
     l->v = v;
@@ -38,7 +39,7 @@ int inb__ptrlist_move(inb__ptrlist *dst, inb__ptrlist *src) {
   }
   size_t need = dst->n + src->n;
   if (need > dst->cap) {
-    void **v = realloc(dst->v, need * sizeof *v);
+    void **v = inb__realloc(dst->v, need * sizeof *v);
     if (!v) return INB_ENOMEM;
     dst->v = v;
     dst->cap = need;
@@ -50,15 +51,15 @@ int inb__ptrlist_move(inb__ptrlist *dst, inb__ptrlist *src) {
 }
 
 void inb__ptrlist_release(inb__ptrlist *l) {
-  for (size_t k = 0; k < l->n; k++) free(l->v[k]);
-  free(l->v);
+  for (size_t k = 0; k < l->n; k++) inb__free(l->v[k]);
+  inb__free(l->v);
   *l = (inb__ptrlist){0};
 }
 
 /* An ARRAY result out of line: one block, the value and then its data (16-aligned for any dtype). */
 static inb_value *array_block(const inb_value *v) {
   size_t bytes = inb__array_bytes(&v->u.a), head = (sizeof(inb_value) + 15) & ~(size_t)15;
-  inb_value *out = malloc(head + bytes + 1);
+  inb_value *out = inb__malloc(head + bytes + 1);
   if (!out) return NULL;
   *out = *v;
   out->u.a.data = (char *)out + head;
@@ -100,7 +101,7 @@ static int errlist_grow(inb__errlist *l, size_t need) {
   if (need <= l->cap) return 0;
   size_t cap = l->cap ? l->cap * 2 : 8;
   while (cap < need) cap *= 2;
-  inb_error *p = realloc(l->v, cap * sizeof *p);
+  inb_error *p = inb__realloc(l->v, cap * sizeof *p);
   if (!p) return INB_ENOMEM;
   l->v = p;
   l->cap = cap;
@@ -108,9 +109,9 @@ static int errlist_grow(inb__errlist *l, size_t need) {
 }
 
 int inb__errlist_add(inb__errlist *l, size_t task, int rank, int code, const char *msg) {
-  char *m = strdup(msg && *msg ? msg : inb_strerror(code));
+  char *m = inb__strdup(msg && *msg ? msg : inb_strerror(code));
   if (!m || errlist_grow(l, l->n + 1)) {
-    free(m);
+    inb__free(m);
     return INB_ENOMEM;
   }
   l->v[l->n++] = (inb_error){.task = task, .rank = rank, .code = code, .message = m};
@@ -133,15 +134,15 @@ int inb__errlist_move(inb__errlist *dst, inb__errlist *src) {
 }
 
 void inb__errlist_release(inb__errlist *l) {
-  for (size_t i = 0; i < l->n; i++) free((void *)l->v[i].message);
-  free(l->v);
+  for (size_t i = 0; i < l->n; i++) inb__free((void *)l->v[i].message);
+  inb__free(l->v);
   *l = (inb__errlist){0};
 }
 
 int inb__vallist_add(inb__vallist *l, size_t task, const inb_value *v) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 8;
-    void *p = realloc(l->v, cap * sizeof *l->v);
+    void *p = inb__realloc(l->v, cap * sizeof *l->v);
     if (!p) return INB_ENOMEM;
     l->v = p;
     l->cap = cap;
@@ -156,7 +157,7 @@ int inb__vallist_move(inb__vallist *dst, inb__vallist *src) {
     if (dst->n == dst->cap) {
       size_t cap = dst->cap ? dst->cap * 2 : 8;
       while (cap < dst->n + src->n - k) cap *= 2;
-      void *p = realloc(dst->v, cap * sizeof *dst->v);
+      void *p = inb__realloc(dst->v, cap * sizeof *dst->v);
       if (!p) return INB_ENOMEM;
       dst->v = p;
       dst->cap = cap;
@@ -169,7 +170,7 @@ int inb__vallist_move(inb__vallist *dst, inb__vallist *src) {
 
 void inb__vallist_release(inb__vallist *l) {
   for (size_t k = 0; k < l->n; k++) inb__value_release(&l->v[k].v);
-  free(l->v);
+  inb__free(l->v);
   *l = (inb__vallist){0};
 }
 

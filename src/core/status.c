@@ -2,6 +2,7 @@
 #include "core/status.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,15 +26,48 @@ const char *inb_strerror(int code) {
 
 const char *inb_errmsg(void) { return errbuf; }
 
+/* Formatted aside first: an argument may be inb_errmsg() itself, i.e. errbuf, which vsnprintf must not write
+ * while it reads it. */
+static void set_message(const char *fmt, va_list ap) {
+  char tmp[INB__ERRMSG_MAX];
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  memcpy(errbuf, tmp, sizeof tmp);
+}
+
 int inb__err(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+  set_message(fmt, ap);
   va_end(ap);
   return code;
 }
 
+/* inb_set_error's message, kept apart from errbuf: the library's own messages may overwrite errbuf between the
+ * callback's return and the moment the engine reads it. */
+static _Thread_local char usermsg[INB__ERRMSG_MAX];
+static _Thread_local bool has_usermsg;
+
+int inb_set_error(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(usermsg, sizeof usermsg, fmt ? fmt : "", ap);
+  va_end(ap);
+  has_usermsg = true;
+  return inb__err_set(code, usermsg);
+}
+
+void inb__user_error_reset(void) { has_usermsg = false; }
+
+int inb__user_failure(int code, const char *what_fmt, ...) {
+  char what[INB__ERRMSG_MAX];
+  va_list ap;
+  va_start(ap, what_fmt);
+  vsnprintf(what, sizeof what, what_fmt, ap);
+  va_end(ap);
+  if (has_usermsg) return inb__err(code, "%s: %s", what, usermsg);
+  return inb__err(code, "%s with code %d (%s)", what, code, inb_strerror(code));
+}
+
 int inb__err_set(int code, const char *msg) {
-  snprintf(errbuf, sizeof errbuf, "%s", msg ? msg : "");
-  return code;
+  return inb__err(code, "%s", msg ? msg : ""); /* through the copy aside: msg may lie inside errbuf */
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
+
 static const size_t dtype_sizes[] = {1, 1, 2, 2, 4, 4, 8, 8, 4, 8};
 
 bool inb__dtype_valid(inb_dtype t) { return (unsigned)t <= (unsigned)INB_F64; }
@@ -48,7 +50,7 @@ int inb__value_dup(inb_value *dst, const inb_value *src) {
   if (!inb__value_has_data(src)) return 0;
   bool is_str = src->kind == INB_STR;
   size_t n = src->kind == INB_ARRAY ? inb__array_bytes(&src->u.a) : src->u.s.n;
-  char *copy = malloc(n + (is_str ? 1 : 0) + (n == 0)); /* never malloc(0): NULL would read as failure */
+  char *copy = inb__malloc(n + (is_str ? 1 : 0) + (n == 0)); /* never inb__malloc(0): NULL would read as failure */
   if (!copy) {
     *dst = inb_none();
     return INB_ENOMEM;
@@ -64,6 +66,6 @@ int inb__value_dup(inb_value *dst, const inb_value *src) {
 }
 
 void inb__value_release(inb_value *v) {
-  if (inb__value_has_data(v)) free(v->kind == INB_ARRAY ? v->u.a.data : (void *)v->u.s.p);
+  if (inb__value_has_data(v)) inb__free(v->kind == INB_ARRAY ? v->u.a.data : (void *)v->u.s.p);
   *v = inb_none();
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/scratch.h"
@@ -13,10 +14,10 @@
 static void free_components(inb_h5_input *in) {
   for (size_t j = 0; in->comps && j < in->n; j++) {
     if (in->comps[j].dset >= 0) H5Dclose(in->comps[j].dset);
-    free(in->comps[j].path);
+    inb__free(in->comps[j].path);
   }
-  free(in->comps);
-  free(in->names);
+  inb__free(in->comps);
+  inb__free(in->names);
 }
 
 /* Opens dataset `path` of the file and reads its dtype and shape; messages name file and dataset. */
@@ -43,7 +44,7 @@ static int open_component(inb_h5_input *in, const char *path, inb__h5comp *c) {
   for (int d = 0; !rc && d < ndim; d++) c->shape[d] = (int64_t)dims[d];
   H5Tclose(type);
   H5Sclose(space);
-  c->path = rc ? NULL : strdup(path);
+  c->path = rc ? NULL : inb__strdup(path);
   if (!rc && !c->path) rc = inb__err(INB_ENOMEM, "out of memory");
   return rc;
 }
@@ -71,19 +72,19 @@ static int open_file(inb_h5_input *in) {
 int inb_h5_open(const char *path, const char *const *components, size_t n, void *comm, inb_h5_input **out) {
   *out = NULL;
   inb__h5_quiet();
-  inb_h5_input *in = calloc(1, sizeof *in);
+  inb_h5_input *in = inb__calloc(1, sizeof *in);
   if (!in) return inb__err(INB_ENOMEM, "out of memory");
   inb__h5comm_init(&in->hc, comm);
   in->file = H5I_INVALID_HID;
-  in->file_path = strdup(path ? path : "");
+  in->file_path = inb__strdup(path ? path : "");
   int rc = !in->file_path ? inb__err(INB_ENOMEM, "out of memory")
            : !path || !*path ? inb__err(INB_EINVAL, "inb_h5_open: no file name")
            : (!components || !n) ? inb__err(INB_EINVAL, "input '%s': no components named", path) : 0;
   rc = inb__h5_agree(&in->hc, rc ? rc : 0);
   if (!rc) rc = inb__h5_agree(&in->hc, open_file(in)); /* H5Fopen is collective: every rank or none goes on */
   if (!rc) {
-    in->comps = calloc(n, sizeof *in->comps);
-    in->names = calloc(n, sizeof *in->names);
+    in->comps = inb__calloc(n, sizeof *in->comps);
+    in->names = inb__calloc(n, sizeof *in->names);
     in->n = n;
     int lrc = in->comps && in->names ? 0 : inb__err(INB_ENOMEM, "out of memory");
     for (size_t j = 0; j < n; j++) in->comps[j].dset = H5I_INVALID_HID;
@@ -105,8 +106,8 @@ void inb_h5_close(inb_h5_input **inp) {
   inb_h5_input *in = *inp;
   free_components(in);
   if (in->file >= 0) H5Fclose(in->file);
-  free(in->file_path);
-  free(in);
+  inb__free(in->file_path);
+  inb__free(in);
   *inp = NULL;
 }
 
@@ -166,8 +167,8 @@ static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t 
   bool sorted = true;
   for (size_t i = 1; i < n && sorted; i++) sorted = index[i] > index[i - 1];
   if (sorted) return inb__h5_rows(c->dset, c, index, n, buf, false, H5P_DEFAULT);
-  int64_t *order = malloc(n * sizeof *order);
-  uint8_t *tmp = malloc(n * rb);
+  int64_t *order = inb__malloc(n * sizeof *order);
+  uint8_t *tmp = inb__malloc(n * rb);
   int rc = order && tmp ? 0 : INB_ENOMEM;
   if (!rc) {
     memcpy(order, index, n * sizeof *order);
@@ -181,8 +182,8 @@ static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t 
       memcpy(buf + i * rb, tmp + (size_t)(at - order) * rb, rb);
     }
   }
-  free(order);
-  free(tmp);
+  inb__free(order);
+  inb__free(tmp);
   (void)in;
   return rc;
 }
@@ -201,7 +202,7 @@ int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, const bool *w
     const inb__h5comp *c = &in->comps[j];
     inb_array a = {.dtype = c->dtype, .ndim = c->ndim, .shape = {(int64_t)n}};
     for (int d = 1; d < c->ndim; d++) a.shape[d] = c->shape[d];
-    a.data = scratch ? inb__scratch_get(n * inb__h5_row_bytes(c) + 1, 0) : malloc(n * inb__h5_row_bytes(c) + 1);
+    a.data = scratch ? inb__scratch_get(n * inb__h5_row_bytes(c) + 1, 0) : inb__malloc(n * inb__h5_row_bytes(c) + 1);
     rc = a.data ? read_component(in, c, index, n, a.data) : INB_ENOMEM;
     comps[j] = a;
     if (rc) rc = inb__err(rc, "input '%s': dataset '%s': reading %zu rows failed", in->file_path, c->path, n);
@@ -211,7 +212,7 @@ int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, const bool *w
       if (scratch)
         inb__scratch_put(comps[j].data);
       else
-        free(comps[j].data);
+        inb__free(comps[j].data);
       comps[j].data = NULL;
     }
   return rc;
@@ -219,15 +220,16 @@ int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, const bool *w
 
 int inb_h5_read(inb_h5_input *in, const int64_t *index, size_t n, inb_batch **out) {
   *out = NULL;
-  inb_array *comps = calloc(in->n, sizeof *comps);
+  inb_array *comps = inb__calloc(in->n, sizeof *comps);
   inb_batch *b = inb_batch_new(index, n);
   int rc = comps && b ? inb__h5_load(in, index, n, NULL, comps, false) : inb__err(INB_ENOMEM, "out of memory");
   for (size_t j = 0; !rc && j < in->n; j++) {
     rc = inb_batch_set(b, in->names[j], comps[j], true);
-    if (!rc) comps[j].data = NULL; /* the batch took it */
+    if (!rc) inb__alloc_disown(comps[j].data); /* the batch took it: freed with free() */
+    if (!rc) comps[j].data = NULL;
   }
-  for (size_t j = 0; comps && j < in->n; j++) free(comps[j].data);
-  free(comps);
+  for (size_t j = 0; comps && j < in->n; j++) inb__free(comps[j].data);
+  inb__free(comps);
   if (rc) inb_batch_free(&b);
   *out = b;
   return rc;

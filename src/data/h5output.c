@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/scratch.h"
@@ -51,26 +52,26 @@ static int check_target(const char *path, bool overwrite) {
   struct stat st;
   if (!overwrite && stat(path, &st) == 0)
     return inb__err(INB_EINVAL, "output '%s' already exists (ask to overwrite it, or choose another name)", path);
-  char *copy = strdup(path);
+  char *copy = inb__strdup(path);
   if (!copy) return inb__err(INB_ENOMEM, "out of memory");
   const char *dir = dirname(copy);
   int rc = access(dir, W_OK) == 0 ? 0 : inb__err(INB_EIO, "output '%s': directory '%s' %s", path, dir,
                                                  errno == ENOENT ? "does not exist" : "is not writable");
-  free(copy);
+  inb__free(copy);
   return rc;
 }
 
 static char *partial_name(const char *path) {
-  char *a = strdup(path), *b = strdup(path);
+  char *a = inb__strdup(path), *b = inb__strdup(path);
   char *out = NULL;
   if (a && b) {
     const char *dir = dirname(a), *base = basename(b);
     size_t n = strlen(dir) + strlen(base) + 32;
-    out = malloc(n);
+    out = inb__malloc(n);
     if (out) snprintf(out, n, "%s/.%s.inbatch-partial", dir, base);
   }
-  free(a);
-  free(b);
+  inb__free(a);
+  inb__free(b);
   return out;
 }
 
@@ -88,7 +89,7 @@ static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5
     dims[k + 1] = chunk[k + 1] = (hsize_t)s->shape[k];
     d->row.shape[k] = d->c.shape[k + 1] = s->shape[k];
   }
-  d->c.path = strdup(s->name);
+  d->c.path = inb__strdup(s->name);
   d->compressed = s->deflate > 0;
   for (int k = 0; k <= s->ndim; k++) maxdims[k] = dims[k];
   if (!dims[0] && s->chunk_items) maxdims[0] = H5S_UNLIMITED; /* an empty chunked dataset: chunks exceed it */
@@ -132,8 +133,8 @@ static int create_file(inb_h5_output *o, const inb_h5_output_spec *specs) {
 static void close_all(inb_h5_output *o) {
   for (size_t k = 0; o->outs && k < o->n; k++) {
     if (o->outs[k].c.dset >= 0) H5Dclose(o->outs[k].c.dset);
-    free(o->outs[k].c.path);
-    free(o->outs[k].kept);
+    inb__free(o->outs[k].c.path);
+    inb__free(o->outs[k].kept);
   }
   if (o->table >= 0) H5Dclose(o->table);
   if (o->file >= 0) H5Fclose(o->file);
@@ -141,29 +142,29 @@ static void close_all(inb_h5_output *o) {
 }
 
 static void free_output(inb_h5_output *o) {
-  free(o->outs);
-  free(o->names);
-  free(o->kept_index);
-  free(o->final_path);
-  free(o->tmp_path);
-  free(o);
+  inb__free(o->outs);
+  inb__free(o->names);
+  inb__free(o->kept_index);
+  inb__free(o->final_path);
+  inb__free(o->tmp_path);
+  inb__free(o);
 }
 
 int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
                   void *comm, inb_h5_output **out) {
   *out = NULL;
   inb__h5_quiet();
-  inb_h5_output *o = calloc(1, sizeof *o);
+  inb_h5_output *o = inb__calloc(1, sizeof *o);
   if (!o) return inb__err(INB_ENOMEM, "out of memory");
   inb__h5comm_init(&o->hc, comm);
   o->file = o->table = H5I_INVALID_HID;
   o->length = length;
   o->n = n;
   o->overwrite = overwrite;
-  o->final_path = strdup(path ? path : "");
+  o->final_path = inb__strdup(path ? path : "");
   o->tmp_path = path ? partial_name(path) : NULL;
-  o->outs = calloc(n + 1, sizeof *o->outs);
-  o->names = calloc(n + 1, sizeof *o->names);
+  o->outs = inb__calloc(n + 1, sizeof *o->outs);
+  o->names = inb__calloc(n + 1, sizeof *o->names);
   int rc = !path || !*path ? inb__err(INB_EINVAL, "inb_h5_create: no file name")
            : !o->final_path || !o->tmp_path || !o->outs || !o->names ? inb__err(INB_ENOMEM, "out of memory")
            : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
@@ -228,7 +229,7 @@ static int grow(void **p, size_t *cap, size_t need) {
   if (need <= *cap) return 0;
   size_t c = *cap ? *cap : 4096;
   while (c < need) c *= 2;
-  void *q = realloc(*p, c);
+  void *q = inb__realloc(*p, c);
   if (!q) return INB_ENOMEM;
   *p = q;
   *cap = c;
@@ -287,7 +288,7 @@ static int sort_kept(inb_h5_output *o) {
   bool sorted = true;
   for (size_t i = 1; i < o->nkept && sorted; i++) sorted = o->kept_index[i] > o->kept_index[i - 1];
   if (sorted) return 0;
-  keyed *k = malloc((o->nkept + 1) * sizeof *k);
+  keyed *k = inb__malloc((o->nkept + 1) * sizeof *k);
   if (!k) return INB_ENOMEM;
   for (size_t i = 0; i < o->nkept; i++) k[i] = (keyed){o->kept_index[i], i};
   qsort(k, o->nkept, sizeof *k, by_index);
@@ -295,17 +296,17 @@ static int sort_kept(inb_h5_output *o) {
   for (size_t j = 0; !rc && j < o->n; j++) {
     inb__h5out *d = &o->outs[j];
     size_t rb = inb__array_bytes(&d->row);
-    uint8_t *sorted = malloc(o->nkept * rb + 1);
+    uint8_t *sorted = inb__malloc(o->nkept * rb + 1);
     if (!sorted) rc = INB_ENOMEM;
     for (size_t i = 0; !rc && i < o->nkept; i++) memcpy(sorted + i * rb, d->kept + k[i].at * rb, rb);
     if (!rc) {
-      free(d->kept);
+      inb__free(d->kept);
       d->kept = sorted;
       d->kept_cap = o->nkept * rb + 1;
     }
   }
   for (size_t i = 0; !rc && i < o->nkept; i++) o->kept_index[i] = k[i].index;
-  free(k);
+  inb__free(k);
   return rc;
 }
 

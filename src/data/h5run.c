@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "data/h5output.h"
@@ -47,10 +48,10 @@ static double numeric(const inb_value *v) {
 
 /* The action's post, wrapped: the table rows first, then the caller's post. */
 static int table_post(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                      inb_batch **out) {
+                      inb_batch **out, void *data) {
   h5run *h = current;
   size_t n = inb_results_count(r);
-  h->rows = calloc(n + 1, sizeof *h->rows);
+  h->rows = inb__calloc(n + 1, sizeof *h->rows);
   if (!h->rows) return inb__err(INB_ENOMEM, "out of memory for the results table");
   h->nrows = n;
   for (size_t i = 0; i < n; i++) {
@@ -65,7 +66,7 @@ static int table_post(inb_batch *b, const inb_results *r, const inb_args *call, 
   }
   h->nfailed += inb_failed_count(r);
   h->ntotal += n;
-  return h->user->post ? h->user->post(b, r, call, extra, out) : 0;
+  return h->user->post ? h->user->post(b, r, call, extra, out, data) : 0;
 }
 
 static int by_item(const void *a, const void *b) {
@@ -82,7 +83,7 @@ static int by_int64(const void *a, const void *b) {
 static int plan_items(const inb_h5_input *in, const inb_h5_plan *plan, bool unique, int64_t **items, size_t *n) {
   int64_t len = inb_h5_length(in);
   *n = plan && plan->index ? plan->nindex : (size_t)len;
-  *items = malloc((*n + 1) * sizeof **items);
+  *items = inb__malloc((*n + 1) * sizeof **items);
   if (!*items) return inb__err(INB_ENOMEM, "out of memory");
   for (size_t i = 0; i < *n; i++) {
     (*items)[i] = plan && plan->index ? plan->index[i] : (int64_t)i;
@@ -91,7 +92,7 @@ static int plan_items(const inb_h5_input *in, const inb_h5_plan *plan, bool uniq
                       in->file_path, (long long)(*items)[i], (long long)len);
   }
   if (!unique || *n < 2) return 0;
-  int64_t *sorted = malloc(*n * sizeof *sorted);
+  int64_t *sorted = inb__malloc(*n * sizeof *sorted);
   if (!sorted) return inb__err(INB_ENOMEM, "out of memory");
   memcpy(sorted, *items, *n * sizeof *sorted);
   int rc = 0;
@@ -100,7 +101,7 @@ static int plan_items(const inb_h5_input *in, const inb_h5_plan *plan, bool uniq
     if (sorted[i] == sorted[i - 1])
       rc = inb__err(INB_EINVAL, "input '%s': item %lld appears twice in the plan (an output row is written once)",
                     in->file_path, (long long)sorted[i]);
-  free(sorted);
+  inb__free(sorted);
   return rc;
 }
 
@@ -130,7 +131,7 @@ static int run_batch(h5run *h, const int64_t *items, size_t n, const inb_action 
   /* A post's INB_EITEM is a verdict on the items, not on the batch: its rows are still written. Any other
    * status is the same on every rank (inb_run agrees on it), so every rank skips the writes alike. */
   if ((rc && rc != INB_EITEM) || !h->out) {
-    free(h->rows); /* this batch's table rows: nothing to write them to */
+    inb__free(h->rows); /* this batch's table rows: nothing to write them to */
     h->rows = NULL;
     return rc;
   }
@@ -141,7 +142,7 @@ static int run_batch(h5run *h, const int64_t *items, size_t n, const inb_action 
     qsort(h->rows, h->nrows, sizeof *h->rows, by_item);
     trc = inb__h5_write_table(h->out, h->rows, h->nrows);
   }
-  free(h->rows);
+  inb__free(h->rows);
   h->rows = NULL;
   trc = h->in->hc.comm != MPI_COMM_NULL && mpi ? inb__h5_agree(&h->in->hc, trc) : trc;
   return rc ? rc : trc ? trc : vrc;
@@ -188,7 +189,7 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   inb__io io = {.ctx = &h, .ncomps = in->n, .names = in->names, .load = load_rows, .nout = out ? out->n : 0,
                 .out_names = out ? out->names : NULL, .keep = keep_rows,
                 .item_bytes = item_bytes(in, out, act)};
-  inb_array *rows = out ? calloc(out->n + 1, sizeof *rows) : NULL;
+  inb_array *rows = out ? inb__calloc(out->n + 1, sizeof *rows) : NULL;
   for (size_t k = 0; rows && k < out->n; k++) rows[k] = out->outs[k].row;
   io.out_rows = rows;
   int64_t bs = plan && plan->batch_size > 0 ? plan->batch_size : (int64_t)(n ? n : 1);
@@ -209,9 +210,9 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
     }
   }
   current = outer;
-  free(rows);
-  free(items);
-  free(h.rows);
+  inb__free(rows);
+  inb__free(items);
+  inb__free(h.rows);
   if (rc) return rc;
   return first_rc ? first_rc : judge(&h, act, mpi);
 }

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
+#include "core/clock.h"
+
 int inb_fail(inb_item *it, int code, const char *fmt, ...) {
   if (code == 0) code = INB_EITEM;
   if (!it || !fmt) return code;
@@ -14,7 +17,7 @@ int inb_fail(inb_item *it, int code, const char *fmt, ...) {
   va_end(ap);
   if (need < 0) return code;
   if ((size_t)need + 1 > it->msg_cap) {
-    char *p = realloc(it->msg, (size_t)need + 1);
+    char *p = inb__realloc(it->msg, (size_t)need + 1);
     if (!p) return code; /* the record falls back to inb_strerror(code) */
     it->msg = p;
     it->msg_cap = (size_t)need + 1;
@@ -27,11 +30,11 @@ int inb_fail(inb_item *it, int code, const char *fmt, ...) {
 }
 
 void inb__item_release(struct inb_item *it) {
-  free(it->msg);
+  inb__free(it->msg);
   it->msg = NULL;
   it->msg_cap = 0;
   it->has_msg = false;
-  free(it->out_views);
+  inb__free(it->out_views);
   it->out_views = NULL;
 }
 
@@ -39,6 +42,11 @@ inb_batch *inb_item_batch(inb_item *it) { return it ? it->b : NULL; }
 size_t inb_item_task(const inb_item *it) { return it ? it->task : 0; }
 int inb_item_rank(const inb_item *it) { return it ? it->rank : 0; }
 void *inb_item_loop(inb_item *it) { return it ? it->loop : NULL; }
+void *inb_item_data(const inb_item *it) { return it ? it->data : NULL; }
+
+bool inb_item_expired(const inb_item *it) {
+  return it && it->deadline_ns && inb__now_ns() > it->deadline_ns;
+}
 
 /* Only async tasks can be finished later; on other targets a task finishes when fn returns, and inb_done
  * has nothing to do. */

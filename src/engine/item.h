@@ -21,6 +21,8 @@ struct inb_item {
   const struct inb__outrows *outrows;
   size_t task_base;
   inb_array *out_views;     /* what inb_item_output returns: one view per output, so a task may hold them all */
+  void *data;               /* the action's (inb_item_data) */
+  int64_t deadline_ns;      /* the call's (inb_item_expired); 0 = none */
 };
 
 /* Frees the item's message buffer. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/item.h"
@@ -21,8 +22,8 @@ int inb__outputs_begin(inb__call *c) {
   inb__outrows *o = &c->outrows;
   o->nout = c->io->nout;
   o->ntasks = c->ntasks;
-  o->bufs = calloc(o->nout, sizeof *o->bufs);
-  o->given = calloc(o->nout * o->ntasks + 1, 1);
+  o->bufs = inb__calloc(o->nout, sizeof *o->bufs);
+  o->given = inb__calloc(o->nout * o->ntasks + 1, 1);
   if (!o->bufs || !o->given) return INB_ENOMEM;
   for (size_t k = 0; k < o->nout; k++) {
     o->bufs[k] = inb__scratch_get((o->ntasks ? o->ntasks : 1) * row_bytes(&c->io->out_rows[k]) + 1, 0);
@@ -49,8 +50,8 @@ int inb__outputs_end(inb__call *c, const int64_t *index) {
   for (size_t k = 0; k < c->errors.n; k++) zero_row(c, c->errors.v[k].task);
   for (size_t k = 0; k < c->first.n; k++) zero_row(c, c->first.v[k].task);
   int rc = c->io->keep(c->io->ctx, index, o->ntasks, o->bufs); /* takes the row buffers */
-  free(o->bufs);
-  free(o->given);
+  inb__free(o->bufs);
+  inb__free(o->given);
   *o = (inb__outrows){0};
   return rc;
 }
@@ -58,14 +59,14 @@ int inb__outputs_end(inb__call *c, const int64_t *index) {
 /* Frees rows never handed over (a failed run). */
 void inb__outputs_release(inb__call *c) {
   for (size_t k = 0; c->outrows.bufs && k < c->outrows.nout; k++) inb__scratch_put(c->outrows.bufs[k]);
-  free(c->outrows.bufs);
-  free(c->outrows.given);
+  inb__free(c->outrows.bufs);
+  inb__free(c->outrows.given);
   c->outrows = (inb__outrows){0};
 }
 
 inb_array *inb_item_output(inb_item *it, const char *name) {
   if (!it || !it->io || !it->outrows || !it->outrows->bufs || !name) return NULL;
-  if (!it->out_views && !(it->out_views = malloc(it->io->nout * sizeof *it->out_views))) return NULL;
+  if (!it->out_views && !(it->out_views = inb__malloc(it->io->nout * sizeof *it->out_views))) return NULL;
   for (size_t k = 0; k < it->io->nout; k++) {
     if (strcmp(it->io->out_names[k], name) != 0) continue;
     const inb__outrows *o = it->outrows;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/alloc.h"
+
 enum { KEEP = 8, HEAD = 16 };
 
 /* From this size on, blocks are mapped with transparent huge pages: a million task results fill ~24 MB, and
@@ -26,15 +28,17 @@ static head *kept[KEEP]; /* free blocks */
 static head *fresh(size_t n) {
   head *h;
   if (n + HEAD >= MAP_BYTES) {
+    if (inb__fault(INB__SITE("mmap"))) return NULL;
     void *p = mmap(NULL, n + HEAD, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
+    inb__alloc_counted();
 #ifdef MADV_HUGEPAGE
     madvise(p, n + HEAD, MADV_HUGEPAGE); /* advice only: failure changes nothing */
 #endif
     h = p;
     h->mapped = true;
   } else {
-    h = malloc(n + HEAD);
+    h = inb__malloc(n + HEAD);
     if (!h) return NULL;
     h->mapped = false;
   }
@@ -43,10 +47,12 @@ static head *fresh(size_t n) {
 }
 
 static void release(head *h) {
-  if (h && h->mapped)
+  if (h && h->mapped) {
     munmap(h, h->cap + HEAD);
+    inb__alloc_uncounted();
+  }
   else
-    free(h);
+    inb__free(h);
 }
 
 void *inb__scratch_get(size_t n, int zero) {

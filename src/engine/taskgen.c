@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/args.h"
 #include "core/batch.h"
 #include "core/status.h"
@@ -13,9 +14,9 @@ bool inb__taskgen_is_standard(const char *init) {
 }
 
 static int alloc_comps(inb__call *c, size_t n) {
-  c->comps = calloc(n ? n : 1, sizeof *c->comps);
-  c->comp_names = calloc(n ? n : 1, sizeof *c->comp_names);
-  c->comp_fixed = calloc(n ? n : 1, sizeof *c->comp_fixed);
+  c->comps = inb__calloc(n ? n : 1, sizeof *c->comps);
+  c->comp_names = inb__calloc(n ? n : 1, sizeof *c->comp_names);
+  c->comp_fixed = inb__calloc(n ? n : 1, sizeof *c->comp_fixed);
   if (!c->comps || !c->comp_names || !c->comp_fixed) return inb__err(INB_ENOMEM, "action '%s': out of memory", c->name);
   c->ncomps = n;
   return 0;
@@ -47,8 +48,9 @@ static int init_items(inb__call *c) {
 static int init_custom(inb__call *c) {
   inb_args **lists = NULL;
   size_t n = 0;
-  int rc = c->act->init_fn(c->b, c->call, c->extra, &lists, &n);
-  if (rc) return inb__err(rc, "action '%s': init failed with code %d (%s)", c->name, rc, inb_strerror(rc));
+  inb__user_error_reset();
+  int rc = c->act->init_fn(c->b, c->call, c->extra, &lists, &n, c->act->data);
+  if (rc) return inb__user_failure(rc, "action '%s': init failed", c->name);
   if (!lists && n) return inb__err(INB_EINVAL, "action '%s': init returned %zu tasks but no array", c->name, n);
   c->lists = lists;
   c->ntasks = n;
@@ -88,10 +90,10 @@ int inb__taskgen_init(inb__call *c) {
 
 void inb__taskgen_release(inb__call *c) {
   for (size_t i = 0; c->lists && i < c->ntasks; i++) inb_args_free(&c->lists[i]);
-  free(c->lists);
-  free(c->comps);
-  free(c->comp_names);
-  free(c->comp_fixed);
+  free(c->lists); /* the init's array: the caller's malloc */
+  inb__free(c->comps);
+  inb__free(c->comp_names);
+  inb__free(c->comp_fixed);
   c->lists = NULL;
   c->comps = NULL;
   c->comp_names = NULL;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/value.h"
 
@@ -50,10 +51,11 @@ static size_t call_array_bytes(const inb_args *call) {
 int inb__worker_init(inb__worker *w, inb__call *c, int rank) {
   *w = (inb__worker){.c = c};
   w->args.borrowed = true;
-  w->item = (struct inb_item){.b = c->b, .rank = rank, .io = c->io, .outrows = &c->outrows, .task_base = c->task_base};
+  w->item = (struct inb_item){.b = c->b, .rank = rank, .io = c->io, .outrows = &c->outrows, .task_base = c->task_base,
+                              .data = c->act->data, .deadline_ns = c->deadline_ns};
   if (c->gen != INB__GEN_LISTS && init_standard_view(w)) return INB_ENOMEM;
   if (c->isolate_call_arrays) {
-    w->call_copies = malloc(call_array_bytes(c->call) + 8);
+    w->call_copies = inb__malloc(call_array_bytes(c->call) + 8);
     if (!w->call_copies) return INB_ENOMEM;
   }
   return 0;
@@ -245,6 +247,6 @@ void inb__worker_absorb(inb__worker *w) {
   inb__errlist_release(&w->errors);
   inb__args_view_release(&w->args);
   inb__item_release(&w->item);
-  free(w->call_copies);
+  inb__free(w->call_copies);
   w->call_copies = NULL;
 }

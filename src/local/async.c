@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "engine/worker.h"
@@ -55,7 +56,7 @@ static void start_one(async_run *a, size_t i) {
   struct inb_item *it = &a->items[i];
   *it = (struct inb_item){.b = c->b, .task = c->task_base + i, .rank = c->rank, .loop = &a->loop,
                           .on_done = on_done, .async = a, .io = c->io, .outrows = &c->outrows,
-                          .task_base = c->task_base};
+                          .task_base = c->task_base, .data = c->act->data, .deadline_ns = c->deadline_ns};
   const inb_args *args = inb__worker_late(&a->w, i) ? NULL : inb__worker_args(&a->w, i);
   if (!args) {
     it->done = FINISHED_FAILED;
@@ -109,16 +110,16 @@ static void run_loop(async_run *a) {
 
 int inb__async_run(inb__call *c) {
   async_run a = {.c = c};
-  a.items = calloc(c->ntasks ? c->ntasks : 1, sizeof *a.items);
+  a.items = inb__calloc(c->ntasks ? c->ntasks : 1, sizeof *a.items);
   int rc = a.items ? inb__worker_init(&a.w, c, c->rank) : INB_ENOMEM;
   if (rc) {
-    free(a.items);
+    inb__free(a.items);
     return inb__err(INB_ENOMEM, "action '%s': out of memory for %zu async tasks", c->name, c->ntasks);
   }
   rc = uv_loop_init(&a.loop);
   if (rc) {
     inb__worker_absorb(&a.w);
-    free(a.items);
+    inb__free(a.items);
     return inb__err(INB_EIO, "action '%s': cannot start an event loop: %s", c->name, uv_strerror(rc));
   }
   inb__worker_task_enter();
@@ -126,7 +127,7 @@ int inb__async_run(inb__call *c) {
   inb__worker_task_leave();
   uv_loop_close(&a.loop);
   for (size_t i = 0; i < c->ntasks; i++) inb__item_release(&a.items[i]);
-  free(a.items);
+  inb__free(a.items);
   inb__worker_absorb(&a.w);
   return 0;
 }

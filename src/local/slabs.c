@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "engine/outputs.h"
 #include "engine/scratch.h"
@@ -28,11 +29,11 @@ int inb__rowref_init(inb__call *c, const char *only, inb__rowref *r) {
   const inb__io *io = c->io;
   *r = (inb__rowref){0};
   if (!io) return inb__err(INB_EINVAL, "action '%s': rows by reference, but this rank has no dataset", c->name);
-  r->loaded = calloc(io->ncomps + 1, sizeof *r->loaded);
-  r->comps = calloc(io->ncomps + 1, sizeof *r->comps);
-  r->names = calloc(io->ncomps + 1, sizeof *r->names);
-  r->fixed = calloc(io->ncomps + 1, sizeof *r->fixed);
-  r->want = calloc(io->ncomps + 1, sizeof *r->want);
+  r->loaded = inb__calloc(io->ncomps + 1, sizeof *r->loaded);
+  r->comps = inb__calloc(io->ncomps + 1, sizeof *r->comps);
+  r->names = inb__calloc(io->ncomps + 1, sizeof *r->names);
+  r->fixed = inb__calloc(io->ncomps + 1, sizeof *r->fixed);
+  r->want = inb__calloc(io->ncomps + 1, sizeof *r->want);
   if (!r->loaded || !r->comps || !r->names || !r->fixed || !r->want)
     return inb__err(INB_ENOMEM, "action '%s': out of memory", c->name);
   r->nloaded = io->ncomps;
@@ -62,11 +63,11 @@ static void release_rows(inb__rowref *r) {
 
 void inb__rowref_release(inb__rowref *r) {
   release_rows(r);
-  free(r->loaded);
-  free(r->want);
-  free(r->comps);
-  free(r->names);
-  free(r->fixed);
+  inb__free(r->loaded);
+  inb__free(r->want);
+  inb__free(r->comps);
+  inb__free(r->names);
+  inb__free(r->fixed);
   *r = (inb__rowref){0};
 }
 

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "engine/worker.h"
 #include "local/pool.h"
@@ -53,17 +54,17 @@ int inb__threads_run(inb__call *c) {
   if (nw > c->ntasks) nw = c->ntasks ? c->ntasks : 1; /* no helper would find a task */
   if (nw <= 1) return inb__for_run(c);
   threads_job t = {.c = c, .chunk = c->chunk, .nworkers = nw};
-  t.workers = calloc(nw, sizeof *t.workers);
-  t.ready = calloc(nw, sizeof *t.ready);
+  t.workers = inb__calloc(nw, sizeof *t.workers);
+  t.ready = inb__calloc(nw, sizeof *t.ready);
   if (!t.workers || !t.ready) {
-    free(t.workers);
-    free(t.ready);
+    inb__free(t.workers);
+    inb__free(t.ready);
     return inb__err(INB_ENOMEM, "action '%s': out of memory for %zu workers", c->name, nw);
   }
   inb__pool_run((int)nw - 1, participate, &t);
   for (size_t k = 0; k < nw; k++)
     if (t.ready[k]) inb__worker_absorb(&t.workers[k]);
-  free(t.workers);
-  free(t.ready);
+  inb__free(t.workers);
+  inb__free(t.ready);
   return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/args.h"
 #include "core/status.h"
 #include "core/value.h"
@@ -93,10 +94,10 @@ typedef struct {
 
 static void decoded_release(decoded *d) {
   for (uint64_t i = 0; d->lists && i < d->count; i++) inb_args_free(&d->lists[i]);
-  free(d->lists);
-  free(d->comps);
-  free(d->names);
-  free(d->fixed);
+  inb__free(d->lists);
+  inb__free(d->comps);
+  inb__free(d->names);
+  inb__free(d->fixed);
   inb_args_free(&d->desc);
 }
 
@@ -129,9 +130,9 @@ static int check_columns(const inb__mpi *x, decoded *d) {
   bool named = d->gen == INB__GEN_COMPONENT || d->gen == INB__GEN_ITEMS;
   if (named ? (d->gen == INB__GEN_COMPONENT && d->ncomps != 1) : d->ncomps != 0)
     return inb__err(INB_ECORRUPT, "chunk: %zu columns for its kind of init", d->ncomps);
-  d->comps = calloc(d->ncomps + 1, sizeof *d->comps);
-  d->names = calloc(d->ncomps + 1, sizeof *d->names);
-  d->fixed = calloc(d->ncomps + 1, sizeof *d->fixed);
+  d->comps = inb__calloc(d->ncomps + 1, sizeof *d->comps);
+  d->names = inb__calloc(d->ncomps + 1, sizeof *d->names);
+  d->fixed = inb__calloc(d->ncomps + 1, sizeof *d->fixed);
   if (!d->comps || !d->names || !d->fixed) return inb__err(INB_ENOMEM, "out of memory");
   for (size_t j = 0; j < d->ncomps; j++) {
     d->names[j] = inb_args_name(a, j);
@@ -160,7 +161,7 @@ static int decode(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint6
                     (unsigned long long)count);
   rc = check_columns(x, d);
   if (!rc && d->gen == INB__GEN_LISTS) {
-    d->lists = calloc(count ? count : 1, sizeof *d->lists);
+    d->lists = inb__calloc(count ? count : 1, sizeof *d->lists);
     if (!d->lists) return inb__err(INB_ENOMEM, "out of memory for %llu task lists", (unsigned long long)count);
     for (uint64_t i = 0; !rc && i < count; i++) rc = inb__wire_unpack_args(p, n, &off, &d->lists[i]);
   }
@@ -241,8 +242,8 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
                   .ncomps = d.ncomps, .lists = d.lists, .all_errors = true,
                   .isolate_call_arrays = has_arrays(c->call), .io = c->io, .by_ref = c->by_ref};
   if (x->keep_values) {
-    in.col_kinds = malloc(count ? count : 1);
-    in.col_scalars = malloc((count ? count : 1) * sizeof *in.col_scalars);
+    in.col_kinds = inb__malloc(count ? count : 1);
+    in.col_scalars = inb__malloc((count ? count : 1) * sizeof *in.col_scalars);
     if (!in.col_kinds || !in.col_scalars) {
       rc = inb__err(INB_ENOMEM, "action '%s': out of memory for the results of %llu tasks", c->name,
                     (unsigned long long)count);
@@ -257,8 +258,8 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
     inb__err(rc, "action '%s': cannot pack the outcomes of tasks %llu..+%llu (%s)", c->name,
              (unsigned long long)first, (unsigned long long)count, inb_strerror(rc));
 out:
-  free(in.col_kinds);
-  free(in.col_scalars);
+  inb__free(in.col_kinds);
+  inb__free(in.col_scalars);
   inb__vallist_release(&in.deferred);
   inb__errlist_release(&in.first);
   inb__errlist_release(&in.errors);

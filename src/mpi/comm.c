@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 
 int inb__mpi_fail(int mpi_rc, const char *what) {
@@ -57,7 +58,7 @@ static int keyval = MPI_KEYVAL_INVALID;
 static int free_dup(MPI_Comm comm, int key, void *attr, void *extra) {
   (void)comm, (void)key, (void)extra;
   MPI_Comm_free((MPI_Comm *)attr);
-  free(attr);
+  inb__free(attr);
   return MPI_SUCCESS;
 }
 
@@ -72,12 +73,12 @@ int inb__mpi_engine_comm(MPI_Comm user, MPI_Comm *out) {
     *out = *dup;
     return 0;
   }
-  dup = malloc(sizeof *dup);
+  dup = inb__malloc(sizeof *dup);
   if (!dup) return inb__err(INB_ENOMEM, "out of memory");
   rc = MPI_Comm_dup(user, dup);
   if (rc == MPI_SUCCESS) rc = MPI_Comm_set_attr(user, keyval, dup);
   if (rc != MPI_SUCCESS) {
-    free(dup);
+    inb__free(dup);
     return inb__mpi_fail(rc, "MPI_Comm_dup");
   }
   *out = *dup;

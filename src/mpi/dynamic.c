@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "mpi/chunk.h"
@@ -98,7 +99,7 @@ typedef struct {
 static int pending_add(pending *q, inb__buf *msg, int dest, MPI_Comm comm) {
   if (q->n == q->cap) {
     size_t cap = q->cap ? 2 * q->cap : 8;
-    inb__msg_out *v = realloc(q->v, cap * sizeof *v);
+    inb__msg_out *v = inb__realloc(q->v, cap * sizeof *v);
     if (!v) {
       inb__buf_release(msg);
       return inb__err(INB_ENOMEM, "out of memory for a reply");
@@ -130,7 +131,7 @@ static int pending_finish(pending *q) {
     int wrc = inb__msg_wait(&q->v[i]);
     if (!rc) rc = wrc;
   }
-  free(q->v);
+  inb__free(q->v);
   return rc;
 }
 
@@ -174,7 +175,7 @@ static int serve(dyn *d) {
     }
     int arc = inb__chunk_absorb(x, p, n);
     if (arc && !rc) rc = arc;
-    free(p);
+    inb__free(p);
     mrc = reply(d, from, &q, &count, &rc);
     if (!count) to_stop--;
   }
@@ -224,7 +225,7 @@ static int work_remote(inb__mpi *x) {
       out++;
     }
     if (!head[1]) stopped = true;
-    free(p);
+    inb__free(p);
   }
   inb__buf_release(&res);
   return rc ? rc : lrc;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "mpi/comm.h"
 
@@ -24,8 +25,8 @@ static int start(const void *p, size_t n, int dest, int tag, MPI_Comm comm, inb_
   size_t piece = inb__msg_piece();
   size_t first = n < piece - HEAD ? n : piece - HEAD;
   size_t npieces = 1 + (n - first + piece - 1) / piece;
-  o->head = malloc(HEAD + first);
-  o->req = malloc(npieces * sizeof *o->req);
+  o->head = inb__malloc(HEAD + first);
+  o->req = inb__malloc(npieces * sizeof *o->req);
   o->nreq = 0;
   if (!o->head || !o->req) return inb__err(INB_ENOMEM, "out of memory for a message of %zu bytes", n);
   uint64_t total = n;
@@ -41,9 +42,9 @@ static int start(const void *p, size_t n, int dest, int tag, MPI_Comm comm, inb_
 }
 
 static void release_out(inb__msg_out *o) {
-  free(o->head);
-  free(o->req);
-  free(o->owned);
+  inb__free(o->head);
+  inb__free(o->req);
+  inb__free(o->owned);
   *o = (inb__msg_out){0};
 }
 
@@ -82,30 +83,30 @@ int inb__msg_send(const void *p, size_t n, int dest, int tag, MPI_Comm comm) {
 static int recv_matched(MPI_Message *m, MPI_Status *st, int tag, MPI_Comm comm, uint8_t **out, size_t *n) {
   int count = 0;
   MPI_Get_count(st, MPI_BYTE, &count);
-  uint8_t *first = malloc(count > 0 ? (size_t)count : 1);
+  uint8_t *first = inb__malloc(count > 0 ? (size_t)count : 1);
   if (!first) return inb__err(INB_ENOMEM, "out of memory for a message of %d bytes", count);
   int rc = MPI_Mrecv(first, count, MPI_BYTE, m, MPI_STATUS_IGNORE);
   if (rc != MPI_SUCCESS || count < HEAD) {
-    free(first);
+    inb__free(first);
     return rc != MPI_SUCCESS ? inb__mpi_fail(rc, "MPI_Mrecv") : inb__err(INB_ECORRUPT, "a message of %d bytes has no header", count);
   }
   uint64_t total;
   memcpy(&total, first, sizeof total);
-  uint8_t *buf = malloc(total ? total : 1);
+  uint8_t *buf = inb__malloc(total ? total : 1);
   if (!buf) {
-    free(first);
+    inb__free(first);
     return inb__err(INB_ENOMEM, "out of memory for a message of %llu bytes", (unsigned long long)total);
   }
   size_t got = (size_t)count - HEAD;
   memcpy(buf, first + HEAD, got);
-  free(first);
+  inb__free(first);
   size_t piece = inb__msg_piece();
   for (; rc == MPI_SUCCESS && got < total; got += piece) {
     size_t len = total - got < piece ? total - got : piece;
     rc = MPI_Recv(buf + got, (int)len, MPI_BYTE, st->MPI_SOURCE, tag + 1, comm, MPI_STATUS_IGNORE);
   }
   if (rc != MPI_SUCCESS) {
-    free(buf);
+    inb__free(buf);
     return inb__mpi_fail(rc, "MPI_Recv");
   }
   *out = buf;
@@ -143,13 +144,13 @@ int inb__msg_bcast(uint8_t **p, size_t *n, MPI_Comm comm) {
   if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Bcast");
   int ok = 1;
   if (rank != 0) {
-    *p = malloc(total ? total : 1);
+    *p = inb__malloc(total ? total : 1);
     *n = total;
     ok = *p != NULL;
   }
   MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm);
   if (!ok) {
-    if (rank != 0) free(*p), *p = NULL;
+    if (rank != 0) inb__free(*p), *p = NULL;
     return inb__err(INB_ENOMEM, "out of memory for a broadcast of %llu bytes", (unsigned long long)total);
   }
   size_t piece = inb__msg_piece();

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "local/local.h"
 #include "mpi/chunk.h"
@@ -32,7 +33,7 @@ int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm) {
 
 void inb__mpi_close(inb__mpi *x) {
   inb_args_free(&x->call);
-  free(x->callbuf);
+  inb__free(x->callbuf);
   pthread_mutex_destroy(&x->mu);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "mpi/chunk.h"
 #include "mpi/msg.h"
@@ -38,22 +39,22 @@ static int scatter_tasks(const inb__mpi *x, const block *blocks, const inb__buf 
   int rc = MPI_Scatter(blocks, (int)sizeof *blocks, MPI_BYTE, mine, (int)sizeof *mine, MPI_BYTE, 0, x->comm);
   if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Scatter");
   if (x->rank == 0) *p = all->p + mine->off;
-  if (x->rank != 0 && mine->collective) *p = *owned = malloc(mine->bytes ? mine->bytes : 1);
+  if (x->rank != 0 && mine->collective) *p = *owned = inb__malloc(mine->bytes ? mine->bytes : 1);
   int ok = x->rank == 0 || !mine->collective || *owned != NULL;
   MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, x->comm);
   if (!ok) return inb__err(INB_ENOMEM, "out of memory for a block of %llu tasks", (unsigned long long)mine->count);
   if (mine->collective) {
     int *counts = NULL, *displs = NULL;
     if (x->rank == 0) {
-      counts = malloc((size_t)x->size * sizeof *counts);
-      displs = malloc((size_t)x->size * sizeof *displs);
+      counts = inb__malloc((size_t)x->size * sizeof *counts);
+      displs = inb__malloc((size_t)x->size * sizeof *displs);
       for (int r = 0; counts && displs && r < x->size; r++) counts[r] = (int)blocks[r].bytes, displs[r] = (int)blocks[r].off;
     }
     /* counts/displs are only read at the root; the root's own block stays where it is (MPI_IN_PLACE) */
     rc = MPI_Scatterv(all ? all->p : NULL, counts, displs, MPI_BYTE, x->rank == 0 ? MPI_IN_PLACE : (void *)*p,
                       (int)mine->bytes, MPI_BYTE, 0, x->comm);
-    free(counts);
-    free(displs);
+    inb__free(counts);
+    inb__free(displs);
     return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Scatterv");
   }
   if (x->rank == 0) {
@@ -70,18 +71,18 @@ static int scatter_tasks(const inb__mpi *x, const block *blocks, const inb__buf 
 
 /* Every rank's outcome message to rank 0, which absorbs them. */
 static int gather_outcomes(inb__mpi *x, const inb__buf *out) {
-  uint64_t mine = out->n, *sizes = x->rank == 0 ? calloc((size_t)x->size, sizeof *sizes) : NULL;
+  uint64_t mine = out->n, *sizes = x->rank == 0 ? inb__calloc((size_t)x->size, sizeof *sizes) : NULL;
   int rc = MPI_Gather(&mine, 1, MPI_UINT64_T, sizes, 1, MPI_UINT64_T, 0, x->comm);
-  if (rc != MPI_SUCCESS) return free(sizes), inb__mpi_fail(rc, "MPI_Gather");
+  if (rc != MPI_SUCCESS) return inb__free(sizes), inb__mpi_fail(rc, "MPI_Gather");
   uint64_t total = 0;
   for (int r = 0; x->rank == 0 && r < x->size; r++) total += (sizes[r] + 7) / 8 * 8;
   int collective = total <= INT_MAX;
   MPI_Bcast(&collective, 1, MPI_INT, 0, x->comm);
   int lrc = 0;
   if (collective) {
-    uint8_t *all = x->rank == 0 ? malloc(total ? total : 1) : NULL;
-    int *counts = x->rank == 0 ? malloc((size_t)x->size * sizeof *counts) : NULL;
-    int *displs = x->rank == 0 ? malloc((size_t)x->size * sizeof *displs) : NULL;
+    uint8_t *all = x->rank == 0 ? inb__malloc(total ? total : 1) : NULL;
+    int *counts = x->rank == 0 ? inb__malloc((size_t)x->size * sizeof *counts) : NULL;
+    int *displs = x->rank == 0 ? inb__malloc((size_t)x->size * sizeof *displs) : NULL;
     for (int r = 0, d = 0; counts && displs && r < x->size; d += (int)((sizes[r] + 7) / 8 * 8), r++)
       counts[r] = r == 0 ? 0 : (int)sizes[r], displs[r] = d;
     /* rank 0's own outcomes are absorbed from where they are (MPI_IN_PLACE) */
@@ -90,7 +91,7 @@ static int gather_outcomes(inb__mpi *x, const inb__buf *out) {
     if (rc != MPI_SUCCESS) lrc = inb__mpi_fail(rc, "MPI_Gatherv");
     if (!lrc && x->rank == 0) lrc = inb__chunk_absorb(x, out->p, out->n);
     for (int r = 1; !lrc && all && r < x->size; r++) lrc = inb__chunk_absorb(x, all + displs[r], sizes[r]);
-    free(all), free(counts), free(displs);
+    inb__free(all), inb__free(counts), inb__free(displs);
   } else if (x->rank == 0) {
     lrc = inb__chunk_absorb(x, out->p, out->n);
     for (int r = 1; !lrc && r < x->size; r++) {
@@ -98,17 +99,17 @@ static int gather_outcomes(inb__mpi *x, const inb__buf *out) {
       size_t n = 0;
       lrc = inb__msg_recv(r, INB__TAG_RESULTS, x->comm, &p, &n, NULL);
       if (!lrc) lrc = inb__chunk_absorb(x, p, n);
-      free(p);
+      inb__free(p);
     }
   } else {
     lrc = inb__msg_send(out->p, out->n, 0, INB__TAG_RESULTS, x->comm);
   }
-  free(sizes);
+  inb__free(sizes);
   return lrc;
 }
 
 int inb__mpi_static(inb__mpi *x) {
-  block *blocks = x->rank == 0 ? calloc((size_t)x->size, sizeof *blocks) : NULL;
+  block *blocks = x->rank == 0 ? inb__calloc((size_t)x->size, sizeof *blocks) : NULL;
   inb__buf all = {0}, out = {0};
   uint8_t *p = NULL, *owned = NULL;
   block mine = {0};
@@ -117,9 +118,9 @@ int inb__mpi_static(inb__mpi *x) {
   if (!rc) rc = inb__mpi_agree(scatter_tasks(x, blocks, &all, &mine, &p, &owned), x->comm);
   if (!rc) rc = inb__mpi_agree(inb__chunk_run(x, p, mine.bytes, mine.first, mine.count, &out), x->comm);
   inb__buf_release(&all);
-  free(owned);
+  inb__free(owned);
   if (!rc) rc = inb__mpi_agree(gather_outcomes(x, &out), x->comm);
   inb__buf_release(&out);
-  free(blocks);
+  inb__free(blocks);
   return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/args.h"
 #include "core/status.h"
 #include "core/value.h"
@@ -35,7 +36,7 @@ int inb__buf_reserve(inb__buf *b, size_t more) {
     return inb__err(INB_ENOMEM, "wire: a buffer of %zu + %zu bytes exceeds the address space", b->n, more);
   size_t cap = b->cap ? b->cap : 256;
   while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-  uint8_t *p = realloc(b->p, cap);
+  uint8_t *p = inb__realloc(b->p, cap);
   if (!p) return inb__err(INB_ENOMEM, "wire: cannot allocate a buffer of %zu bytes", cap);
   b->p = p;
   b->cap = cap;
@@ -70,7 +71,7 @@ int inb__buf_pad8(inb__buf *b) {
 
 void inb__buf_release(inb__buf *b) {
   if (!b) return;
-  free(b->p);
+  inb__free(b->p);
   *b = (inb__buf){0};
 }
 

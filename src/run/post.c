@@ -16,10 +16,11 @@ static int judge_failures(const inb__call *c) {
 static int run_post(inb__call *c, inb_batch **out) {
   inb__results_set_errors(c->results, &c->errors);
   inb_batch *chosen = c->b;
-  int rc = c->act->post(c->b, c->results, c->call, c->extra, &chosen);
+  inb__user_error_reset();
+  int rc = c->act->post(c->b, c->results, c->call, c->extra, &chosen, c->act->data);
   if (rc) {
     if (chosen != c->b) inb_batch_free(&chosen); /* the run failed: the caller gets b, never sees this one */
-    return inb__err(rc, "action '%s': post failed with code %d (%s)", c->name, rc, inb_strerror(rc));
+    return inb__user_failure(rc, "action '%s': post failed", c->name);
   }
   if (out)
     *out = chosen;

@@ -237,7 +237,8 @@ static int read_async(inb_item *it, const inb_args *args) {
 static char g_post_error[512];
 
 static int post_check(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                      inb_batch **out) {
+                      inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) {

@@ -88,7 +88,8 @@ typedef struct {
 static outcome g_out;
 
 static int post_check(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                      inb_batch **out) {
+                      inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   outcome o = {inb_results_count(r), 0, 0, ""};
   for (size_t i = 0; i < o.count && !o.bad[0]; i++) {

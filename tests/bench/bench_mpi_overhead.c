@@ -63,7 +63,8 @@ static int task_work(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_sum(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                    inb_batch **out) {
+                    inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   uint64_t s = 0, w = 0;

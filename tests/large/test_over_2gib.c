@@ -27,7 +27,8 @@ static int big_result(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int check_all(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                     inb_batch **out) {
+                     inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   if (inb_results_count(r) != NTASKS) return 90;
   for (size_t t = 0; t < NTASKS; t++) {

@@ -27,7 +27,8 @@ static int wrong(inb_item *it, const char *fmt, ...) {
 
 /* Post for tasks that return inb_int(their position) once their checks pass. */
 static int post_positions(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                          inb_batch **out) {
+                          inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (inb_any_failed(r)) { /* the first complaint, and which ranks complained */
@@ -157,7 +158,8 @@ static bool g_with_extra; /* the current call has an extra and a call (the same 
 static int g_init_calls;
 
 static int init_with_extra(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
-                           size_t *ntasks) {
+                           size_t *ntasks, void *data) {
+  (void)data;
   (void)b;
   g_init_calls++;
   if (!call || !extra) return verdict("init got call %p extra %p; both must be non-NULL", (void *)call, (void *)extra), 55;
@@ -203,13 +205,14 @@ static int check_no_extra(inb_item *it, const inb_args *args, inb_value *result)
 }
 
 static int post_with_extra(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                           inb_batch **out) {
+                           inb_batch **out, void *data) {
+  (void)data;
   if (!call || !extra) return verdict("post got call %p extra %p; both must be non-NULL", (void *)call, (void *)extra);
   const inb_value *secret = inb_args_get(extra, "secret");
   if (g_with_extra && (!secret || secret->u.i != 5)) return verdict("post: extra 'secret' missing");
   if (!g_with_extra && inb_args_nnamed(extra)) return verdict("post: extra should be empty");
   if (inb_results_count(r) != 3 * (size_t)g_size + 2) return verdict("post got %zu results", inb_results_count(r));
-  return post_positions(b, r, call, extra, out);
+  return post_positions(b, r, call, extra, out, data);
 }
 
 static void test_extra_reaches_init_and_post_but_never_a_task_on_any_rank(void **state) {

@@ -76,7 +76,8 @@ static int start_random_delay(inb_item *it, const inb_args *args) {
 static inb_schedule g_sched; /* the schedule of the current run, for post */
 
 static int post_check_order(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                            inb_batch **out) {
+                            inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
@@ -136,7 +137,8 @@ static int start_wait_100ms(inb_item *it, const inb_args *args) {
 }
 
 static int post_check_index(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                            inb_batch **out) {
+                            inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
@@ -209,7 +211,8 @@ static int start_failures(inb_item *it, const inb_args *args) {
 }
 
 static int post_check_failures(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                               inb_batch **out) {
+                               inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != NFAIL) return verdict("post got %zu results for %d items", n, NFAIL);

@@ -29,7 +29,8 @@ static bool g_static;       /* the current call's schedule is STATIC */
 static int g_posts;         /* posts run on this rank */
 
 static int post_count_only(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                           inb_batch **out) {
+                           inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)r, (void)call, (void)extra, (void)out;
   g_posts++;
   return 0;
@@ -44,7 +45,8 @@ static int index_task(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_index(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                      inb_batch **out) {
+                      inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   g_posts++;
   size_t n = inb_results_count(r);
@@ -101,7 +103,8 @@ static int fails_at_positions(inb_item *it, const inb_args *args, inb_value *res
 }
 
 static int post_positions(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                          inb_batch **out) {
+                          inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r), nfail = 0;
   if (n != g_n) return verdict("post got %zu results for %zu tasks", n, g_n);
@@ -183,7 +186,8 @@ static int fails_on_last_rank(inb_item *it, const inb_args *args, inb_value *res
 }
 
 static int post_last_rank(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                          inb_batch **out) {
+                          inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r), nfail = 0;
   g_post_failed = inb_failed_count(r);
@@ -240,7 +244,8 @@ static void test_failures_on_a_chosen_rank_name_that_rank_and_spare_the_others(v
 static int g_inits; /* custom inits run on this rank */
 
 static int refusing_init(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
-                         size_t *ntasks) {
+                         size_t *ntasks, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)tasks, (void)ntasks;
   g_inits++;
   return -42;
@@ -277,7 +282,8 @@ static int g_post_code;         /* what post_failing returns */
 static bool g_post_new_batch;   /* post_failing sets *out to a new batch first */
 
 static int post_failing(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                        inb_batch **out) {
+                        inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra;
   g_posts++;
   if (inb_results_count(r) != g_n || inb_any_failed(r)) verdict("post got %zu results, some failed", inb_results_count(r));

@@ -24,7 +24,8 @@ static int twice_index(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_twice_index(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                            inb_batch **out) {
+                            inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
@@ -207,7 +208,8 @@ static uint64_t results_hash(const inb_results *r) {
 static uint64_t g_hash; /* rank 0: results_hash of the last post_mixed_kinds */
 
 static int post_mixed_kinds(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                            inb_batch **out) {
+                            inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   _Alignas(8) unsigned char buf[KIND_BUF];
   char why[200];
@@ -317,7 +319,8 @@ static int skewed(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_plus_one(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                         inb_batch **out) {
+                         inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
@@ -439,7 +442,8 @@ static int outer_task(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_nested(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                       inb_batch **out) {
+                       inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));

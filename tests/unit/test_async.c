@@ -106,7 +106,8 @@ static bool is_timer_value(const inb_value *v, int64_t want) {
 
 /* Checks that task i holds value 7 * i + 1 (or its STR form). */
 static int post_check_values(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                             inb_batch **out) {
+                             inb_batch **out, void *data) {
+  (void)data;
   (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu tasks", n, inb_batch_size(b));
@@ -223,7 +224,8 @@ static void test_a_per_call_async_target_runs_start_of_an_action_that_has_both(v
 static size_t g_once_count;
 
 static int post_once(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                     inb_batch **out) {
+                     inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   g_once_count = inb_results_count(r);
   if (g_once_count != 1) return verdict("run_once: %zu results", g_once_count);
@@ -385,7 +387,8 @@ static int start_read_file(inb_item *it, const inb_args *args) {
 }
 
 static int post_check_files(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                            inb_batch **out) {
+                            inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   size_t n = inb_results_count(r);
   if (n != NFILES) return verdict("post got %zu results for %d files", n, NFILES);
@@ -427,7 +430,8 @@ static outcome g_out[MAXREC];
 static size_t g_nout;
 
 static int post_record(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                       inb_batch **out) {
+                       inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   g_nout = inb_results_count(r);
   if (g_nout > MAXREC) return verdict("%zu results, at most %d expected", g_nout, MAXREC);
@@ -803,7 +807,8 @@ static int start_inner(inb_item *it, const inb_args *args) {
 static int64_t g_inner_sum[4];
 
 static int post_inner_sum(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                          inb_batch **out) {
+                          inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)extra, (void)out;
   int64_t outer = inb_args_get(call, "outer")->u.i, sum = 0;
   for (size_t i = 0; i < inb_results_count(r); i++) {

@@ -147,7 +147,8 @@ static int g_post_rc;            /* what post returns */
 static bool g_post_new_batch;    /* post sets *out to a new 2-item batch */
 
 static int post_capture(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                        inb_batch **out) {
+                        inb_batch **out, void *data) {
+  (void)data;
   g_post.calls++;
   g_post.call_null = call == NULL;
   g_post.extra_null = extra == NULL;
@@ -204,7 +205,8 @@ static size_t g_init_ntasks;   /* tasks it makes: positional inb_int(100 + i), n
 static bool g_init_null_entry; /* entry 1 is NULL (an empty list) */
 
 static int init_custom(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
-                       size_t *ntasks) {
+                       size_t *ntasks, void *data) {
+  (void)data;
   (void)b;
   g_init_calls++;
   g_init_call_null = call == NULL;
@@ -231,7 +233,8 @@ static int init_custom(inb_batch *b, const inb_args *call, const inb_args *extra
 
 /* Named a=1, b=2 for every task (for the override test). */
 static int init_named_ab(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
-                         size_t *ntasks) {
+                         size_t *ntasks, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra;
   inb_args **list = malloc(3 * sizeof *list);
   if (!list) return INB_ENOMEM;
@@ -1002,7 +1005,8 @@ static int fn_write_row(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_check_rows(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                           inb_batch **out) {
+                           inb_batch **out, void *data) {
+  (void)data;
   (void)r, (void)call, (void)extra, (void)out;
   const int64_t *rows = inb_batch_get(b, "square")->data;
   g_post_saw_all_writes = true;

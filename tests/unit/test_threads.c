@@ -45,7 +45,8 @@ static size_t g_order_count;
 static size_t g_order_wrong;  /* results not in their task's position */
 
 static int post_check_order(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                            inb_batch **out) {
+                            inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)call, (void)extra, (void)out;
   g_order_count = inb_results_count(r);
   g_order_wrong = 0;
@@ -251,7 +252,8 @@ static int fn_inner(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_inner(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                      inb_batch **out) {
+                      inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)extra, (void)out;
   atomic_fetch_add(&g_inner_posts, 1);
   const inb_value *outer = inb_args_get(call, "outer");
@@ -319,7 +321,8 @@ static int fn_user(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 static int post_user(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                     inb_batch **out) {
+                     inb_batch **out, void *data) {
+  (void)data;
   (void)b, (void)extra, (void)out;
   const inb_value *slot = inb_args_get(call, "slot");
   if (!slot || inb_results_count(r) != USER_TASKS) return -61;
