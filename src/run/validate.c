@@ -107,6 +107,11 @@ static int check_opts(const char *name, const inb_opts *o) {
   if (o->n_workers < 0) return inb__err(INB_EINVAL, "action '%s': n_workers must be >= 0; found %d", name, o->n_workers);
   if (o->timeout_ms < 0)
     return inb__err(INB_EINVAL, "action '%s': timeout_ms must be >= 0; found %lld", name, (long long)o->timeout_ms);
+  if (o->retries < 0) return inb__err(INB_EINVAL, "action '%s': retries must be >= 0; found %d", name, o->retries);
+  if (o->max_failures < 0)
+    return inb__err(INB_EINVAL, "action '%s': max_failures must be >= 0; found %lld", name, (long long)o->max_failures);
+  if (o->max_in_flight < 0)
+    return inb__err(INB_EINVAL, "action '%s': max_in_flight must be >= 0; found %d", name, o->max_in_flight);
   if ((unsigned)o->schedule > (unsigned)INB_DYNAMIC)
     return inb__err(INB_EINVAL, "action '%s': unknown schedule %d (expected static or dynamic)", name, (int)o->schedule);
   return 0;
