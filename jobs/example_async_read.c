@@ -141,8 +141,7 @@ static summary g_sum;
 
 static int check_files(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                        inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   const int64_t *want = inb_batch_get(b, "checksum")->data;
   int64_t *bytes = malloc((n ? n : 1) * sizeof *bytes);

@@ -45,8 +45,7 @@ static size_t g_done, g_total;
 static double g_start;
 static int progress(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                     inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   g_done += inb_batch_size(b);
   double t = MPI_Wtime() - g_start;
   printf("normalize: %zu/%zu images (%.0f%%), %zu failed in this batch, %.1f images/s\n", g_done, g_total,

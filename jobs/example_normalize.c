@@ -35,8 +35,7 @@ static int normalize(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int gather_means(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                         inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)out;
+  (void)call, (void)out, (void)data;
   size_t n = inb_results_count(r);
   double *means = malloc((n ? n : 1) * sizeof *means);
   if (!means) return INB_ENOMEM;

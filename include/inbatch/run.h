@@ -17,7 +17,12 @@ extern "C" {
 typedef struct inb_item inb_item;        /* one task's context; valid only while the task runs */
 typedef struct inb_results inb_results;  /* every task's result or error record, in task order */
 
-/* A task. `args` is never NULL and is valid only during the call. `*result` starts as inb_none(); a value
+/* A task. `args` is never NULL and is valid only during the call: the task's item arguments, then the call's.
+ * Its ARRAY values are views, on every target: an item's row views the batch (under mpi, a copy of its rows on
+ * the rank that runs it), and a call argument views the caller's memory on the calling rank (rank 0 under mpi)
+ * and a received copy on the other ranks, shared by every task of that rank. Treat them as read-only: a task
+ * that writes through them races with the other tasks; its own output goes to `*result` or inb_item_output.
+ * A task's cost never depends on the size of the call's arrays. `*result` starts as inb_none(); a value
  * set there is copied when fn returns, so it may point at batch data, static/_Thread_local buffers or heap
  * the task keeps, never at fn's locals. The engine never frees what a returned value points at.
  * Returns 0, or non-zero when the task failed (use inb_fail to say why). */

@@ -69,7 +69,6 @@ typedef struct inb__call {
   uint8_t *col_kinds;        /* MPI chunks: results as columns instead of slots: kinds[i] (INB__DEFERRED when */
   int64_t *col_scalars;      /* the value has data, kept in `deferred`, or the task failed), scalars[i] */
   inb__vallist deferred;     /* with columns: copies of the values that have data */
-  bool isolate_call_arrays;  /* MPI: every task gets its own copies of the call's ARRAY arguments */
   bool all_errors;           /* without results, keep every failure record anyway (an MPI chunk sends them) */
   /* Failures, gathered from the workers when they finish. */
   size_t nfailed;

@@ -36,65 +36,13 @@ static int init_standard_view(inb__worker *w) {
   return 0;
 }
 
-static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
-
-/* The bytes every task's copies of the call's arrays take (see isolate_call_arrays). */
-static size_t call_array_bytes(const inb_args *call) {
-  size_t total = 0;
-  for (size_t k = 0; k < call->npos; k++)
-    if (call->pos[k].kind == INB_ARRAY) total += round8(inb__array_bytes(&call->pos[k].u.a));
-  for (size_t k = 0; k < call->nnamed; k++)
-    if (call->named[k].v.kind == INB_ARRAY) total += round8(inb__array_bytes(&call->named[k].v.u.a));
-  return total;
-}
-
 int inb__worker_init(inb__worker *w, inb__call *c, int rank) {
   *w = (inb__worker){.c = c};
   w->args.borrowed = true;
   w->item = (struct inb_item){.b = c->b, .rank = rank, .io = c->io, .outrows = &c->outrows, .task_base = c->task_base,
                               .data = c->act->data, .deadline_ns = c->deadline_ns};
   if (c->gen != INB__GEN_LISTS && init_standard_view(w)) return INB_ENOMEM;
-  if (c->isolate_call_arrays) {
-    w->call_copies = inb__malloc(call_array_bytes(c->call) + 8);
-    if (!w->call_copies) return INB_ENOMEM;
-  }
   return 0;
-}
-
-/* The call's value whose array data is `data`, or NULL. */
-static const inb_value *call_array(const inb_args *call, const void *data) {
-  for (size_t k = 0; k < call->npos; k++)
-    if (call->pos[k].kind == INB_ARRAY && call->pos[k].u.a.data == data) return &call->pos[k];
-  for (size_t k = 0; k < call->nnamed; k++)
-    if (call->named[k].v.kind == INB_ARRAY && call->named[k].v.u.a.data == data) return &call->named[k].v;
-  return NULL;
-}
-
-/* Points v at a fresh copy of the call's array it views, if it views one. */
-static void isolate_one(inb__worker *w, inb_value *v, size_t *off) {
-  const inb_value *src = v->kind == INB_ARRAY ? call_array(w->c->call, v->u.a.data) : NULL;
-  if (!src) return;
-  size_t bytes = inb__array_bytes(&src->u.a);
-  if (bytes) memcpy(w->call_copies + *off, src->u.a.data, bytes);
-  v->u.a.data = w->call_copies + *off;
-  *off += round8(bytes);
-}
-
-/* MPI: a task's ARRAY arguments are its own copies (API.md §5), the call's arrays included, as batchflow's mpc
- * hands every task its own unpickled arguments: a task that writes to one must not change what the next sees.
- * The standard view first gets the call's pristine values back, since the last task's copies replaced them. */
-static void isolate_call_arrays(inb__worker *w) {
-  const inb_args *call = w->c->call;
-  if (w->c->gen != INB__GEN_LISTS) {
-    if (call->npos) memcpy(w->args.pos + w->nitem_pos, call->pos, call->npos * sizeof *call->pos);
-    for (size_t j = 0; j < w->args.nnamed; j++) {
-      long at = inb__args_find(call, w->args.named[j].name);
-      if (at >= 0) w->args.named[j].v = call->named[at].v;
-    }
-  }
-  size_t off = 0;
-  for (size_t k = 0; k < w->args.npos; k++) isolate_one(w, &w->args.pos[k], &off);
-  for (size_t k = 0; k < w->args.nnamed; k++) isolate_one(w, &w->args.named[k].v, &off);
 }
 
 /* Custom init: item positional then call positional; item named with call named overriding. */
@@ -199,7 +147,6 @@ static inline const inb_args *args_of(inb__worker *w, size_t i) {
     inb__worker_fail(w, i, INB_ENOMEM, "out of memory while merging the task's arguments");
     return NULL;
   }
-  if (w->call_copies) isolate_call_arrays(w);
   return &w->args;
 }
 
@@ -247,6 +194,4 @@ void inb__worker_absorb(inb__worker *w) {
   inb__errlist_release(&w->errors);
   inb__args_view_release(&w->args);
   inb__item_release(&w->item);
-  inb__free(w->call_copies);
-  w->call_copies = NULL;
 }

@@ -20,7 +20,6 @@ typedef struct inb__worker {
   inb__vallist deferred;     /* result columns: values with data */
   inb__ptrlist copies;       /* blocks its stored results point at, merged into the results when absorbed */
   int rc;                    /* internal failure (INB_ENOMEM) */
-  uint8_t *call_copies;      /* c->isolate_call_arrays: this task's copies of the call's arrays */
 } inb__worker;
 
 /* Prepares w for tasks of c. Returns 0 or INB_ENOMEM. Release with inb__worker_absorb. */

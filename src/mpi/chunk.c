@@ -217,14 +217,6 @@ static int pack_outcomes(const inb__call *in, uint64_t first, inb__buf *out) {
   return rc;
 }
 
-static bool has_arrays(const inb_args *a) {
-  for (size_t k = 0; k < inb_args_npos(a); k++)
-    if (inb_args_at(a, k)->kind == INB_ARRAY) return true;
-  for (size_t k = 0; k < inb_args_nnamed(a); k++)
-    if (inb_args_get(a, inb_args_name(a, k))->kind == INB_ARRAY) return true;
-  return false;
-}
-
 int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint64_t count, inb__buf *out) {
   decoded d = {0};
   int rc = decode(x, p, n, first, count, &d);
@@ -239,8 +231,7 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
                   .target = x->local, .n_workers = c->n_workers, .chunk = c->chunk, .deadline_ns = c->deadline_ns,
                   .timeout_ms = c->timeout_ms, .rank = x->rank, .gen = d.gen, .ntasks = count, .task_base = first,
                   .index = d.index, .comps = d.comps, .comp_names = d.names, .comp_fixed = d.fixed,
-                  .ncomps = d.ncomps, .lists = d.lists, .all_errors = true,
-                  .isolate_call_arrays = has_arrays(c->call), .io = c->io, .by_ref = c->by_ref};
+                  .ncomps = d.ncomps, .lists = d.lists, .all_errors = true, .io = c->io, .by_ref = c->by_ref};
   if (x->keep_values) {
     in.col_kinds = inb__malloc(count ? count : 1);
     in.col_scalars = inb__malloc((count ? count : 1) * sizeof *in.col_scalars);

@@ -63,25 +63,29 @@ int inb__mpi_check_same(inb__mpi *x, int rc) {
   return rc ? rc : check_same_action(x);
 }
 
-/* Rank 0's call arguments reach every rank; the others' are ignored. */
+/* Rank 0's call arguments reach every rank; the others' are ignored. Rank 0's tasks read the caller's own
+ * (run.h: call arguments are views), the other ranks' tasks a received copy. */
 static int share_call(inb__mpi *x) {
   inb__call *c = x->c;
   inb__buf b = {0};
   int lrc = 0;
+  if (x->size == 1) return 0;
   if (x->rank == 0) {
     lrc = inb__wire_put_header(&b, 1);
     if (!lrc) lrc = inb__wire_pack_args(&b, c->call);
     if (!lrc) inb__wire_seal(&b, 0, 1);
-    x->callbuf = b.p; /* kept: rank 0's tasks too get copies of the call's arrays, never the caller's memory */
+    x->callbuf = b.p;
   }
   int rc = inb__mpi_agree(lrc, x->comm);
   size_t n = b.n;
   if (!rc) rc = inb__msg_bcast(&x->callbuf, &n, x->comm);
-  if (!rc) {
+  if (!rc && x->rank != 0) {
     uint64_t count;
     size_t off;
     lrc = inb__wire_get_header(x->callbuf, n, &count, &off);
-    if (!lrc) lrc = count == 1 ? inb__wire_unpack_args(x->callbuf, n, &off, &x->call) : INB_ECORRUPT;
+    if (!lrc) lrc = count == 1 ? inb__wire_unpack_args(x->callbuf, n, &off, &x->call)
+                               : inb__err(INB_ECORRUPT, "the call's arguments arrived as %llu lists",
+                                          (unsigned long long)count);
     if (!lrc) c->call = x->call;
   }
   return rc ? rc : inb__mpi_agree(lrc, x->comm);

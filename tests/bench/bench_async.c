@@ -238,8 +238,7 @@ static char g_post_error[512];
 
 static int post_check(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                       inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) {
     snprintf(g_post_error, sizeof g_post_error, "post saw %zu results for %zu files", n, inb_batch_size(b));

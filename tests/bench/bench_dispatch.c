@@ -77,8 +77,7 @@ static int task_add_ret(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_sum(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                     inb_batch **out, void *data) {
-  (void)data;
-  (void)b;
+  (void)b, (void)data;
   (void)call;
   (void)extra;
   (void)out;

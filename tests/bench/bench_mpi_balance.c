@@ -89,8 +89,7 @@ static outcome g_out;
 
 static int post_check(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                       inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   outcome o = {inb_results_count(r), 0, 0, ""};
   for (size_t i = 0; i < o.count && !o.bad[0]; i++) {
     const inb_value *v = inb_result_value(r, i);

@@ -64,8 +64,7 @@ static int task_work(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_sum(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                     inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   uint64_t s = 0, w = 0;
   for (size_t i = 0; i < n; i++) {

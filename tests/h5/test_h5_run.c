@@ -465,8 +465,7 @@ static void test_failed_items_are_listed_in_the_results_table_and_every_other_ro
 static atomic_long g_strict_posts;
 static int strict_post(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                        inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   atomic_fetch_add(&g_strict_posts, 1);
   return inb_any_failed(r) ? INB_EITEM : 0;
 }
@@ -849,8 +848,7 @@ static void test_a_task_may_hold_the_views_of_two_outputs_at_once(void **state) 
 }
 
 static int custom_init(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks, size_t *n, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra;
+  (void)b, (void)call, (void)extra, (void)data;
   *tasks = NULL;
   *n = 0;
   return 0;
@@ -906,8 +904,7 @@ static void test_a_plan_item_out_of_range_is_einval_on_every_rank(void **state) 
 /* A user post runs on rank 0 once per batch, with that batch's results. */
 static atomic_long g_posts, g_posted;
 static int count_post(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra, inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   atomic_fetch_add(&g_posts, 1);
   atomic_fetch_add(&g_posted, (long)inb_results_count(r));
   return inb_results_count(r) == inb_batch_size(b) ? 0 : INB_EINVAL;

@@ -28,8 +28,7 @@ static int big_result(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int check_all(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                      inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   if (inb_results_count(r) != NTASKS) return 90;
   for (size_t t = 0; t < NTASKS; t++) {
     const inb_value *v = inb_result_value(r, t);

@@ -28,8 +28,7 @@ static int wrong(inb_item *it, const char *fmt, ...) {
 /* Post for tasks that return inb_int(their position) once their checks pass. */
 static int post_positions(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                           inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (inb_any_failed(r)) { /* the first complaint, and which ranks complained */
     const inb_error *first = NULL;
@@ -159,8 +158,7 @@ static int g_init_calls;
 
 static int init_with_extra(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
                            size_t *ntasks, void *data) {
-  (void)data;
-  (void)b;
+  (void)b, (void)data;
   g_init_calls++;
   if (!call || !extra) return verdict("init got call %p extra %p; both must be non-NULL", (void *)call, (void *)extra), 55;
   const inb_value *secret = inb_args_get(extra, "secret"), *visible = inb_args_get(call, "visible");
@@ -482,46 +480,63 @@ static void test_component_init_gives_every_rank_aligned_copies_of_its_rows(void
   assert_checks();
 }
 
-/* ---- a task's call arrays are its own copies ------------------------------------------------------------ */
+/* ---- call arrays are read-only views, on every target ------------------------------------------------ */
 
-/* Checks that the call's array holds its values, then overwrites it: under INB_MPI a task's ARRAY arguments
- * are copies (API.md §5), so no other task, on this rank or another, may see the change, nor may rank 0's
- * caller. */
-static int scribble_on_call_array(inb_item *it, const inb_args *args, inb_value *result) {
+static _Atomic(const void *) g_seen_call_data; /* the call array's address the first task of this rank saw */
+static const double *g_callvec_addr;           /* rank 0: the caller's array */
+
+/* Checks the call's array and where it lives: the caller's own memory on rank 0, and one copy shared by every
+ * task elsewhere (a task's cost must not grow with the call's arrays). */
+static int check_call_view(inb_item *it, const inb_args *args, inb_value *result) {
   const inb_value *v = inb_args_at(args, 1);
   atomic_fetch_add_explicit(&g_ran, 1, memory_order_relaxed);
   if (inb_args_npos(args) != 2 || v->kind != INB_ARRAY || v->u.a.dtype != INB_F64 || v->u.a.shape[0] != 3)
     return WRONG(it, "argument 1 is not the call's float64 array of 3");
-  if (memcmp(v->u.a.data, k_callvec, sizeof k_callvec) != 0)
-    return WRONG(it, "the call's array (at %p) was changed by another task before this one", v->u.a.data);
-  scribble(v);
+  if (memcmp(v->u.a.data, k_callvec, sizeof k_callvec) != 0) return WRONG(it, "the call's array holds other values");
+  if (inb_item_rank(it) == 0 && v->u.a.data != (const void *)g_callvec_addr)
+    return WRONG(it, "rank 0's task sees a copy (%p) of the caller's array (%p)", v->u.a.data, (void *)g_callvec_addr);
+  const void *expect = NULL;
+  if (!atomic_compare_exchange_strong(&g_seen_call_data, &expect, v->u.a.data) && expect != v->u.a.data)
+    return WRONG(it, "tasks of rank %d see different copies of the call's array (%p, %p)", inb_item_rank(it), expect,
+                 v->u.a.data);
   *result = inb_int((int64_t)inb_item_task(it));
   return 0;
 }
 
-static void test_a_task_writing_to_a_call_array_changes_nothing_elsewhere(void **state) {
+/* Post runs on rank 0 with the caller's arguments: writing through the call's array reaches the caller, as it
+ * does on every local target. */
+static int post_writes_call_array(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
+                                  inb_batch **out, void *data) {
+  int rc = post_positions(b, r, call, extra, out, data);
+  ((double *)inb_args_at(call, 0)->u.a.data)[0] = -1.0; /* a task's argument 1 is the call's 0 */
+  return rc;
+}
+
+static void test_call_arrays_are_views_of_the_callers_memory_on_rank0_and_one_copy_per_rank(void **state) {
   (void)state;
   reset_checks();
   size_t n = 3 * (size_t)g_size + 1;
   inb_batch *b = inb_batch_new(NULL, g_rank == 0 ? n : 1);
   double callvec[3];
+  g_callvec_addr = callvec;
   for (inb_schedule s = INB_STATIC; s <= INB_DYNAMIC; s++) {
     memcpy(callvec, k_callvec, sizeof callvec);
-    inb_action act = {.name = "call copies", .fn = scribble_on_call_array, .init = "indices",
-                      .post = post_positions, .target = INB_MPI, .local = INB_FOR};
-    inb_opts o = {.schedule = s};
+    inb_action act = {.name = "call views", .fn = check_call_view, .init = "indices",
+                      .post = post_writes_call_array, .target = INB_MPI, .local = INB_THREADS};
+    inb_opts o = {.schedule = s, .n_workers = 2};
     inb_args *call = NULL;
     if (g_rank == 0) {
       call = inb_args_new();
       inb_args_add(call, inb_arr((inb_array){.dtype = INB_F64, .ndim = 1, .shape = {3}, .data = callvec}));
     }
     atomic_store(&g_ran, 0);
+    atomic_store(&g_seen_call_data, NULL);
     int rc = inb_run(b, &act, call, g_rank == 0 ? &o : NULL, NULL);
-    expect_rc(rc, 0, "%s: inb_run (every task saw the call's array unchanged)", sched_name(s));
+    expect_rc(rc, 0, "%s: inb_run (rank 0's tasks see the caller's array, the others one copy per rank)",
+              sched_name(s));
     expect_eq(sum_ranks(atomic_load(&g_ran)), (long)n, "%s: tasks run on all ranks", sched_name(s));
-    if (g_rank == 0)
-      expect_eq(memcmp(callvec, k_callvec, sizeof callvec) == 0, 1, "%s: rank 0's array in the call is unchanged",
-                sched_name(s));
+    if (g_rank == 0) expect_eq(callvec[0] == -1.0, 1, "%s: post's write through the call's array reached the caller",
+                               sched_name(s));
     inb_args_free(&call);
   }
   inb_batch_free(&b);
@@ -534,7 +549,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_extra_reaches_init_and_post_but_never_a_task_on_any_rank),
       cmocka_unit_test(test_items_init_gives_every_rank_aligned_copies_of_the_rows),
       cmocka_unit_test(test_component_init_gives_every_rank_aligned_copies_of_its_rows),
-      cmocka_unit_test(test_a_task_writing_to_a_call_array_changes_nothing_elsewhere),
+      cmocka_unit_test(test_call_arrays_are_views_of_the_callers_memory_on_rank0_and_one_copy_per_rank),
   };
   return mpitest_main(&argc, &argv, "mpi.test_args", tests, sizeof tests / sizeof tests[0]);
 }

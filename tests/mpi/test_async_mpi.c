@@ -77,8 +77,7 @@ static inb_schedule g_sched; /* the schedule of the current run, for post */
 
 static int post_check_order(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                             inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
   int ranks_seen[64] = {0};
@@ -138,8 +137,7 @@ static int start_wait_100ms(inb_item *it, const inb_args *args) {
 
 static int post_check_index(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                             inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
   for (size_t i = 0; i < n; i++) {
@@ -212,8 +210,7 @@ static int start_failures(inb_item *it, const inb_args *args) {
 
 static int post_check_failures(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                                inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != NFAIL) return verdict("post got %zu results for %d items", n, NFAIL);
   if (inb_failed_count(r) != 3) return verdict("%zu failures, expected 3", inb_failed_count(r));

@@ -30,8 +30,7 @@ static int g_posts;         /* posts run on this rank */
 
 static int post_count_only(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                            inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)r, (void)call, (void)extra, (void)out;
+  (void)b, (void)r, (void)call, (void)extra, (void)out, (void)data;
   g_posts++;
   return 0;
 }
@@ -46,8 +45,7 @@ static int index_task(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_index(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                       inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   g_posts++;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
@@ -104,8 +102,7 @@ static int fails_at_positions(inb_item *it, const inb_args *args, inb_value *res
 
 static int post_positions(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                           inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r), nfail = 0;
   if (n != g_n) return verdict("post got %zu results for %zu tasks", n, g_n);
   for (size_t i = 0; i < n; i++) {
@@ -187,8 +184,7 @@ static int fails_on_last_rank(inb_item *it, const inb_args *args, inb_value *res
 
 static int post_last_rank(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                           inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r), nfail = 0;
   g_post_failed = inb_failed_count(r);
   if (n != g_n) return verdict("post got %zu results for %zu tasks", n, g_n);
@@ -245,8 +241,7 @@ static int g_inits; /* custom inits run on this rank */
 
 static int refusing_init(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
                          size_t *ntasks, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)tasks, (void)ntasks;
+  (void)b, (void)call, (void)extra, (void)tasks, (void)ntasks, (void)data;
   g_inits++;
   return -42;
 }
@@ -283,8 +278,7 @@ static bool g_post_new_batch;   /* post_failing sets *out to a new batch first *
 
 static int post_failing(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                         inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra;
+  (void)b, (void)call, (void)extra, (void)data;
   g_posts++;
   if (inb_results_count(r) != g_n || inb_any_failed(r)) verdict("post got %zu results, some failed", inb_results_count(r));
   if (g_post_new_batch) *out = inb_batch_new(NULL, 2); /* the run fails: the engine frees it */

@@ -103,8 +103,7 @@ static int big_task(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_big(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                     inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   static _Alignas(8) unsigned char want_buf[TL_BYTES];
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
@@ -213,8 +212,7 @@ static int rows_task(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_rows(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                      inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
   for (size_t i = 0; i < n; i++) {

@@ -25,8 +25,7 @@ static int twice_index(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_twice_index(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                             inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
   if (inb_any_failed(r)) {
@@ -209,8 +208,7 @@ static uint64_t g_hash; /* rank 0: results_hash of the last post_mixed_kinds */
 
 static int post_mixed_kinds(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                             inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   _Alignas(8) unsigned char buf[KIND_BUF];
   char why[200];
   size_t n = inb_results_count(r), nfail = 0;
@@ -320,8 +318,7 @@ static int skewed(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_plus_one(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                          inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
   for (size_t i = 0; i < n; i++) {
@@ -443,8 +440,7 @@ static int outer_task(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_nested(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                        inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
   for (size_t i = 0; i < n; i++) {

@@ -107,8 +107,7 @@ static bool is_timer_value(const inb_value *v, int64_t want) {
 /* Checks that task i holds value 7 * i + 1 (or its STR form). */
 static int post_check_values(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                              inb_batch **out, void *data) {
-  (void)data;
-  (void)call, (void)extra, (void)out;
+  (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu tasks", n, inb_batch_size(b));
   for (size_t i = 0; i < n; i++) {
@@ -225,8 +224,7 @@ static size_t g_once_count;
 
 static int post_once(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                      inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   g_once_count = inb_results_count(r);
   if (g_once_count != 1) return verdict("run_once: %zu results", g_once_count);
   if (!inb_result_ok(r, 0)) return verdict("run_once task failed: %s", inb_result_error(r, 0)->message);
@@ -388,8 +386,7 @@ static int start_read_file(inb_item *it, const inb_args *args) {
 
 static int post_check_files(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                             inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   size_t n = inb_results_count(r);
   if (n != NFILES) return verdict("post got %zu results for %d files", n, NFILES);
   char want[4096];
@@ -431,8 +428,7 @@ static size_t g_nout;
 
 static int post_record(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                        inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   g_nout = inb_results_count(r);
   if (g_nout > MAXREC) return verdict("%zu results, at most %d expected", g_nout, MAXREC);
   for (size_t i = 0; i < g_nout; i++) {
@@ -808,8 +804,7 @@ static int64_t g_inner_sum[4];
 
 static int post_inner_sum(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                           inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)extra, (void)out;
+  (void)b, (void)extra, (void)out, (void)data;
   int64_t outer = inb_args_get(call, "outer")->u.i, sum = 0;
   for (size_t i = 0; i < inb_results_count(r); i++) {
     const inb_value *v = inb_result_value(r, i);

@@ -206,8 +206,7 @@ static bool g_init_null_entry; /* entry 1 is NULL (an empty list) */
 
 static int init_custom(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
                        size_t *ntasks, void *data) {
-  (void)data;
-  (void)b;
+  (void)b, (void)data;
   g_init_calls++;
   g_init_call_null = call == NULL;
   g_init_extra_null = extra == NULL;
@@ -234,8 +233,7 @@ static int init_custom(inb_batch *b, const inb_args *call, const inb_args *extra
 /* Named a=1, b=2 for every task (for the override test). */
 static int init_named_ab(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
                          size_t *ntasks, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra;
+  (void)b, (void)call, (void)extra, (void)data;
   inb_args **list = malloc(3 * sizeof *list);
   if (!list) return INB_ENOMEM;
   for (size_t i = 0; i < 3; i++) {
@@ -1006,8 +1004,7 @@ static int fn_write_row(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_check_rows(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                            inb_batch **out, void *data) {
-  (void)data;
-  (void)r, (void)call, (void)extra, (void)out;
+  (void)r, (void)call, (void)extra, (void)out, (void)data;
   const int64_t *rows = inb_batch_get(b, "square")->data;
   g_post_saw_all_writes = true;
   for (size_t i = 0; i < inb_batch_size(b); i++)

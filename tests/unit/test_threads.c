@@ -46,8 +46,7 @@ static size_t g_order_wrong;  /* results not in their task's position */
 
 static int post_check_order(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                             inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra, (void)out;
+  (void)b, (void)call, (void)extra, (void)out, (void)data;
   g_order_count = inb_results_count(r);
   g_order_wrong = 0;
   for (size_t i = 0; i < g_order_count; i++) {
@@ -253,8 +252,7 @@ static int fn_inner(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_inner(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                       inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)extra, (void)out;
+  (void)b, (void)extra, (void)out, (void)data;
   atomic_fetch_add(&g_inner_posts, 1);
   const inb_value *outer = inb_args_get(call, "outer");
   if (!outer || inb_results_count(r) != INNER) goto bad;
@@ -322,8 +320,7 @@ static int fn_user(inb_item *it, const inb_args *args, inb_value *result) {
 
 static int post_user(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                      inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)extra, (void)out;
+  (void)b, (void)extra, (void)out, (void)data;
   const inb_value *slot = inb_args_get(call, "slot");
   if (!slot || inb_results_count(r) != USER_TASKS) return -61;
   for (size_t i = 0; i < USER_TASKS; i++) {

@@ -31,8 +31,7 @@ static int start_count(inb_item *it, const inb_args *args) {
 
 static int init_count(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
                       size_t *ntasks, void *data) {
-  (void)data;
-  (void)b, (void)call, (void)extra;
+  (void)b, (void)call, (void)extra, (void)data;
   atomic_fetch_add(&g_init_calls, 1);
   *tasks = NULL;
   *ntasks = 0;
@@ -41,8 +40,7 @@ static int init_count(inb_batch *b, const inb_args *call, const inb_args *extra,
 
 static int post_count(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                       inb_batch **out, void *data) {
-  (void)data;
-  (void)b, (void)r, (void)call, (void)extra, (void)out;
+  (void)b, (void)r, (void)call, (void)extra, (void)out, (void)data;
   atomic_fetch_add(&g_post_calls, 1);
   return 0;
 }
