@@ -108,20 +108,21 @@ static int errlist_grow(inb__errlist *l, size_t need) {
   return 0;
 }
 
-int inb__errlist_add(inb__errlist *l, size_t task, int rank, int code, const char *msg) {
-  char *m = inb__strdup(msg && *msg ? msg : inb_strerror(code));
+int inb__errlist_add(inb__errlist *l, const inb_error *e) {
+  char *m = inb__strdup(e->message && *e->message ? e->message : inb_strerror(e->code));
   if (!m || errlist_grow(l, l->n + 1)) {
     inb__free(m);
     return INB_ENOMEM;
   }
-  l->v[l->n++] = (inb_error){.task = task, .rank = rank, .code = code, .message = m};
+  l->v[l->n] = *e;
+  l->v[l->n++].message = m;
   return 0;
 }
 
-int inb__errlist_keep_first(inb__errlist *l, size_t task, int rank, int code, const char *msg) {
-  if (l->n && l->v[0].task < task) return 0;
+int inb__errlist_keep_first(inb__errlist *l, const inb_error *e) {
+  if (l->n && l->v[0].task < e->task) return 0;
   inb__errlist_release(l);
-  return inb__errlist_add(l, task, rank, code, msg);
+  return inb__errlist_add(l, e);
 }
 
 int inb__errlist_move(inb__errlist *dst, inb__errlist *src) {

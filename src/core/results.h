@@ -88,12 +88,12 @@ static inline void inb__results_store_scalar(inb_results *r, size_t i, const inb
  * release. */
 void *inb__results_release(inb_results *r);
 
-/* Appends a record; msg (NULL = inb_strerror(code)) is copied. Returns 0 or INB_ENOMEM. */
-int inb__errlist_add(inb__errlist *l, size_t task, int rank, int code, const char *msg);
+/* Appends a copy of e; its message (NULL = inb_strerror(code)) is copied. Returns 0 or INB_ENOMEM. */
+int inb__errlist_add(inb__errlist *l, const inb_error *e);
 
-/* Keeps in l only the failure with the lowest task: adds this one if l is empty or it is lower.
+/* Keeps in l only the failure with the lowest task: adds a copy of e if l is empty or e's task is lower.
  * Returns 0 or INB_ENOMEM. */
-int inb__errlist_keep_first(inb__errlist *l, size_t task, int rank, int code, const char *msg);
+int inb__errlist_keep_first(inb__errlist *l, const inb_error *e);
 
 /* Moves every record of src to the end of dst (src becomes empty). Returns 0 or INB_ENOMEM. */
 int inb__errlist_move(inb__errlist *dst, inb__errlist *src);

@@ -5,6 +5,7 @@
 #define INB_ENGINE_CALL_H
 
 #include <inbatch/run.h>
+#include <stdatomic.h>
 
 #include "core/results.h"
 
@@ -32,6 +33,21 @@ typedef struct inb__io {
   size_t item_bytes;         /* the bytes of one item's input and output rows: sizes the slabs (chunk.c) */
 } inb__io;
 
+/* "Stop taking work": a flag every worker checks before it starts a task, and the count of failed tasks that
+ * raises it at max_failures. One per call, shared by its workers; under mpi one per rank for the whole call,
+ * which the MPI layer raises when another rank asks (see mpi/stop.c). */
+typedef struct inb__stop {
+  _Atomic int stopped;
+  _Atomic int64_t failures;  /* tasks that ran and failed (attempts > 0) */
+  int64_t max_failures;      /* 0 = no limit */
+  char why[160];             /* the INB_ECANCELED message of the tasks not started; written before stopped */
+  void (*notify)(struct inb__stop *s); /* optional, after each failure counted (any worker thread) */
+  void *ctx;                 /* notify's */
+} inb__stop;
+
+/* Raises s (once; later calls keep the first reason). */
+void inb__stop_raise(inb__stop *s, const char *why);
+
 /* How task i's item arguments are made: standard inits build them on the fly, custom inits hand lists. */
 typedef enum { INB__GEN_INDICES, INB__GEN_ITEMS, INB__GEN_COMPONENT, INB__GEN_ONCE, INB__GEN_LISTS } inb__gen;
 
@@ -48,6 +64,10 @@ typedef struct inb__call {
   size_t chunk;              /* 0 = guided */
   int64_t deadline_ns;       /* CLOCK_MONOTONIC; 0 = none */
   int64_t timeout_ms;
+  int retries;               /* a failed task runs again up to this many times */
+  int max_in_flight;         /* async: tasks started and not done at once (0 = the default) */
+  int64_t max_failures;      /* 0 = no limit (c->stop counts) */
+  inb__stop *stop;           /* never NULL once the call runs */
   int rank;
 
   inb__gen gen;

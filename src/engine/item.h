@@ -16,6 +16,7 @@ struct inb_item {
   void (*on_done)(struct inb_item *it, int code, inb_value result);
   void *async;
   uint8_t done;
+  int attempts;             /* async: times started so far (retries) */
   /* inb_h5_run: the call's output rows; task_base turns task into a row */
   const struct inb__io *io;
   const struct inb__outrows *outrows;

@@ -92,13 +92,46 @@ static inline int prepare(inb__worker *w, size_t i) {
   return 0;
 }
 
+void inb__stop_raise(inb__stop *s, const char *why) {
+  int expect = 0;
+  if (atomic_load(&s->stopped)) return;
+  if (atomic_compare_exchange_strong(&s->stopped, &expect, 2)) { /* 2: being raised, why not yet written */
+    snprintf(s->why, sizeof s->why, "%s", why);
+    atomic_store(&s->stopped, 1);
+  }
+}
+
+/* Whether tasks may still start; a task that may not is recorded INB_ECANCELED with the stop's reason. */
+static inline bool stopped(inb__worker *w, size_t i) {
+  inb__stop *s = w->c->stop;
+  int st = atomic_load_explicit(&s->stopped, memory_order_acquire);
+  if (__builtin_expect(!st, 1)) return false;
+  while (st == 2) st = atomic_load_explicit(&s->stopped, memory_order_acquire); /* why is being written */
+  inb__worker_fail(w, i, INB_ECANCELED, s->why, 0);
+  return true;
+}
+
+/* A task that ran failed: count it toward max_failures. */
+static void count_failure(inb__worker *w) {
+  inb__stop *s = w->c->stop;
+  int64_t n = atomic_fetch_add(&s->failures, 1) + 1;
+  if (s->max_failures && n >= s->max_failures) {
+    char why[160];
+    snprintf(why, sizeof why, "not started: the run stopped taking work after %lld failed tasks (max_failures)",
+             (long long)n);
+    inb__stop_raise(s, why);
+  }
+  if (s->notify) s->notify(s);
+}
+
 /* Records task i's failure: every record with a post, else a count and the lowest position. */
-void inb__worker_fail(inb__worker *w, size_t i, int code, const char *msg) {
+void inb__worker_fail(inb__worker *w, size_t i, int code, const char *msg, int attempts) {
   w->nfailed++;
   if (w->c->col_kinds) w->c->col_kinds[i] = INB__DEFERRED; /* its record tells */
-  int rc = (w->c->results || w->c->all_errors) ? inb__errlist_add(&w->errors, i, w->item.rank, code, msg)
-                                               : inb__errlist_keep_first(&w->first, i, w->item.rank, code, msg);
+  inb_error e = {.task = i, .rank = w->item.rank, .code = code, .message = msg, .attempts = attempts};
+  int rc = (w->c->results || w->c->all_errors) ? inb__errlist_add(&w->errors, &e) : inb__errlist_keep_first(&w->first, &e);
   if (rc) w->rc = INB_ENOMEM;
+  if (attempts > 0) count_failure(w);
 }
 
 /* Results as columns (an MPI chunk): scalars in place, values with data as copies on the side. */
@@ -108,7 +141,7 @@ static void store_column(inb__worker *w, size_t i, const inb_value *v) {
     c->col_kinds[i] = (uint8_t)v->kind;
     c->col_scalars[i] = v->kind == INB_BOOL ? (int64_t)v->u.b : v->kind == INB_NONE ? 0 : v->u.i;
   } else if (inb__vallist_add(&w->deferred, i, v)) {
-    inb__worker_fail(w, i, INB_ENOMEM, "out of memory while copying the task's result");
+    w->rc = INB_ENOMEM; /* the library's failure, not the task's: the call fails */
   } else {
     c->col_kinds[i] = INB__DEFERRED;
   }
@@ -125,7 +158,7 @@ static inline void store(inb__worker *w, size_t i, const inb_value *v) {
   if (!inb__value_has_data(v)) {
     inb__results_store_scalar(c->results, i, v);
   } else if (inb__results_store(c->results, i, v, &w->copies)) {
-    inb__worker_fail(w, i, INB_ENOMEM, "out of memory while copying the task's result");
+    w->rc = INB_ENOMEM; /* the library's failure, not the task's: the call fails */
   }
 }
 
@@ -136,7 +169,7 @@ static inline bool late(inb__worker *w, size_t i) {
   if (__builtin_expect(!c->deadline_ns, 1) || inb__now_ns() <= c->deadline_ns) return false;
   char msg[96];
   snprintf(msg, sizeof msg, "not started before the timeout of %lld ms", (long long)c->timeout_ms);
-  inb__worker_fail(w, i, INB_ECANCELED, msg);
+  inb__worker_fail(w, i, INB_ECANCELED, msg, 0);
   return true;
 }
 
@@ -144,7 +177,8 @@ bool inb__worker_late(inb__worker *w, size_t i) { return late(w, i); }
 
 static inline const inb_args *args_of(inb__worker *w, size_t i) {
   if (prepare(w, i)) {
-    inb__worker_fail(w, i, INB_ENOMEM, "out of memory while merging the task's arguments");
+    w->rc = INB_ENOMEM; /* the call fails; the task is recorded as never started */
+    inb__worker_fail(w, i, INB_ENOMEM, "not started: out of memory merging its arguments", 0);
     return NULL;
   }
   return &w->args;
@@ -152,15 +186,22 @@ static inline const inb_args *args_of(inb__worker *w, size_t i) {
 
 const inb_args *inb__worker_args(inb__worker *w, size_t i) { return args_of(w, i); }
 
+bool inb__worker_stopped(inb__worker *w, size_t i) { return stopped(w, i); }
+
 static void run_one(inb__worker *w, size_t i) {
   inb__call *c = w->c;
-  if (late(w, i) || !args_of(w, i)) return;
+  if (late(w, i) || stopped(w, i) || !args_of(w, i)) return;
   w->item.task = c->task_base + i;
   inb_value *res = &w->scratch;
-  res->kind = INB_NONE; /* all of inb_none() that matters; writing the whole 88-byte value costs more than a task */
-  int rc = c->act->fn(&w->item, &w->args, res);
+  int rc, attempts = 0;
+  do {
+    w->item.has_msg = false;
+    res->kind = INB_NONE; /* all of inb_none() that matters; writing the whole 88-byte value costs more than a task */
+    rc = c->act->fn(&w->item, &w->args, res);
+    attempts++;
+  } while (__builtin_expect(rc != 0, 0) && attempts <= c->retries && !atomic_load(&c->stop->stopped));
   if (rc)
-    inb__worker_fail(w, i, rc, w->item.has_msg ? w->item.msg : NULL);
+    inb__worker_fail(w, i, rc, w->item.has_msg ? w->item.msg : NULL, attempts);
   else
     store(w, i, res);
   w->item.has_msg = false;

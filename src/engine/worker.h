@@ -30,11 +30,13 @@ void inb__worker_run(inb__worker *w, size_t lo, size_t hi);
 
 /* The pieces of a task, for targets that run tasks their own way (async):
  * task i's merged arguments in w's view, valid until the next call (NULL: out of memory, failure recorded);
- * whether the call's deadline passed before task i started (then its INB_ECANCELED record is made);
- * task i's failure record (msg NULL = inb_strerror(code); copied); task i's successful result (copied). */
+ * whether the call's deadline passed before task i started, or the call stopped taking work (then its
+ * INB_ECANCELED record is made); task i's failure record (msg NULL = inb_strerror(code); copied; attempts 0 =
+ * never started, else the times it ran: counted toward max_failures); task i's successful result (copied). */
 const inb_args *inb__worker_args(inb__worker *w, size_t i);
 bool inb__worker_late(inb__worker *w, size_t i);
-void inb__worker_fail(inb__worker *w, size_t i, int code, const char *msg);
+void inb__worker_fail(inb__worker *w, size_t i, int code, const char *msg, int attempts);
+bool inb__worker_stopped(inb__worker *w, size_t i);
 void inb__worker_store(inb__worker *w, size_t i, const inb_value *v);
 
 /* Moves w's failure records into its call and frees w's state. Call from one thread at a time per call. */

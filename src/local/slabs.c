@@ -77,25 +77,16 @@ static size_t slab_tasks(const inb__call *c, const inb__rowref *r) {
   return per < bytes ? bytes / per : 1;
 }
 
-/* A slab whose rows could not be read: its tasks fail with the read's error (their output rows are zeros). */
-static int fail_slab(inb__call *c, int code) {
-  for (size_t i = 0; i < c->ntasks; i++) {
-    if (c->col_kinds) c->col_kinds[i] = INB__DEFERRED;
-    if (inb__errlist_add(&c->errors, i, c->rank, code, inb_errmsg())) return INB_ENOMEM;
-    c->nfailed++;
-  }
-  return 0;
-}
-
-/* The tasks of one slab (c describes it): rows read, tasks run, output rows handed to the data layer. */
+/* The tasks of one slab (c describes it): rows read, tasks run, output rows handed to the data layer. A read
+ * that fails fails the call (an I/O error is the run's, not the items'). */
 static int run_slab(inb__call *c, inb__rowref *r) {
-  int lrc = 0;
   if (r) {
     release_rows(r);
-    lrc = c->io->load(c->io->ctx, c->index, c->ntasks, r->want, r->loaded);
+    int rc = c->io->load(c->io->ctx, c->index, c->ntasks, r->want, r->loaded);
+    if (rc) return rc; /* the hook's message names the file and dataset */
   }
   int rc = inb__outputs_begin(c) ? inb__err(INB_ENOMEM, "action '%s': out of memory for output rows", c->name) : 0;
-  if (!rc) rc = lrc ? fail_slab(c, lrc) : inb__local_run(c);
+  if (!rc) rc = inb__local_run(c);
   if (!rc && c->internal_rc) rc = inb__err(c->internal_rc, "action '%s': %s while recording results", c->name,
                                            inb_strerror(c->internal_rc));
   if (!rc && c->outrows.bufs) rc = inb__outputs_end(c, c->index);

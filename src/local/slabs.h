@@ -27,7 +27,7 @@ int inb__rowref_init(inb__call *c, const char *only, inb__rowref *r);
 void inb__rowref_release(inb__rowref *r);
 
 /* Runs the tasks of c on its local target in slabs: with r (rows by reference), each slab's rows are read first
- * (a slab whose read fails fails its own tasks with the read's message); with c->io outputs, each slab's output
+ * (a read that fails fails the call with the hook's INB_EIO); with c->io outputs, each slab's output
  * rows are handed to the data layer after its tasks. Failure records and deferred values stay numbered from c's
  * first task. c->index holds the items' indices (with r). Returns 0 or a failure of the run itself (INB_ENOMEM,
  * the output hook's INB_EIO) with inb_errmsg() set. */

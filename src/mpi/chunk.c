@@ -168,25 +168,9 @@ static int decode(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint6
   return rc ? rc : inb__wire_end(n, off);
 }
 
-/* Packs the outcome of a chunk whose tasks could not even start: every task failed with code and msg. */
-static int pack_all_failed(const inb__mpi *x, uint64_t first, uint64_t count, int code, const char *msg,
-                           inb__buf *out) {
-  inb_args *d = inb_args_new();
-  int rc = d ? inb_args_add(d, inb_int((int64_t)first)) : INB_ENOMEM;
-  if (!rc) rc = inb_args_add(d, inb_int((int64_t)count));
-  if (!rc) rc = inb__wire_put_header(out, 1 + count);
-  if (!rc) rc = inb__wire_pack_args(out, d);
-  for (uint64_t i = 0; !rc && i < count; i++) {
-    inb__wire_result r = {.task = first + i, .ok = false, .error = {.rank = x->rank, .code = code, .message = msg}};
-    rc = inb__wire_pack_result(out, &r);
-  }
-  if (!rc) inb__wire_seal(out, 0, 1 + count);
-  inb_args_free(&d);
-  return rc;
-}
-
-/* The outcomes of a chunk that ran: the columns (with a post), then a record per value with data and per
- * failure (every failure is DEFERRED in the kinds column). */
+/* The outcomes of a chunk that ran, appended to out as a message of its own (at the next multiple of 8): the
+ * columns (with a post), then a record per value with data and per failure (every failure is DEFERRED in the
+ * kinds column). */
 static int pack_outcomes(const inb__call *in, uint64_t first, inb__buf *out) {
   inb_args *d = inb_args_new();
   int rc = d ? inb_args_add(d, inb_int((int64_t)first)) : INB_ENOMEM;
@@ -202,6 +186,7 @@ static int pack_outcomes(const inb__call *in, uint64_t first, inb__buf *out) {
   if (!rc) rc = inb__wire_args_size(d, &dsize);
   if (!rc) rc = inb__buf_reserve(out, INB__WIRE_HEADER_BYTES + dsize + 64 * (nrec - 1)); /* one allocation, no
                                                                  doubling copies of the columns */
+  size_t at = (out->n + 7) & ~(size_t)7; /* where put_header starts the message */
   if (!rc) rc = inb__wire_put_header(out, nrec);
   if (!rc) rc = inb__wire_pack_args(out, d);
   for (size_t k = 0; !rc && k < in->deferred.n; k++) {
@@ -212,7 +197,7 @@ static int pack_outcomes(const inb__call *in, uint64_t first, inb__buf *out) {
     inb__wire_result r = {.task = first + in->errors.v[k].task, .ok = false, .error = in->errors.v[k]};
     rc = inb__wire_pack_result(out, &r);
   }
-  if (!rc) inb__wire_seal(out, 0, nrec);
+  if (!rc) inb__wire_seal(out, at, nrec);
   inb_args_free(&d);
   return rc;
 }
@@ -221,17 +206,19 @@ int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint
   decoded d = {0};
   int rc = decode(x, p, n, first, count, &d);
   if (rc) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "rank %d could not decode its tasks: %s", x->rank, inb_errmsg());
+    inb__err(rc, "action '%s': rank %d could not decode tasks %llu..+%llu: %s", x->c->name, x->rank,
+             (unsigned long long)first, (unsigned long long)count, inb_errmsg());
     decoded_release(&d);
-    return pack_all_failed(x, first, count, rc, msg, out);
+    return rc;
   }
   const inb__call *c = x->c;
   inb__call in = {.act = c->act, .name = c->name, .b = c->b, .call = c->call, .extra = c->extra,
                   .target = x->local, .n_workers = c->n_workers, .chunk = c->chunk, .deadline_ns = c->deadline_ns,
                   .timeout_ms = c->timeout_ms, .rank = x->rank, .gen = d.gen, .ntasks = count, .task_base = first,
                   .index = d.index, .comps = d.comps, .comp_names = d.names, .comp_fixed = d.fixed,
-                  .ncomps = d.ncomps, .lists = d.lists, .all_errors = true, .io = c->io, .by_ref = c->by_ref};
+                  .ncomps = d.ncomps, .lists = d.lists, .all_errors = true, .io = c->io, .by_ref = c->by_ref,
+                  .retries = c->retries, .max_in_flight = c->max_in_flight, .max_failures = c->max_failures,
+                  .stop = c->stop};
   if (x->keep_values) {
     in.col_kinds = inb__malloc(count ? count : 1);
     in.col_scalars = inb__malloc((count ? count : 1) * sizeof *in.col_scalars);
@@ -271,8 +258,8 @@ static int absorb_record(inb__mpi *x, const inb__wire_result *r, uint64_t first,
     return inb__results_store(c->results, r->task, &r->value, &c->results->copies); /* under x->mu */
   }
   c->nfailed++;
-  if (c->results) return inb__errlist_add(&c->errors, r->task, r->error.rank, r->error.code, r->error.message);
-  return inb__errlist_keep_first(&c->first, r->task, r->error.rank, r->error.code, r->error.message);
+  if (c->results) return inb__errlist_add(&c->errors, &r->error);
+  return inb__errlist_keep_first(&c->first, &r->error);
 }
 
 /* The kinds/scalars columns straight into the result slots. */

@@ -9,10 +9,10 @@
 int inb__chunk_pack(const inb__mpi *x, size_t first, size_t count, inb__buf *out);
 
 /* Runs the tasks of a packed chunk (first task position `first`, `count` tasks, message p[0..n) from
- * inb__chunk_pack) on this rank with the local target and packs their outcomes into `out`: every result with
- * its value when keep_values, else the failures only. A chunk that cannot be decoded becomes `count` failure
- * records with the decoding error, so the protocol goes on. Returns 0, or a failure of the run itself
- * (INB_ENOMEM, INB_EIO from the output hook) with inb_errmsg() set: the caller fails the whole call. */
+ * inb__chunk_pack) on this rank with the local target and appends their outcomes to `out` as a message of its
+ * own at the next multiple of 8: every result with its value when keep_values, else the failures only.
+ * Returns 0, or a failure of the run itself (INB_ECORRUPT: the chunk cannot be decoded; INB_ENOMEM; INB_EIO
+ * from the data layer's hooks) with inb_errmsg() set: the caller fails the whole call. */
 int inb__chunk_run(const inb__mpi *x, uint8_t *p, size_t n, uint64_t first, uint64_t count, inb__buf *out);
 
 /* Rank 0: takes a packed results message (p[0..n), from inb__chunk_run on rank `from`) into x->c: values into

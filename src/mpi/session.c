@@ -10,12 +10,15 @@
 #include "local/local.h"
 #include "mpi/chunk.h"
 #include "mpi/msg.h"
+#include "mpi/stop.h"
 
+/* Rank 0's options, as every rank runs with them. */
 typedef struct {
-  int32_t n_workers, schedule;
-  int32_t keep_values, pad;
+  int32_t n_workers, is_static;
+  int32_t keep_values, retries;
+  int32_t max_in_flight, pad;
   uint64_t chunk;
-  int64_t timeout_ms;
+  int64_t timeout_ms, max_failures;
 } settings;
 
 int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm) {
@@ -28,10 +31,12 @@ int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm) {
   pthread_mutex_init(&x->mu, NULL);
   c->remote = x->rank != 0;
   c->rank = x->rank;
+  c->stop = &x->stop;
   return 0;
 }
 
 void inb__mpi_close(inb__mpi *x) {
+  x->c->stop = NULL;
   inb_args_free(&x->call);
   inb__free(x->callbuf);
   pthread_mutex_destroy(&x->mu);
@@ -91,26 +96,38 @@ static int share_call(inb__mpi *x) {
   return rc ? rc : inb__mpi_agree(lrc, x->comm);
 }
 
+/* Rank 0's choice of schedule. STATIC when asked for, and for rows read where tasks run (inb_h5_run) when MPI
+ * runs below MPI_THREAD_MULTIPLE: DYNAMIC reads them on rank 0's compute thread (MPI-IO) while its calling thread
+ * serves requests. Decided on rank 0 alone, so every rank runs the same protocol. */
+static bool choose_static(const inb__call *c, const inb_opts *o) {
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
+  return o->schedule == INB_STATIC || (c->io && level < MPI_THREAD_MULTIPLE);
+}
+
 int inb__mpi_share_settings(inb__mpi *x, const inb_opts *o) {
   inb__call *c = x->c;
-  settings s = {o->n_workers, (int32_t)o->schedule, c->act->post != NULL, 0, o->chunk, o->timeout_ms};
+  settings s = {0};
+  if (x->rank == 0)
+    s = (settings){.n_workers = o->n_workers, .is_static = choose_static(c, o), .keep_values = c->act->post != NULL,
+                   .retries = o->retries, .max_in_flight = o->max_in_flight, .chunk = o->chunk,
+                   .timeout_ms = o->timeout_ms, .max_failures = o->max_failures};
   int rc = MPI_Bcast(&s, (int)sizeof s, MPI_BYTE, 0, x->comm);
   if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Bcast");
   rc = share_call(x);
   if (rc) return rc;
   x->keep_values = s.keep_values;
+  x->is_static = s.is_static;
   c->n_workers = x->local == INB_THREADS ? (s.n_workers > 0 ? s.n_workers : inb__cpus_available()) : 1;
   c->chunk = s.chunk;
   c->timeout_ms = s.timeout_ms;
+  c->retries = s.retries;
+  c->max_in_flight = s.max_in_flight;
+  c->max_failures = s.max_failures;
+  x->stop = (inb__stop){.max_failures = s.max_failures};
   x->total_workers = c->n_workers;
-  MPI_Allreduce(MPI_IN_PLACE, &x->total_workers, 1, MPI_INT, MPI_SUM, x->comm);
-  x->is_static = s.schedule == INB_STATIC;
-  int level = MPI_THREAD_SINGLE;
-  MPI_Query_thread(&level);
-  /* DYNAMIC reads rows on rank 0's compute thread (MPI-IO) while its calling thread serves requests: that takes
-   * MPI_THREAD_MULTIPLE. A program that initialised MPI with less gets the STATIC schedule for such calls. */
-  if (c->io && level < MPI_THREAD_MULTIPLE) x->is_static = true;
-  return 0;
+  rc = MPI_Allreduce(MPI_IN_PLACE, &x->total_workers, 1, MPI_INT, MPI_SUM, x->comm);
+  return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Allreduce");
 }
 
 int inb__mpi_share_tasks(inb__mpi *x, int rc) {
@@ -122,4 +139,10 @@ int inb__mpi_share_tasks(inb__mpi *x, int rc) {
   return rc;
 }
 
-int inb__mpi_schedule(inb__mpi *x) { return x->is_static ? inb__mpi_static(x) : inb__mpi_dynamic(x); }
+int inb__mpi_schedule(inb__mpi *x) {
+  bool cross_rank_stop = x->c->max_failures && x->size > 1; /* the same on every rank: rank 0's settings */
+  int rc = inb__mpi_stop_begin(x);
+  if (!rc) rc = x->is_static ? inb__mpi_static(x) : inb__mpi_dynamic(x);
+  int src = inb__mpi_stop_end(x);
+  return rc || !cross_rank_stop ? rc : inb__mpi_agree(src, x->comm);
+}

@@ -21,6 +21,13 @@ typedef struct inb__mpi {
   pthread_mutex_t mu;    /* rank 0: absorbing results from the dispatcher and the compute thread */
   uint8_t *callbuf;      /* ranks other than 0: the call's arguments as received (call views it) */
   inb_args *call;
+  inb__stop stop;        /* this rank's, for every chunk it runs (c->stop points here) */
+  /* the cross-rank stop (mpi/stop.c) */
+  bool stop_used, sentinel_on;
+  pthread_t sentinel;
+  int sentinel_rc;
+  _Atomic int stop_sent;          /* rank 0: every remote rank got its stop or end notice */
+  _Atomic int64_t global_failures; /* rank 0: failed tasks on every rank */
 } inb__mpi;
 
 /* Starts MPI if nobody has, finds the engine's communicator for *comm (an MPI_Comm*, NULL = WORLD) and fills x

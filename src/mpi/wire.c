@@ -161,12 +161,12 @@ int inb__wire_result_size(const inb__wire_result *r, size_t *size) {
     *size = 16 + vs;
     return 0;
   }
-  if (r->error.code == 0 || r->error.rank < 0)
-    return inb__err(INB_EINVAL, "wire: cannot pack the error record of task %llu: code %d, rank %d",
-                    (ull)r->task, r->error.code, r->error.rank);
+  if (r->error.code == 0 || r->error.rank < 0 || r->error.attempts < 0)
+    return inb__err(INB_EINVAL, "wire: cannot pack the error record of task %llu: code %d, rank %d, attempts %d",
+                    (ull)r->task, r->error.code, r->error.rank, r->error.attempts);
   size_t len = strlen(error_message(&r->error)) + 1;
-  if (len > MAX_PADDED - 32) return inb__err(INB_EINVAL, "wire: error message of task %llu too long", (ull)r->task);
-  *size = 32 + len + pad8(len);
+  if (len > MAX_PADDED - 40) return inb__err(INB_EINVAL, "wire: error message of task %llu too long", (ull)r->task);
+  *size = 40 + len + pad8(len);
   return 0;
 }
 
@@ -246,7 +246,7 @@ int inb__wire_pack_result(inb__buf *b, const inb__wire_result *r) {
     put_value(b, &r->value);
     return 0;
   }
-  int32_t rank_code[2] = {r->error.rank, r->error.code};
+  int32_t rank_code[4] = {r->error.rank, r->error.code, r->error.attempts, 0};
   put(b, rank_code, sizeof rank_code);
   const char *msg = error_message(&r->error);
   size_t len = strlen(msg);
@@ -527,13 +527,16 @@ int inb__wire_unpack_result(uint8_t *p, size_t n, size_t *off, inb__wire_result 
   } else {
     size_t at = r.off;
     uint8_t *q = NULL;
-    int32_t rank_code[2];
-    if ((rc = take(&r, 8, "rank and code", &q))) return rc;
-    memcpy(rank_code, q, 8);
+    int32_t rank_code[4];
+    if ((rc = take(&r, 16, "rank, code and attempts", &q))) return rc;
+    memcpy(rank_code, q, 16);
     out->error.rank = rank_code[0];
     out->error.code = rank_code[1];
+    out->error.attempts = rank_code[2];
     if (out->error.rank < 0) return corrupt(at, "negative rank %d in an error record", out->error.rank);
     if (out->error.code == 0) return corrupt(at + 4, "error record with code 0");
+    if (out->error.attempts < 0) return corrupt(at + 8, "negative attempts %d in an error record", out->error.attempts);
+    if (rank_code[3] != 0) return corrupt(at + 12, "a reserved field is not zero");
     rc = get_cstr(&r, "error message", false, &out->error.message);
   }
   if (rc == 0) *off = r.off;

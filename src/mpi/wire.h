@@ -7,13 +7,14 @@
  * message received into a malloc'd buffer is aligned for any dtype and can be used in place (API.md §5), and
  * the encoding is canonical: re-packing what was unpacked gives the same bytes (the fuzzer checks this).
  *
- *   header (24 bytes)     "INBW" | u16 version (1) | u16 byte-order mark 0x0102 | u64 record count
+ *   header (24 bytes)     "INBW" | u16 version (2) | u16 byte-order mark 0x0102 | u64 record count
  *                         | u64 message size in bytes, header included (must equal the bytes received)
  *   record                u8 type (1 = argument list, 2 = result) | u8 status (result: 0 ok, 1 failed;
  *                         argument list: 0) | 6 zero bytes | body
  *     argument list body  u64 npos | u64 nnamed | npos values | nnamed times (name, value)
  *     result body, ok     u64 task | value
- *     result body, failed u64 task | i32 rank (>= 0) | i32 code (!= 0) | u64 n | n message bytes, NUL, pad
+ *     result body, failed u64 task | i32 rank (>= 0) | i32 code (!= 0) | i32 attempts (>= 0) | 4 zero bytes
+ *                         | u64 n | n message bytes, NUL, pad
  *   name                  u64 n (>= 1) | n bytes without a NUL | NUL | pad to 8
  *   value                 u8 kind | u8 dtype | u8 ndim | u8 bool | 4 zero bytes | payload
  *                         (dtype and ndim are 0 unless kind is ARRAY; bool is 0 or 1 for BOOL, else 0)
@@ -59,7 +60,7 @@ void inb__buf_release(inb__buf *b);
 
 /* ---- Messages ------------------------------------------------------------------------------------------ */
 
-enum { INB__WIRE_VERSION = 1, INB__WIRE_HEADER_BYTES = 24 };
+enum { INB__WIRE_VERSION = 2, INB__WIRE_HEADER_BYTES = 24 };
 
 /* Record types (the first byte of a record). */
 enum { INB__WIRE_ARGS = 1, INB__WIRE_RESULT = 2 };

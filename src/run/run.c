@@ -25,6 +25,8 @@ static int execute(inb__call *c, inb_batch **out) {
     c->results = &results;
   }
   if (c->timeout_ms) c->deadline_ns = inb__now_ns() + c->timeout_ms * 1000000;
+  inb__stop stop = {.max_failures = c->max_failures};
+  c->stop = &stop;
   c->all_errors = c->io && c->io->nout; /* failed rows are zeroed: every failure must be known */
   rc = inb__outputs_begin(c) ? inb__err(INB_ENOMEM, "action '%s': out of memory for output rows", c->name) : 0;
   if (!rc) rc = inb__local_run(c);
@@ -32,6 +34,7 @@ static int execute(inb__call *c, inb_batch **out) {
   inb__outputs_release(c);
   if (!rc) rc = inb__finish(c, out);
   if (c->results) inb__results_close(c->results);
+  c->stop = NULL;
   return rc;
 }
 

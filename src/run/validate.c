@@ -136,5 +136,8 @@ int inb__validate(inb__call *c, inb_batch *b, const inb_action *act, const inb_o
   c->n_workers = runs_on == INB_THREADS ? (o->n_workers > 0 ? o->n_workers : inb__cpus_available()) : 1;
   c->chunk = o->chunk;
   c->timeout_ms = o->timeout_ms;
+  c->retries = o->retries;
+  c->max_in_flight = o->max_in_flight;
+  c->max_failures = o->max_failures;
   return 0;
 }

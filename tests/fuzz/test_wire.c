@@ -527,7 +527,7 @@ static void test_malformed_fields_are_named_with_their_offset(void **state) {
       {inb_int(1), 24, 3, "at byte 24", "record"},
       {inb_int(1), 25, 1, "at byte 25", "status"},
       {inb_int(1), 0, 'X', "at byte 0", "magic"},
-      {inb_int(1), 4, 2, "at byte 4", "version 2"},
+      {inb_int(1), 4, 3, "at byte 4", "version 3"},
       {inb_int(1), 6, 0x01, "at byte 6", "byte-order"},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -575,8 +575,20 @@ static void test_bad_names_and_error_records_are_corrupt(void **state) {
   assert_null(out);
   inb__buf_release(&b);
 
-  inb__wire_result r = {.task = 1, .error = {.rank = 1, .code = 5, .message = "m"}}, got;
-  assert_int_equal(inb__wire_pack_result(&b, &r), 0); /* rank 16, code 20 */
+  inb__wire_result r = {.task = 1, .error = {.rank = 1, .code = 5, .message = "m", .attempts = 3}}, got;
+  assert_int_equal(inb__wire_pack_result(&b, &r), 0); /* rank 16, code 20, attempts 24, reserved 28 */
+  off = 0;
+  assert_int_equal(inb__wire_unpack_result(b.p, b.n, &off, &got), 0);
+  assert_int_equal(got.error.attempts, 3); /* a retried task's record says how often it ran */
+  off = 0;
+  b.p[28] = 1;
+  assert_int_equal(inb__wire_unpack_result(b.p, b.n, &off, &got), INB_ECORRUPT);
+  assert_non_null(strstr(inb_errmsg(), "reserved"));
+  b.p[28] = 0;
+  memset(b.p + 24, 0xff, 4);
+  assert_int_equal(inb__wire_unpack_result(b.p, b.n, &off, &got), INB_ECORRUPT);
+  assert_non_null(strstr(inb_errmsg(), "negative attempts"));
+  memset(b.p + 24, 0, 4);
   memset(b.p + 20, 0, 4);
   assert_int_equal(inb__wire_unpack_result(b.p, b.n, &off, &got), INB_ECORRUPT);
   assert_non_null(strstr(inb_errmsg(), "code 0"));
