@@ -36,10 +36,19 @@ void inb_h5_close(inb_h5_input **in);
 int64_t inb_h5_length(const inb_h5_input *in);
 
 /* Reads the rows index[0..n) of every component into a new batch whose item indices are `index` and whose
- * components are named like the datasets without the leading '/' ("/images" -> "images"). Independent
- * (not collective): any rank may call it alone. *out is owned by the caller (inb_batch_free); NULL on failure.
- * Returns 0, INB_EINVAL (an index out of range), INB_EIO, INB_ENOMEM. */
+ * components are named like the datasets without the leading '/' ("/images" -> "images"). index NULL means
+ * items 0..n-1 (as inb_batch_new). Independent (not collective): any rank may call it alone. *out is owned by
+ * the caller (inb_batch_free); NULL on failure.
+ * Returns 0, INB_EINVAL (in NULL; an index out of range, or n past the end when index is NULL), INB_EIO,
+ * INB_ENOMEM. */
 int inb_h5_read(inb_h5_input *in, const int64_t *index, size_t n, inb_batch **out);
+
+/* What one item of component `name` is, without reading a row: *item gets its dtype, ndim (the dataset's
+ * dimensions after the first) and shape; item->data is NULL. `name` as in inb_h5_read ("images"; "/images" is
+ * accepted too). Local: no I/O, no communication. Nothing is allocated.
+ * Returns 0, INB_ENOTFOUND (no such component: the message lists the input's components), INB_EINVAL (in,
+ * name or item NULL); on failure *item (when given) is zeroed. */
+int inb_h5_component(const inb_h5_input *in, const char *name, inb_array *item);
 
 /* ---- Outputs -------------------------------------------------------------------------------------------- */
 
@@ -54,44 +63,79 @@ typedef struct {
 
 typedef struct inb_h5_output inb_h5_output;
 
-/* Creates the output file `path` with datasets `specs[0..n)` of `length` items each, plus the results table
- * "/inbatch_results" (see inb_h5_run). Until inb_h5_commit the file lives under a temporary name next to the
- * target ("<dir>/.<name>.inbatch-partial"), so an output is never left looking complete when it is not.
- * An existing `path` is refused unless overwrite is true. Collective over *comm (as inb_h5_open).
- * On success *out is owned by the caller (inb_h5_commit or inb_h5_abort); on failure *out is NULL and nothing
- * is left behind. Returns 0, INB_EINVAL (a bad spec; path exists and !overwrite), INB_EIO (directory not
- * writable: the message names it), INB_ENOMEM, INB_EMPI. */
+/* Creates the output file `path` with datasets `specs[0..n)` of `length` items each, plus the results (see
+ * "The results of a run" below). Until inb_h5_commit the file lives under a temporary name next to the target
+ * ("<dir>/.<name>.inbatch-partial"), so an output is never left looking complete when it is not.
+ * An existing `path` is refused unless overwrite is true; a path that is the file of an input open in this
+ * process (the same file, by device and inode, whatever the spelling) is always refused. Collective over *comm
+ * (as inb_h5_open). On success *out is owned by the caller (inb_h5_commit or inb_h5_abort); on failure *out is
+ * NULL and nothing is left behind. Returns 0, INB_EINVAL (a bad spec; path exists and !overwrite; path is an
+ * open input: the message names both), INB_EIO (directory not writable: the message names it), INB_ENOMEM,
+ * INB_EMPI. */
 int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
                   void *comm, inb_h5_output **out);
 
-/* Closes the output and renames it to its final name (replacing an older file only if overwrite was given).
+/* Marks the table rows of items no run wrote as not run, closes the output and renames it to its final name
+ * (replacing an older file only if overwrite was given, and never an input open in this process).
  * Collective. Frees *o and sets it to NULL whatever the outcome; on failure the temporary file is removed.
- * Returns 0, INB_EIO. */
+ * Returns 0, INB_EIO (a write, the close or the rename failed: the message names the file), INB_EINVAL (the
+ * target is an open input), INB_ENOMEM. */
 int inb_h5_commit(inb_h5_output **o);
 
 /* Closes the output and removes the temporary file. Collective. Frees *o, sets it to NULL. NULL-safe. */
 void inb_h5_abort(inb_h5_output **o);
 
+/* ---- The results of a run ---------------------------------------------------------------------------- *
+ *
+ * Every output file holds two datasets besides the specs', so that the file itself says what happened:
+ *
+ * "/inbatch_results": one row per item (row i is item i), 21 bytes a row, a packed compound of
+ *     index  int64   the item (i)
+ *     state  enum int8 {not_run = 0, done = 1, failed = 2}   (h5dump shows the names)
+ *     code   int32   the failure's code; 0 when done or not run
+ *     value  float64 the task's result when it is a numeric scalar (int, real, bool), else NaN
+ *   Items of no plan, and those of runs that stopped before their batch, are not_run: at commit rank 0 writes
+ *   those rows (the dataset's fill value is a not_run row of index -1, for readers of unwritten rows).
+ * "/inbatch_errors": one record per failed item, in the order of the batches (by index within a batch), a
+ *   packed compound of
+ *     index  int64,  code int32,  rank int32 (where the task ran),  message string of 256 bytes (NUL-terminated,
+ *     cut to 255)
+ *   extensible along its one dimension (chunks of 64 records): done items cost nothing there.
+ */
+typedef enum { INB_H5_NOT_RUN = 0, INB_H5_DONE = 1, INB_H5_FAILED = 2 } inb_h5_state;
+
 /* ---- Running an action over a dataset ---------------------------------------------------------------- */
 
+/* plan.batch_size 0: batches of INB_H5_BATCH_ITEMS items, fewer when an item's rows (every input component's
+ * and every output's) are larger than INB_H5_BATCH_BYTES / INB_H5_BATCH_ITEMS bytes, so that a batch's rows
+ * stay within INB_H5_BATCH_BYTES (at least one item a batch). */
+#define INB_H5_BATCH_ITEMS 65536
+#define INB_H5_BATCH_BYTES ((int64_t)64 << 20)
+
 typedef struct {
-  int64_t batch_size;            /* items per batch; 0 = all in one batch */
-  const int64_t *index;          /* the items to process, in order; NULL = every item, 0..length-1 */
+  int64_t batch_size;            /* items per batch; 0 = the bounded default above */
+  const int64_t *index;          /* the items to process, in order (the caller's memory, read during the run;
+                                    never copied whole); NULL = every item, 0..length-1 */
   size_t nindex;
 } inb_h5_plan;
 
 /* Runs `act` over the items of `in` in batches of plan->batch_size consecutive positions of the plan, writing
  * outputs into `out` (may be NULL: no outputs, no table). The action's init must be "items", "indices",
- * "run_once" is refused, or a component name (components are named as in inb_h5_read). With target mpi the
- * rows of a task are read from the file by the rank that runs it (indices travel, not data) and its output
- * rows are written by that rank: each batch ends with one collective write per output dataset. With the
- * other targets every rank (usually one) reads and writes alone.
- * A task writes its output rows through inb_item_output. Each item's outcome goes to the results table:
- * index, ok, code, message (truncated to 255 bytes) and value (a numeric scalar result as a double, else NaN),
- * so failures are listed in the output itself. The action's post, if any, runs per batch on rank 0 as usual.
+ * "run_once" (refused with outputs), or a component name (components are named as in inb_h5_read). With
+ * target mpi the rows of a task are read from the file by the rank that runs it (indices travel, not data) and
+ * its output rows are written by that rank (compressed outputs: one collective write per dataset at the end of
+ * each batch). With the other targets every rank (usually one) reads and writes alone.
+ * `in`, `out` and (target mpi) opts->comm must be on the same group of ranks in the same order (the same
+ * communicator, or one congruent with it), else INB_EINVAL on every rank, before any communication.
+ * A task writes its output rows through inb_item_output. Each batch's outcomes are written when the batch
+ * ends: its rows of "/inbatch_results" (done or failed) and its failures' records in "/inbatch_errors".
+ * Memory does not grow with the plan: rank 0 holds one batch's results at a time, and the engine's cached
+ * blocks are released when the call returns. The action's post, if any, runs per batch on rank 0 as usual.
  * Collective. Returns 0; INB_EITEM (some tasks failed; the rest of their batch and every other batch was still
- * written, and the table lists them); or the first batch's other error (then outputs are incomplete: the
- * caller should inb_h5_abort). */
+ * written, and the results list them); INB_EIO (an output's write failed: the message names the file and the
+ * dataset; some rows are missing, so the caller should inb_h5_abort); or the first batch's other error (then
+ * outputs are incomplete: the caller should inb_h5_abort). INB_EINVAL also for a plan item out of range or,
+ * with outputs, named twice, and for an init that names no component (the message lists the components). */
 int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act, const inb_args *call,
                const inb_opts *opts, inb_h5_output *out);
 

@@ -4,31 +4,58 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/status.h"
 #include "mpi/comm.h"
 
-void inb__h5comm_init(inb__h5comm *hc, void *comm) {
+int inb__h5comm_init(inb__h5comm *hc, void *comm) {
   int inited = 0, finalized = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&finalized);
-  *hc = (inb__h5comm){.comm = MPI_COMM_NULL, .rank = 0, .size = 1};
-  if (!inited || finalized) return;
-  MPI_Comm c = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD;
+  *hc = (inb__h5comm){.user = MPI_COMM_NULL, .comm = MPI_COMM_NULL, .rank = 0, .size = 1};
+  if (!inited || finalized) return 0;
+  hc->user = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD;
   int size = 1;
-  MPI_Comm_size(c, &size);
-  if (size < 2) return;
-  hc->comm = c;
+  MPI_Comm_size(hc->user, &size);
+  if (size < 2) return 0;
   hc->size = size;
-  MPI_Comm_rank(c, &hc->rank);
+  MPI_Comm_rank(hc->user, &hc->rank);
+  return inb__mpi_engine_comm(hc->user, &hc->comm);
 }
 
 int inb__h5_agree(const inb__h5comm *hc, int rc) {
   return hc->comm == MPI_COMM_NULL ? rc : inb__mpi_agree(rc, hc->comm);
 }
 
+int inb__h5_share(const inb__h5comm *hc, int rc) {
+  return hc->comm == MPI_COMM_NULL ? rc : inb__mpi_share_status(rc, hc->comm);
+}
+
+void inb__h5_barrier(const inb__h5comm *hc) {
+  if (hc->comm != MPI_COMM_NULL) MPI_Barrier(hc->comm);
+}
+
+/* A communicator's size; 1 for MPI_COMM_NULL (an object made while MPI was not running: this process alone). */
+static int comm_size(MPI_Comm c) {
+  int size = 1;
+  if (c != MPI_COMM_NULL) MPI_Comm_size(c, &size);
+  return size;
+}
+
+int inb__h5_same_group(MPI_Comm a, const char *what_a, MPI_Comm b, const char *what_b) {
+  int na = comm_size(a), nb = comm_size(b), cmp = MPI_UNEQUAL;
+  if (na == 1 && nb == 1) return 0; /* this process alone, either way */
+  if (a != MPI_COMM_NULL && b != MPI_COMM_NULL) MPI_Comm_compare(a, b, &cmp);
+  if (cmp == MPI_IDENT || cmp == MPI_CONGRUENT) return 0;
+  return inb__err(INB_EINVAL, "%s is on a communicator of %d rank%s and %s on one of %d rank%s%s: they must be the "
+                              "same group of ranks, in the same order (their collective calls would not match)",
+                  what_a, na, na == 1 ? "" : "s", what_b, nb, nb == 1 ? "" : "s",
+                  na == nb ? " (other ranks, or in another order)" : "");
+}
+
 hid_t inb__h5_fapl(const inb__h5comm *hc) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl >= 0 && hc->comm != MPI_COMM_NULL) H5Pset_fapl_mpio(fapl, hc->comm, MPI_INFO_NULL);
+  if (fapl >= 0 && hc->comm != MPI_COMM_NULL) H5Pset_fapl_mpio(fapl, hc->user, MPI_INFO_NULL);
   return fapl;
 }
 
@@ -80,6 +107,9 @@ int inb__h5_dtype_of(hid_t type, const char *what, inb_dtype *out) {
     *out = size == 4 ? INB_F32 : INB_F64;
     return 0;
   }
+  if (cls == H5T_STRING && H5Tis_variable_str(type) > 0) /* its size is a pointer's, which says nothing */
+    return inb__err(INB_EINVAL, "%s: unsupported dtype (variable-length string; expected integers of 1-8 bytes, "
+                                "float32 or float64)", what);
   return inb__err(INB_EINVAL, "%s: unsupported dtype (%s of %zu bytes; expected integers of 1-8 bytes, float32 or "
                               "float64)", what, class_name(cls), size);
 }
@@ -108,3 +138,5 @@ const char *inb__h5_component_name(const char *path) {
   while (*path == '/') path++;
   return path;
 }
+
+uint64_t *inb__bits_new(size_t n) { return inb__calloc(n / 64 + 1, sizeof(uint64_t)); }

@@ -1,10 +1,14 @@
 /* HDF5 inputs: named components whose first dimension is the item count, and reads of their rows. */
 #include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/batch.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/scratch.h"
@@ -13,11 +17,66 @@
 
 static void free_components(inb_h5_input *in) {
   for (size_t j = 0; in->comps && j < in->n; j++) {
-    if (in->comps[j].dset >= 0) H5Dclose(in->comps[j].dset);
+    if (in->comps[j].dset >= 0) (void)INB__H5(H5Dclose(in->comps[j].dset)); /* read-only: nothing is lost */
     inb__free(in->comps[j].path);
   }
   inb__free(in->comps);
   inb__free(in->names);
+}
+
+/* ---- The inputs open in this process, so that an output never replaces one (inb_h5_create) ----------- */
+
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static inb_h5_input **open_inputs;
+static size_t n_open, open_cap;
+
+static void register_input(inb_h5_input *in) {
+  struct stat st;
+  if (stat(in->file_path, &st) != 0) return;
+  in->dev = st.st_dev;
+  in->ino = st.st_ino;
+  pthread_mutex_lock(&open_mu);
+  if (n_open == open_cap) {
+    size_t cap = open_cap ? 2 * open_cap : 8;
+    inb_h5_input **p = inb__realloc(open_inputs, cap * sizeof *p);
+    if (p) open_inputs = p, open_cap = cap;
+  }
+  if (n_open < open_cap) { /* out of memory: the input opens anyway, only unguarded */
+    open_inputs[n_open++] = in;
+    in->registered = true;
+  }
+  pthread_mutex_unlock(&open_mu);
+}
+
+static void unregister_input(inb_h5_input *in) {
+  if (!in->registered) return;
+  pthread_mutex_lock(&open_mu);
+  for (size_t k = 0; k < n_open; k++)
+    if (open_inputs[k] == in) {
+      open_inputs[k] = open_inputs[--n_open];
+      break;
+    }
+  if (!n_open) { /* the last one: the registry holds no memory between uses */
+    inb__free(open_inputs);
+    open_inputs = NULL;
+    open_cap = 0;
+  }
+  pthread_mutex_unlock(&open_mu);
+  in->registered = false;
+}
+
+bool inb__h5_is_open_input(const char *path, char *opened, size_t cap) {
+  struct stat st;
+  if (!path || stat(path, &st) != 0) return false;
+  bool found = false;
+  pthread_mutex_lock(&open_mu);
+  for (size_t k = 0; k < n_open && !found; k++)
+    if (open_inputs[k]->dev == st.st_dev && open_inputs[k]->ino == st.st_ino) {
+      found = true;
+      snprintf(opened, cap, "%s", open_inputs[k]->file_path);
+    }
+  pthread_mutex_unlock(&open_mu);
+  return found;
 }
 
 /* Opens dataset `path` of the file and reads its dtype and shape; messages name file and dataset. */
@@ -74,10 +133,14 @@ int inb_h5_open(const char *path, const char *const *components, size_t n, void 
   inb__h5_quiet();
   inb_h5_input *in = inb__calloc(1, sizeof *in);
   if (!in) return inb__err(INB_ENOMEM, "out of memory");
-  inb__h5comm_init(&in->hc, comm);
   in->file = H5I_INVALID_HID;
+  int rc = inb__h5comm_init(&in->hc, comm);
+  if (rc) {
+    inb__free(in);
+    return rc;
+  }
   in->file_path = inb__strdup(path ? path : "");
-  int rc = !in->file_path ? inb__err(INB_ENOMEM, "out of memory")
+  rc = !in->file_path ? inb__err(INB_ENOMEM, "out of memory")
            : !path || !*path ? inb__err(INB_EINVAL, "inb_h5_open: no file name")
            : (!components || !n) ? inb__err(INB_EINVAL, "input '%s': no components named", path) : 0;
   rc = inb__h5_agree(&in->hc, rc ? rc : 0);
@@ -97,6 +160,7 @@ int inb_h5_open(const char *path, const char *const *components, size_t n, void 
     inb_h5_close(&in);
     return rc;
   }
+  register_input(in);
   *out = in;
   return 0;
 }
@@ -104,14 +168,50 @@ int inb_h5_open(const char *path, const char *const *components, size_t n, void 
 void inb_h5_close(inb_h5_input **inp) {
   if (!inp || !*inp) return;
   inb_h5_input *in = *inp;
+  unregister_input(in);
   free_components(in);
-  if (in->file >= 0) H5Fclose(in->file);
+  if (in->file >= 0) (void)INB__H5(H5Fclose(in->file));
   inb__free(in->file_path);
   inb__free(in);
   *inp = NULL;
 }
 
 int64_t inb_h5_length(const inb_h5_input *in) { return in && in->n ? in->comps[0].shape[0] : 0; }
+
+/* The input's component names, ", "-separated, into buf. */
+static void list_components(const inb_h5_input *in, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (size_t j = 0; j < in->n && used < cap; j++)
+    used += (size_t)snprintf(buf + used, cap - used, "%s%s", j ? ", " : "", in->names[j]);
+  if (!in->n) snprintf(buf, cap, "none");
+}
+
+int inb_h5_component(const inb_h5_input *in, const char *name, inb_array *item) {
+  if (item) *item = (inb_array){0};
+  if (!in || !name || !item) return inb__err(INB_EINVAL, "inb_h5_component: input, name and item must be set");
+  const char *want = inb__h5_component_name(name); /* "/images" and "images" name the same component */
+  for (size_t j = 0; j < in->n; j++) {
+    const inb__h5comp *c = &in->comps[j];
+    if (strcmp(in->names[j], want) != 0) continue;
+    item->dtype = c->dtype;
+    item->ndim = c->ndim - 1;
+    for (int d = 1; d < c->ndim; d++) item->shape[d - 1] = c->shape[d];
+    return 0;
+  }
+  char list[1024];
+  list_components(in, list, sizeof list);
+  return inb__err(INB_ENOTFOUND, "input '%s': no component '%s' (components: %s)", in->file_path, name, list);
+}
+
+int inb__h5_check_init(const inb_h5_input *in, const char *action, const char *init) {
+  for (size_t j = 0; j < in->n; j++)
+    if (strcmp(in->names[j], init) == 0) return 0;
+  char list[1024];
+  list_components(in, list, sizeof list);
+  return inb__err(INB_EINVAL, "action '%s': init '%s' is neither indices, items, run_once nor a component of input "
+                              "'%s' (components: %s)", action, init, in->file_path, list);
+}
 
 size_t inb__h5_row_bytes(const inb__h5comp *c) {
   size_t b = inb_dtype_size(c->dtype);
@@ -137,20 +237,30 @@ static int select_rows(hid_t space, const inb__h5comp *c, const int64_t *index, 
   return 0;
 }
 
-int inb__h5_rows(hid_t dset, const inb__h5comp *c, const int64_t *index, size_t n, void *buf, bool write,
-                 hid_t dxpl) {
-  hid_t fspace = H5Dget_space(dset);
+int inb__h5_row_spaces(hid_t dset, const inb__h5comp *c, const int64_t *index, size_t n, hid_t *fspace,
+                       hid_t *mspace) {
+  *fspace = H5Dget_space(dset);
   /* The memory space has the file's rank ([n, item shape...]): with a flat one, HDF5 1.10 maps chunked
    * selections element by element (a quarter of a deflate write's time went there). */
   hsize_t mdims[INB_MAX_DIMS];
   mdims[0] = n ? (hsize_t)n : 1;
   for (int d = 1; d < c->ndim; d++) mdims[d] = (hsize_t)c->shape[d] ? (hsize_t)c->shape[d] : 1;
-  hid_t mspace = H5Screate_simple(c->ndim, mdims, NULL);
-  int rc = select_rows(fspace, c, index, n);
-  if (!n || inb__h5_row_bytes(c) == 0) H5Sselect_none(mspace); /* a rank with no rows still joins a collective transfer */
-  herr_t h = rc ? -1
-             : write ? H5Dwrite(dset, inb__h5_native(c->dtype), mspace, fspace, dxpl, buf)
-                     : H5Dread(dset, inb__h5_native(c->dtype), mspace, fspace, dxpl, buf);
+  *mspace = H5Screate_simple(c->ndim, mdims, NULL);
+  int rc = *fspace < 0 || *mspace < 0 ? INB_EIO : select_rows(*fspace, c, index, n);
+  if (!rc && (!n || inb__h5_row_bytes(c) == 0)) H5Sselect_none(*mspace); /* a rank with no rows still joins */
+  if (rc) {
+    if (*fspace >= 0) H5Sclose(*fspace);
+    if (*mspace >= 0) H5Sclose(*mspace);
+    *fspace = *mspace = H5I_INVALID_HID;
+  }
+  return rc;
+}
+
+/* Reads rows index[0..n) (strictly increasing) of component c into buf. Independent. */
+static int read_rows(const inb__h5comp *c, const int64_t *index, size_t n, void *buf) {
+  hid_t fspace, mspace;
+  if (inb__h5_row_spaces(c->dset, c, index, n, &fspace, &mspace)) return INB_EIO;
+  herr_t h = INB__H5(H5Dread(c->dset, inb__h5_native(c->dtype), mspace, fspace, H5P_DEFAULT, buf));
   H5Sclose(mspace);
   H5Sclose(fspace);
   return h < 0 ? INB_EIO : 0;
@@ -166,7 +276,7 @@ static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t 
   size_t rb = inb__h5_row_bytes(c);
   bool sorted = true;
   for (size_t i = 1; i < n && sorted; i++) sorted = index[i] > index[i - 1];
-  if (sorted) return inb__h5_rows(c->dset, c, index, n, buf, false, H5P_DEFAULT);
+  if (sorted) return read_rows(c, index, n, buf);
   int64_t *order = inb__malloc(n * sizeof *order);
   uint8_t *tmp = inb__malloc(n * rb);
   int rc = order && tmp ? 0 : INB_ENOMEM;
@@ -176,7 +286,7 @@ static int read_component(inb_h5_input *in, const inb__h5comp *c, const int64_t 
     size_t u = 0; /* unique, increasing */
     for (size_t i = 0; i < n; i++)
       if (!u || order[i] != order[u - 1]) order[u++] = order[i];
-    rc = inb__h5_rows(c->dset, c, order, u, tmp, false, H5P_DEFAULT);
+    rc = read_rows(c, order, u, tmp);
     for (size_t i = 0; !rc && i < n; i++) {
       int64_t *at = bsearch(&index[i], order, u, sizeof *order, by_value);
       memcpy(buf + i * rb, tmp + (size_t)(at - order) * rb, rb);
@@ -220,9 +330,11 @@ int inb__h5_load(inb_h5_input *in, const int64_t *index, size_t n, const bool *w
 
 int inb_h5_read(inb_h5_input *in, const int64_t *index, size_t n, inb_batch **out) {
   *out = NULL;
+  if (!in) return inb__err(INB_EINVAL, "inb_h5_read: input is NULL");
   inb_array *comps = inb__calloc(in->n, sizeof *comps);
-  inb_batch *b = inb_batch_new(index, n);
-  int rc = comps && b ? inb__h5_load(in, index, n, NULL, comps, false) : inb__err(INB_ENOMEM, "out of memory");
+  inb_batch *b = inb_batch_new(index, n); /* index NULL: items 0..n-1, which the batch then holds */
+  int rc = comps && b ? inb__h5_load(in, index ? index : inb__batch_indices(b), n, NULL, comps, false)
+                      : inb__err(INB_ENOMEM, "out of memory");
   for (size_t j = 0; !rc && j < in->n; j++) {
     rc = inb_batch_set(b, in->names[j], comps[j], true);
     if (!rc) inb__alloc_disown(comps[j].data); /* the batch took it: freed with free() */

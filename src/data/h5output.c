@@ -1,7 +1,9 @@
 /* HDF5 outputs: created collectively under a temporary name next to the target, renamed on commit, removed on
- * abort, so an output is never left looking complete when it is not. */
+ * abort, so an output is never left looking complete when it is not; and the results table and failure
+ * records that say what every item became. */
 #include <errno.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +17,72 @@
 #include "data/h5output.h"
 
 #define TABLE "/inbatch_results"
+#define ERRORS "/inbatch_errors"
 
-static hid_t table_type(void) {
-  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(inb__h5_tablerow));
+/* Rows of the table written at once when commit marks the rows no batch wrote as not run. */
+enum { NOT_RUN_PIECE = 65536 };
+
+/* Failure records are few; small chunks keep an extension per batch cheap. */
+enum { ERRORS_CHUNK = 64 };
+
+/* ---- The results table and the failure records: types ------------------------------------------------- */
+
+static hid_t state_type(hid_t base) {
+  hid_t t = H5Tenum_create(base);
+  const int8_t not_run = INB_H5_NOT_RUN, done = INB_H5_DONE, failed = INB_H5_FAILED;
+  H5Tenum_insert(t, "not_run", &not_run);
+  H5Tenum_insert(t, "done", &done);
+  H5Tenum_insert(t, "failed", &failed);
+  return t;
+}
+
+/* The table's row in memory, or in the file: packed, in the order h5.h documents (index, state, code, value). */
+static hid_t table_type(bool file) {
+  hid_t t, st;
+  if (file) {
+    t = H5Tcreate(H5T_COMPOUND, 8 + 1 + 4 + 8);
+    st = state_type(H5T_STD_I8LE);
+    H5Tinsert(t, "index", 0, H5T_STD_I64LE);
+    H5Tinsert(t, "state", 8, st);
+    H5Tinsert(t, "code", 9, H5T_STD_I32LE);
+    H5Tinsert(t, "value", 13, H5T_IEEE_F64LE);
+  } else {
+    t = H5Tcreate(H5T_COMPOUND, sizeof(inb__h5_tablerow));
+    st = state_type(H5T_NATIVE_INT8);
+    H5Tinsert(t, "index", HOFFSET(inb__h5_tablerow, index), H5T_NATIVE_INT64);
+    H5Tinsert(t, "state", HOFFSET(inb__h5_tablerow, state), st);
+    H5Tinsert(t, "code", HOFFSET(inb__h5_tablerow, code), H5T_NATIVE_INT32);
+    H5Tinsert(t, "value", HOFFSET(inb__h5_tablerow, value), H5T_NATIVE_DOUBLE);
+  }
+  H5Tclose(st);
+  return t;
+}
+
+/* A failure's record in memory, or in the file (packed, little-endian). */
+static hid_t errors_type(bool file) {
   hid_t msg = H5Tcopy(H5T_C_S1);
-  H5Tset_size(msg, sizeof(((inb__h5_tablerow *)0)->message));
+  H5Tset_size(msg, INB__H5_MESSAGE_BYTES);
   H5Tset_strpad(msg, H5T_STR_NULLTERM);
-  H5Tinsert(t, "index", HOFFSET(inb__h5_tablerow, index), H5T_NATIVE_INT64);
-  H5Tinsert(t, "ok", HOFFSET(inb__h5_tablerow, ok), H5T_NATIVE_INT8);
-  H5Tinsert(t, "code", HOFFSET(inb__h5_tablerow, code), H5T_NATIVE_INT32);
-  H5Tinsert(t, "value", HOFFSET(inb__h5_tablerow, value), H5T_NATIVE_DOUBLE);
-  H5Tinsert(t, "message", HOFFSET(inb__h5_tablerow, message), msg);
+  hid_t t;
+  if (file) {
+    t = H5Tcreate(H5T_COMPOUND, 8 + 4 + 4 + INB__H5_MESSAGE_BYTES);
+    H5Tinsert(t, "index", 0, H5T_STD_I64LE);
+    H5Tinsert(t, "code", 8, H5T_STD_I32LE);
+    H5Tinsert(t, "rank", 12, H5T_STD_I32LE);
+    H5Tinsert(t, "message", 16, msg);
+  } else {
+    t = H5Tcreate(H5T_COMPOUND, sizeof(inb__h5_errrow));
+    H5Tinsert(t, "index", HOFFSET(inb__h5_errrow, index), H5T_NATIVE_INT64);
+    H5Tinsert(t, "code", HOFFSET(inb__h5_errrow, code), H5T_NATIVE_INT32);
+    H5Tinsert(t, "rank", HOFFSET(inb__h5_errrow, rank), H5T_NATIVE_INT32);
+    H5Tinsert(t, "message", HOFFSET(inb__h5_errrow, message), msg);
+  }
   H5Tclose(msg);
   return t;
+}
+
+static inb__h5_tablerow not_run_row(int64_t index) {
+  return (inb__h5_tablerow){.index = index, .value = NAN, .code = 0, .state = INB_H5_NOT_RUN};
 }
 
 static int check_spec(const char *path, const inb_h5_output_spec *s) {
@@ -47,9 +102,14 @@ static int check_spec(const char *path, const inb_h5_output_spec *s) {
   return 0;
 }
 
-/* Rank 0's checks of the target: refused if it exists (unless overwrite), its directory must be writable. */
+/* Rank 0's checks of the target: never an open input, refused if it exists (unless overwrite), its directory
+ * must be writable. */
 static int check_target(const char *path, bool overwrite) {
   struct stat st;
+  char opened[1024];
+  if (inb__h5_is_open_input(path, opened, sizeof opened))
+    return inb__err(INB_EINVAL, "output '%s' is the file of input '%s', which is open: an output never replaces an "
+                                "open input (choose another name, or close the input first)", path, opened);
   if (!overwrite && stat(path, &st) == 0)
     return inb__err(INB_EINVAL, "output '%s' already exists (ask to overwrite it, or choose another name)", path);
   char *copy = inb__strdup(path);
@@ -107,44 +167,82 @@ static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5
   return d->c.dset < 0 ? inb__err(INB_EIO, "output '%s': cannot create dataset '%s'", o->final_path, s->name) : 0;
 }
 
+/* The table: one row per item, contiguous (every row is written once, by a batch or at commit: no fill). */
 static int create_table(inb_h5_output *o) {
   hsize_t dims[1] = {(hsize_t)o->length};
-  hid_t space = H5Screate_simple(1, dims, NULL), type = table_type(), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  hid_t space = H5Screate_simple(1, dims, NULL), mem = table_type(false), file = table_type(true),
+        dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  inb__h5_tablerow fill = not_run_row(-1); /* what a reader of an unwritten row would see */
+  H5Pset_fill_value(dcpl, mem, &fill);
   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-  o->table = H5Dcreate2(o->file, TABLE, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  o->table = H5Dcreate2(o->file, TABLE, file, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   H5Pclose(dcpl);
-  H5Tclose(type);
+  H5Tclose(file);
+  H5Tclose(mem);
   H5Sclose(space);
-  return o->table < 0 ? inb__err(INB_EIO, "output '%s': cannot create the results table", o->final_path) : 0;
+  return o->table < 0 ? inb__err(INB_EIO, "output '%s': cannot create the results table '%s'", o->final_path, TABLE)
+                      : 0;
+}
+
+/* The failure records: none yet, extended per batch. */
+static int create_errors(inb_h5_output *o) {
+  hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {ERRORS_CHUNK};
+  hid_t space = H5Screate_simple(1, dims, maxdims), file = errors_type(true), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 1, chunk);
+  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+  /* chunks allocated by the collective extension, so that rank 0 alone may write into them */
+  if (o->hc.comm != MPI_COMM_NULL) H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+  o->errors = H5Dcreate2(o->file, ERRORS, file, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
+  H5Tclose(file);
+  H5Sclose(space);
+  return o->errors < 0 ? inb__err(INB_EIO, "output '%s': cannot create the failure records '%s'", o->final_path,
+                                  ERRORS)
+                       : 0;
 }
 
 static int create_file(inb_h5_output *o, const inb_h5_output_spec *specs) {
   if (o->hc.rank == 0) unlink(o->tmp_path); /* a partial file from a run that died */
-  if (o->hc.comm != MPI_COMM_NULL) MPI_Barrier(o->hc.comm);
+  inb__h5_barrier(&o->hc);
   hid_t fapl = inb__h5_fapl(&o->hc);
   o->file = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   int rc = o->file < 0 ? inb__err(INB_EIO, "output '%s': cannot create '%s'", o->final_path, o->tmp_path) : 0;
   for (size_t k = 0; !rc && k < o->n; k++) rc = create_dataset(o, &specs[k], &o->outs[k]);
   if (!rc) rc = create_table(o);
+  if (!rc) rc = create_errors(o);
   return rc;
 }
 
-static void close_all(inb_h5_output *o) {
+/* Closes every dataset and the file (collective), reporting the first failure: a close that fails may have
+ * lost the last writes. */
+static int close_all(inb_h5_output *o) {
+  int rc = 0;
   for (size_t k = 0; o->outs && k < o->n; k++) {
-    if (o->outs[k].c.dset >= 0) H5Dclose(o->outs[k].c.dset);
+    if (o->outs[k].c.dset >= 0 && INB__H5(H5Dclose(o->outs[k].c.dset)) < 0 && !rc)
+      rc = inb__err(INB_EIO, "output '%s': dataset '%s': closing it failed", o->final_path, o->outs[k].c.path);
+    o->outs[k].c.dset = H5I_INVALID_HID;
     inb__free(o->outs[k].c.path);
+    o->outs[k].c.path = NULL;
     inb__free(o->outs[k].kept);
+    o->outs[k].kept = NULL;
   }
-  if (o->table >= 0) H5Dclose(o->table);
-  if (o->file >= 0) H5Fclose(o->file);
-  o->file = o->table = H5I_INVALID_HID;
+  if (o->table >= 0 && INB__H5(H5Dclose(o->table)) < 0 && !rc)
+    rc = inb__err(INB_EIO, "output '%s': dataset '%s': closing it failed", o->final_path, TABLE);
+  if (o->errors >= 0 && INB__H5(H5Dclose(o->errors)) < 0 && !rc)
+    rc = inb__err(INB_EIO, "output '%s': dataset '%s': closing it failed", o->final_path, ERRORS);
+  if (o->file >= 0 && INB__H5(H5Fclose(o->file)) < 0 && !rc)
+    rc = inb__err(INB_EIO, "output '%s': closing '%s' failed (its last writes may be lost)", o->final_path,
+                  o->tmp_path);
+  o->file = o->table = o->errors = H5I_INVALID_HID;
+  return rc;
 }
 
 static void free_output(inb_h5_output *o) {
   inb__free(o->outs);
   inb__free(o->names);
   inb__free(o->kept_index);
+  inb__free(o->written);
   inb__free(o->final_path);
   inb__free(o->tmp_path);
   inb__free(o);
@@ -156,8 +254,12 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
   inb__h5_quiet();
   inb_h5_output *o = inb__calloc(1, sizeof *o);
   if (!o) return inb__err(INB_ENOMEM, "out of memory");
-  inb__h5comm_init(&o->hc, comm);
-  o->file = o->table = H5I_INVALID_HID;
+  o->file = o->table = o->errors = H5I_INVALID_HID;
+  int rc = inb__h5comm_init(&o->hc, comm);
+  if (rc) {
+    inb__free(o);
+    return rc;
+  }
   o->length = length;
   o->n = n;
   o->overwrite = overwrite;
@@ -165,9 +267,9 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
   o->tmp_path = path ? partial_name(path) : NULL;
   o->outs = inb__calloc(n + 1, sizeof *o->outs);
   o->names = inb__calloc(n + 1, sizeof *o->names);
-  int rc = !path || !*path ? inb__err(INB_EINVAL, "inb_h5_create: no file name")
-           : !o->final_path || !o->tmp_path || !o->outs || !o->names ? inb__err(INB_ENOMEM, "out of memory")
-           : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
+  rc = !path || !*path ? inb__err(INB_EINVAL, "inb_h5_create: no file name")
+       : !o->final_path || !o->tmp_path || !o->outs || !o->names ? inb__err(INB_ENOMEM, "out of memory")
+       : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
   for (size_t k = 0; !rc && k < n; k++) {
     rc = check_spec(path, &specs[k]);
     o->names[k] = specs[k].name;
@@ -176,6 +278,8 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
         rc = inb__err(INB_EINVAL, "output '%s': dataset '%s' named twice", path, specs[k].name);
   }
   if (!rc && o->hc.rank == 0) rc = check_target(path, overwrite);
+  if (!rc && o->hc.rank == 0 && !(o->written = inb__bits_new((size_t)length)))
+    rc = inb__err(INB_ENOMEM, "output '%s': out of memory for the map of %lld rows", path, (long long)length);
   rc = inb__h5_agree(&o->hc, rc);
   for (size_t k = 0; o->outs && k < n; k++) o->outs[k].c.dset = H5I_INVALID_HID;
   if (!rc) rc = inb__h5_agree(&o->hc, create_file(o, specs));
@@ -198,16 +302,67 @@ static int publish(const inb_h5_output *o) {
   return 0;
 }
 
+/* Rank 0: the table rows of [first, first + n), in memory order, as a hyperslab of the table. Independent. */
+static int write_table_run(inb_h5_output *o, hid_t mem, int64_t first, size_t n, const inb__h5_tablerow *rows) {
+  hsize_t start[1] = {(hsize_t)first}, count[1] = {n};
+  hid_t fspace = H5Dget_space(o->table), mspace = H5Screate_simple(1, count, NULL);
+  herr_t h = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+  if (h >= 0) h = INB__H5(H5Dwrite(o->table, mem, mspace, fspace, H5P_DEFAULT, rows));
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  return h < 0 ? inb__err(INB_EIO, "output '%s': dataset '%s': writing %zu rows failed", o->final_path, TABLE, n)
+               : 0;
+}
+
+/* Rank 0, at commit: every row no batch wrote becomes "not run" with its own index. */
+static int write_not_run(inb_h5_output *o) {
+  if (!o->written) return 0;
+  inb__h5_tablerow *buf = NULL;
+  hid_t mem = table_type(false);
+  int rc = 0;
+  for (int64_t i = 0; !rc && i < o->length;) {
+    if ((i & 63) == 0 && o->written[i >> 6] == UINT64_MAX) { /* 64 rows written: the usual case */
+      i += 64;
+      continue;
+    }
+    if (inb__bit(o->written, (size_t)i)) {
+      i++;
+      continue;
+    }
+    int64_t j = i;
+    while (j < o->length && j - i < NOT_RUN_PIECE && !inb__bit(o->written, (size_t)j)) j++;
+    if (!buf && !(buf = inb__malloc(NOT_RUN_PIECE * sizeof *buf))) {
+      rc = inb__err(INB_ENOMEM, "output '%s': out of memory for the rows of items not run", o->final_path);
+      break;
+    }
+    for (int64_t k = i; k < j; k++) buf[k - i] = not_run_row(k);
+    rc = write_table_run(o, mem, i, (size_t)(j - i), buf);
+    i = j;
+  }
+  H5Tclose(mem);
+  inb__free(buf);
+  return rc;
+}
+
 int inb_h5_commit(inb_h5_output **op) {
   if (!op || !*op) return inb__err(INB_EINVAL, "inb_h5_commit: no output");
   inb_h5_output *o = *op;
-  close_all(o); /* H5Fclose is collective: after it the file is complete on disk */
-  int rc = 0;
-  if (o->hc.rank == 0 && publish(o) != 0) {
-    rc = inb__err(INB_EIO, "output '%s': cannot rename '%s' to it: %s", o->final_path, o->tmp_path, strerror(errno));
-    unlink(o->tmp_path);
+  int lrc = o->hc.rank == 0 ? write_not_run(o) : 0;
+  int crc = close_all(o); /* H5Fclose is collective: after it the file is complete on disk */
+  int rc = inb__h5_agree(&o->hc, lrc ? lrc : crc);
+  if (!rc) {
+    lrc = 0;
+    char opened[1024];
+    if (o->hc.rank == 0 && o->overwrite && inb__h5_is_open_input(o->final_path, opened, sizeof opened))
+      lrc = inb__err(INB_EINVAL, "output '%s' is the file of input '%s', which is open: an output never replaces "
+                                 "an open input (the output is removed)", o->final_path, opened);
+    else if (o->hc.rank == 0 && publish(o) != 0)
+      lrc = inb__err(INB_EIO, "output '%s': cannot rename '%s' to it: %s", o->final_path, o->tmp_path,
+                     strerror(errno));
+    rc = inb__h5_agree(&o->hc, lrc);
   }
-  rc = inb__h5_agree(&o->hc, rc);
+  if (rc && o->hc.rank == 0) unlink(o->tmp_path);
+  inb__h5_barrier(&o->hc); /* no rank returns before the file has its final name, or is gone */
   free_output(o);
   *op = NULL;
   return rc;
@@ -218,12 +373,12 @@ void inb_h5_abort(inb_h5_output **op) {
   inb_h5_output *o = *op;
   close_all(o);
   if (o->hc.rank == 0) unlink(o->tmp_path);
-  if (o->hc.comm != MPI_COMM_NULL) MPI_Barrier(o->hc.comm);
+  inb__h5_barrier(&o->hc);
   free_output(o);
   *op = NULL;
 }
 
-/* ---- Rows kept per batch ------------------------------------------------------------------------------- */
+/* ---- Rows of the outputs -------------------------------------------------------------------------------- */
 
 static int grow(void **p, size_t *cap, size_t need) {
   if (need <= *cap) return 0;
@@ -234,6 +389,20 @@ static int grow(void **p, size_t *cap, size_t need) {
   *p = q;
   *cap = c;
   return 0;
+}
+
+/* Writes rows index[0..n) (strictly increasing) of output d from buf, with dxpl (collective for compressed
+ * outputs: then every rank calls, n == 0 with an empty selection). */
+static int write_rows(inb_h5_output *o, inb__h5out *d, const int64_t *index, size_t n, const void *buf, hid_t dxpl) {
+  hid_t fspace, mspace;
+  herr_t h = -1;
+  if (inb__h5_row_spaces(d->c.dset, &d->c, index, n, &fspace, &mspace) == 0) {
+    h = INB__H5(H5Dwrite(d->c.dset, inb__h5_native(d->c.dtype), mspace, fspace, dxpl, buf));
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+  }
+  return h < 0 ? inb__err(INB_EIO, "output '%s': dataset '%s': writing %zu rows failed", o->final_path, d->c.path, n)
+               : 0;
 }
 
 /* Uncompressed outputs take independent writes: the rows go to the file at once, from the thread that ran the
@@ -248,8 +417,7 @@ static bool any_compressed(const inb_h5_output *o) {
 static int write_now(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **bufs) {
   int rc = 0;
   for (size_t k = 0; k < o->n; k++) {
-    if (!rc && n && inb__h5_rows(o->outs[k].c.dset, &o->outs[k].c, index, n, bufs[k], true, H5P_DEFAULT))
-      rc = inb__err(INB_EIO, "output '%s': writing %zu rows of '%s' failed", o->final_path, n, o->outs[k].c.path);
+    if (!rc && n) rc = write_rows(o, &o->outs[k], index, n, bufs[k], H5P_DEFAULT);
     inb__scratch_put(bufs[k]);
   }
   return rc;
@@ -318,8 +486,7 @@ int inb__h5_write_kept(inb_h5_output *o) {
     inb__h5out *d = &o->outs[j];
     int lrc = 0;
     if (d->compressed || o->nkept) /* compressed: every rank joins, even with nothing to write */
-      lrc = inb__h5_rows(d->c.dset, &d->c, o->kept_index, o->nkept, d->kept, true, d->compressed ? coll : indep);
-    if (lrc) lrc = inb__err(INB_EIO, "output '%s': writing %zu rows of '%s' failed", o->final_path, o->nkept, d->c.path);
+      lrc = write_rows(o, d, o->kept_index, o->nkept, d->kept, d->compressed ? coll : indep);
     rc = inb__h5_agree(&o->hc, lrc);
   }
   H5Pclose(coll);
@@ -327,20 +494,97 @@ int inb__h5_write_kept(inb_h5_output *o) {
   return rc;
 }
 
-int inb__h5_write_table(inb_h5_output *o, const inb__h5_tablerow *rows, size_t n) {
-  if (!n) return 0;
-  hid_t type = table_type(), fspace = H5Dget_space(o->table);
-  hsize_t mdims[1] = {n};
-  hid_t mspace = H5Screate_simple(1, mdims, NULL);
-  H5Sselect_none(fspace);
-  hsize_t start[1], count[1] = {1};
-  for (size_t i = 0; i < n; i++) {
-    start[0] = (hsize_t)rows[i].index;
-    H5Sselect_hyperslab(fspace, H5S_SELECT_OR, start, NULL, count, NULL);
+/* ---- A batch's results ---------------------------------------------------------------------------------- */
+
+static int by_row_index(const void *a, const void *b) {
+  int64_t x = ((const inb__h5_tablerow *)a)->index, y = ((const inb__h5_tablerow *)b)->index;
+  return (x > y) - (x < y);
+}
+
+static int by_err_index(const void *a, const void *b) {
+  int64_t x = ((const inb__h5_errrow *)a)->index, y = ((const inb__h5_errrow *)b)->index;
+  return (x > y) - (x < y);
+}
+
+/* Up to this many runs of consecutive items a selection is a union of hyperslabs; past it, a list of points
+ * (building a union of many hyperslabs costs more than the write). */
+enum { MAX_RUNS = 8 };
+
+/* Rank 0: the batch's table rows (sorted here), each at its item's row, in one transfer. */
+static int write_table(inb_h5_output *o, inb__h5_tablerow *rows, size_t n) {
+  bool sorted = true;
+  size_t runs = 1;
+  for (size_t i = 1; i < n; i++) {
+    sorted = sorted && rows[i].index > rows[i - 1].index;
+    runs += rows[i].index != rows[i - 1].index + 1;
   }
-  herr_t h = H5Dwrite(o->table, type, mspace, fspace, H5P_DEFAULT, rows);
+  if (!sorted) {
+    qsort(rows, n, sizeof *rows, by_row_index);
+    runs = 1;
+    for (size_t i = 1; i < n; i++) runs += rows[i].index != rows[i - 1].index + 1;
+  }
+  hid_t mem = table_type(false);
+  int rc = 0;
+  if (runs == 1) {
+    rc = write_table_run(o, mem, rows[0].index, n, rows);
+  } else {
+    hsize_t count[1] = {n};
+    hid_t fspace = H5Dget_space(o->table), mspace = H5Screate_simple(1, count, NULL);
+    herr_t h = 0;
+    hsize_t *points = NULL;
+    if (runs <= MAX_RUNS) {
+      H5Sselect_none(fspace);
+      for (size_t i = 0; h >= 0 && i < n;) {
+        size_t j = i + 1;
+        while (j < n && rows[j].index == rows[j - 1].index + 1) j++;
+        hsize_t start[1] = {(hsize_t)rows[i].index}, len[1] = {j - i};
+        h = H5Sselect_hyperslab(fspace, H5S_SELECT_OR, start, NULL, len, NULL);
+        i = j;
+      }
+    } else if ((points = inb__malloc(n * sizeof *points))) {
+      for (size_t i = 0; i < n; i++) points[i] = (hsize_t)rows[i].index;
+      h = H5Sselect_elements(fspace, H5S_SELECT_SET, n, points);
+    } else {
+      h = -1;
+    }
+    if (h >= 0) h = INB__H5(H5Dwrite(o->table, mem, mspace, fspace, H5P_DEFAULT, rows));
+    inb__free(points);
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    if (h < 0) rc = inb__err(INB_EIO, "output '%s': dataset '%s': writing %zu rows failed", o->final_path, TABLE, n);
+  }
+  H5Tclose(mem);
+  for (size_t i = 0; !rc && i < n; i++) inb__bit_set(o->written, (size_t)rows[i].index);
+  return rc;
+}
+
+/* Rank 0: records errs[0..n) (sorted here) at rows [at, at + n) of the failure records. */
+static int write_errors(inb_h5_output *o, inb__h5_errrow *errs, size_t n, int64_t at) {
+  qsort(errs, n, sizeof *errs, by_err_index);
+  hsize_t start[1] = {(hsize_t)at}, count[1] = {n};
+  hid_t mem = errors_type(false), fspace = H5Dget_space(o->errors), mspace = H5Screate_simple(1, count, NULL);
+  herr_t h = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+  if (h >= 0) h = INB__H5(H5Dwrite(o->errors, mem, mspace, fspace, H5P_DEFAULT, errs));
   H5Sclose(mspace);
   H5Sclose(fspace);
-  H5Tclose(type);
-  return h < 0 ? inb__err(INB_EIO, "output '%s': writing %zu rows of the results table failed", o->final_path, n) : 0;
+  H5Tclose(mem);
+  return h < 0 ? inb__err(INB_EIO, "output '%s': dataset '%s': writing %zu records failed", o->final_path, ERRORS, n)
+               : 0;
+}
+
+int inb__h5_write_results(inb_h5_output *o, inb__h5_tablerow *rows, size_t nrows, inb__h5_errrow *errs,
+                          size_t nerrs) {
+  bool writer = o->hc.rank == 0;
+  int rc = writer && nrows ? write_table(o, rows, nrows) : 0;
+  int64_t add = writer && !rc ? (int64_t)nerrs : 0; /* rank 0's count, the same on every rank */
+  if (o->hc.comm != MPI_COMM_NULL) MPI_Bcast(&add, 1, MPI_INT64_T, 0, o->hc.comm);
+  if (add) {
+    hsize_t size[1] = {(hsize_t)(o->nerrors + add)};
+    if (INB__H5(H5Dset_extent(o->errors, size)) < 0) /* collective: every rank makes the call */
+      rc = inb__err(INB_EIO, "output '%s': dataset '%s': extending it to %lld records failed", o->final_path, ERRORS,
+                    (long long)size[0]);
+    if (!rc && writer) rc = write_errors(o, errs, nerrs, o->nerrors);
+    o->nerrors += add;
+  }
+  return inb__h5_agree(&o->hc, rc);
 }

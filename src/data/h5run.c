@@ -1,6 +1,10 @@
 /* inb_h5_run: an action over an HDF5 dataset, batch after batch. Under mpi, indices travel and each rank reads
- * the rows of the tasks it runs and keeps the output rows it computed; every batch ends with one write per
- * output dataset (collective where compression demands it) and rank 0 writing the batch's results table rows. */
+ * the rows of the tasks it runs and writes (or, for compressed outputs, keeps until the batch's collective
+ * write) the output rows it computed; every batch ends with rank 0 writing the batch's results.
+ *
+ * Memory stays flat however long the plan: a batch is a window onto the caller's plan (or a run of consecutive
+ * items made for it), rank 0 holds one batch's results at a time, duplicates are found with one bit per item,
+ * and the engine's cached blocks are released at the end. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +15,7 @@
 #include "core/value.h"
 #include "data/h5output.h"
 #include "engine/call.h"
+#include "engine/scratch.h"
 #include "run/run.h"
 #include "run/validate.h"
 #include "mpi/comm.h"
@@ -18,12 +23,16 @@
 typedef struct {
   inb_h5_input *in;
   inb_h5_output *out;
-  const inb_action *user;    /* the caller's action: its post runs after the table is filled */
-  inb__h5_tablerow *rows;    /* rank 0: this batch's table rows */
-  size_t nrows;
+  const inb_action *user;    /* the caller's action: its post runs after the results are taken */
+  /* rank 0: this batch's table rows and failure records (buffers reused batch after batch) */
+  inb__h5_tablerow *rows;
+  size_t nrows, rows_cap;
+  inb__h5_errrow *errs;
+  size_t nerrs, errs_cap;
   size_t nfailed, ntotal;    /* over every batch */
-  inb__h5_tablerow first;    /* the lowest failed item so far (code 0: none) */
-  bool has_first;
+  bool has_first;            /* the lowest failed item so far */
+  int64_t first_index;
+  char first_message[INB__H5_MESSAGE_BYTES];
 } h5run;
 
 /* inb_h5_run calls inb_run from the calling thread, and post runs on it: a thread-local finds the run. */
@@ -46,63 +55,75 @@ static double numeric(const inb_value *v) {
   }
 }
 
-/* The action's post, wrapped: the table rows first, then the caller's post. */
+static int reserve(void **p, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return 0;
+  void *q = inb__realloc(*p, need * size);
+  if (!q) return INB_ENOMEM;
+  *p = q;
+  *cap = need;
+  return 0;
+}
+
+/* The action's post, wrapped: the batch's results first (table rows and failure records when there is an
+ * output, the count and the first failure always), then the caller's post. */
 static int table_post(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                       inb_batch **out, void *data) {
   h5run *h = current;
-  size_t n = inb_results_count(r);
-  h->rows = inb__calloc(n + 1, sizeof *h->rows);
-  if (!h->rows) return inb__err(INB_ENOMEM, "out of memory for the results table");
-  h->nrows = n;
+  size_t n = inb_results_count(r), nf = inb_failed_count(r);
+  if (h->out && (reserve((void **)&h->rows, &h->rows_cap, n + 1, sizeof *h->rows) ||
+                 reserve((void **)&h->errs, &h->errs_cap, nf + 1, sizeof *h->errs)))
+    return inb__err(INB_ENOMEM, "out of memory for the results of a batch of %zu items", n);
+  h->nrows = h->out ? n : 0;
+  h->nerrs = 0;
   for (size_t i = 0; i < n; i++) {
-    inb__h5_tablerow *row = &h->rows[i];
-    row->index = inb_batch_index(b, i);
+    int64_t index = inb_batch_index(b, i);
     const inb_error *e = inb_result_error(r, i);
-    row->ok = e == NULL;
-    row->code = e ? e->code : 0;
-    row->value = e ? NAN : numeric(inb_result_value(r, i));
-    if (e) snprintf(row->message, sizeof row->message, "%s", e->message);
-    if (e && (!h->has_first || row->index < h->first.index)) h->first = *row, h->has_first = true;
+    if (h->out)
+      h->rows[i] = (inb__h5_tablerow){.index = index, .value = e ? NAN : numeric(inb_result_value(r, i)),
+                                      .code = e ? e->code : 0, .state = e ? INB_H5_FAILED : INB_H5_DONE};
+    if (!e) continue;
+    if (h->out) {
+      inb__h5_errrow *er = &h->errs[h->nerrs++];
+      *er = (inb__h5_errrow){.index = index, .code = e->code, .rank = e->rank};
+      snprintf(er->message, sizeof er->message, "%s", e->message);
+    }
+    if (!h->has_first || index < h->first_index) {
+      h->has_first = true;
+      h->first_index = index;
+      snprintf(h->first_message, sizeof h->first_message, "%s", e->message);
+    }
   }
-  h->nfailed += inb_failed_count(r);
+  h->nfailed += nf;
   h->ntotal += n;
   return h->user->post ? h->user->post(b, r, call, extra, out, data) : 0;
 }
 
-static int by_item(const void *a, const void *b) {
-  int64_t x = ((const inb__h5_tablerow *)a)->index, y = ((const inb__h5_tablerow *)b)->index;
-  return (x > y) - (x < y);
-}
-
-static int by_int64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* The plan's items, checked: in range and, with outputs, each at most once. */
-static int plan_items(const inb_h5_input *in, const inb_h5_plan *plan, bool unique, int64_t **items, size_t *n) {
+/* The plan checked: every item in range and, with outputs, none twice (one bit per item of the input; the
+ * caller's index is only read). */
+static int check_plan(const inb_h5_input *in, const inb_h5_plan *plan, bool unique) {
+  if (!plan || !plan->index) return 0;
   int64_t len = inb_h5_length(in);
-  *n = plan && plan->index ? plan->nindex : (size_t)len;
-  *items = inb__malloc((*n + 1) * sizeof **items);
-  if (!*items) return inb__err(INB_ENOMEM, "out of memory");
-  for (size_t i = 0; i < *n; i++) {
-    (*items)[i] = plan && plan->index ? plan->index[i] : (int64_t)i;
-    if ((*items)[i] < 0 || (*items)[i] >= len)
-      return inb__err(INB_EINVAL, "input '%s': plan item %lld is out of range (the file has %lld items)",
-                      in->file_path, (long long)(*items)[i], (long long)len);
-  }
-  if (!unique || *n < 2) return 0;
-  int64_t *sorted = inb__malloc(*n * sizeof *sorted);
-  if (!sorted) return inb__err(INB_ENOMEM, "out of memory");
-  memcpy(sorted, *items, *n * sizeof *sorted);
+  uint64_t *seen = unique && plan->nindex > 1 ? inb__bits_new((size_t)len) : NULL;
+  if (unique && plan->nindex > 1 && !seen)
+    return inb__err(INB_ENOMEM, "input '%s': out of memory checking the plan", in->file_path);
   int rc = 0;
-  qsort(sorted, *n, sizeof *sorted, by_int64);
-  for (size_t i = 1; !rc && i < *n; i++)
-    if (sorted[i] == sorted[i - 1])
+  for (size_t i = 0; !rc && i < plan->nindex; i++) {
+    int64_t x = plan->index[i];
+    if (x < 0 || x >= len)
+      rc = inb__err(INB_EINVAL, "input '%s': plan item %lld (position %zu) is out of range (the file has %lld "
+                                "items)", in->file_path, (long long)x, i, (long long)len);
+    else if (seen && inb__bit(seen, (size_t)x))
       rc = inb__err(INB_EINVAL, "input '%s': item %lld appears twice in the plan (an output row is written once)",
-                    in->file_path, (long long)sorted[i]);
-  inb__free(sorted);
+                    in->file_path, (long long)x);
+    else if (seen)
+      inb__bit_set(seen, (size_t)x);
+  }
+  inb__free(seen);
   return rc;
+}
+
+static bool standard_init(const char *init) {
+  return strcmp(init, "indices") == 0 || strcmp(init, "items") == 0 || strcmp(init, "run_once") == 0;
 }
 
 static int check_run(const h5run *h, const inb_action *act, bool mpi) {
@@ -114,38 +135,52 @@ static int check_run(const h5run *h, const inb_action *act, bool mpi) {
   if (h->out && (act->init_fn || (act->init && strcmp(act->init, "run_once") == 0)))
     return inb__err(INB_EINVAL, "action '%s': with outputs, init must be indices, items or a component (one task "
                                 "per item, one output row per task)", name);
+  if (act->init && !act->init_fn && !standard_init(act->init)) {
+    int rc = inb__h5_check_init(h->in, name, act->init);
+    if (rc) return rc;
+  }
   if (h->out && inb_h5_length(h->in) != h->out->length)
     return inb__err(INB_EINVAL, "action '%s': input '%s' has %lld items but output '%s' has %lld", name,
                     h->in->file_path, (long long)inb_h5_length(h->in), h->out->final_path, (long long)h->out->length);
   return 0;
 }
 
-/* One batch: run, then every rank writes what it kept, then rank 0 its table rows. */
+/* The input, the output and the engine (opts->comm, under mpi) must span the same ranks: checked by each rank
+ * alone, before any collective call, since mismatched groups cannot agree on anything. */
+static int check_groups(const inb_h5_input *in, const inb_h5_output *out, const inb_opts *opts, bool mpi) {
+  char a[1200], b[1200];
+  snprintf(a, sizeof a, "input '%s'", in->file_path);
+  int rc = 0;
+  if (out) {
+    snprintf(b, sizeof b, "output '%s'", out->final_path);
+    rc = inb__h5_same_group(in->hc.user, a, out->hc.user, b);
+  }
+  if (!rc && mpi) {
+    MPI_Comm c = opts && opts->comm ? *(MPI_Comm *)opts->comm : MPI_COMM_WORLD;
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (inited) rc = inb__h5_same_group(in->hc.user, a, c, opts && opts->comm ? "opts->comm" : "MPI_COMM_WORLD "
+                                                                                              "(opts->comm NULL)");
+  }
+  return rc;
+}
+
+/* One batch: run, then every rank writes what it kept, then the batch's results. */
 static int run_batch(h5run *h, const int64_t *items, size_t n, const inb_action *act, const inb_args *call,
                      const inb_opts *opts, const inb__io *io, bool mpi) {
   inb_batch *b = NULL;
   int rc = mpi ? (b = inb_batch_new(items, n)) ? 0 : inb__err(INB_ENOMEM, "out of memory")
                : inb_h5_read(h->in, items, n, &b);
+  h->nrows = h->nerrs = 0;
   if (!rc) rc = inb__run_io(b, act, call, opts, NULL, io);
   inb_batch_free(&b);
   /* A post's INB_EITEM is a verdict on the items, not on the batch: its rows are still written. Any other
    * status is the same on every rank (inb_run agrees on it), so every rank skips the writes alike. */
-  if ((rc && rc != INB_EITEM) || !h->out) {
-    inb__free(h->rows); /* this batch's table rows: nothing to write them to */
-    h->rows = NULL;
-    return rc;
-  }
+  if ((rc && rc != INB_EITEM) || !h->out) return rc;
   int vrc = rc;
   rc = inb__h5_write_kept(h->out);
-  int trc = 0;
-  if (h->rows) {
-    qsort(h->rows, h->nrows, sizeof *h->rows, by_item);
-    trc = inb__h5_write_table(h->out, h->rows, h->nrows);
-  }
-  inb__free(h->rows);
-  h->rows = NULL;
-  trc = h->in->hc.comm != MPI_COMM_NULL && mpi ? inb__h5_agree(&h->in->hc, trc) : trc;
-  return rc ? rc : trc ? trc : vrc;
+  if (!rc) rc = inb__h5_write_results(h->out, h->rows, h->nrows, h->errs, h->nerrs);
+  return rc ? rc : vrc;
 }
 
 /* INB_EITEM when items failed, with the same words on every rank. */
@@ -153,9 +188,10 @@ static int judge(const h5run *h, const inb_action *act, bool mpi) {
   int rc = 0;
   if (h->has_first)
     rc = inb__err(INB_EITEM, "action '%s': %zu of %zu items failed (listed in %s); first: item %lld: %s",
-                  act->name ? act->name : "(unnamed)", h->nfailed, h->ntotal, h->out ? "the results table" : "no table",
-                  (long long)h->first.index, h->first.message);
-  return mpi && h->in->hc.comm != MPI_COMM_NULL ? inb__mpi_share_status(rc, h->in->hc.comm) : rc;
+                  act->name ? act->name : "(unnamed)", h->nfailed, h->ntotal,
+                  h->out ? "the output's /inbatch_errors" : "no output", (long long)h->first_index,
+                  h->first_message);
+  return mpi ? inb__h5_share(&h->in->hc, rc) : rc;
 }
 
 /* The bytes one item reads and writes (only its component's rows when init names one): a slab's size per task. */
@@ -166,6 +202,15 @@ static size_t item_bytes(const inb_h5_input *in, const inb_h5_output *out, const
       b += inb__h5_row_bytes(&in->comps[j]);
   for (size_t k = 0; out && k < out->n; k++) b += inb__array_bytes(&out->outs[k].row);
   return b;
+}
+
+/* plan.batch_size, or the bounded default (h5.h): every component's and output's rows count, since targets
+ * other than mpi read every component of the batch at once and compressed outputs are kept for the batch. */
+static size_t batch_items(const inb_h5_plan *plan, const inb_h5_input *in, const inb_h5_output *out) {
+  if (plan && plan->batch_size > 0) return (size_t)plan->batch_size;
+  size_t row = item_bytes(in, out, NULL), bs = INB_H5_BATCH_ITEMS;
+  if (row && (size_t)INB_H5_BATCH_BYTES / row < bs) bs = (size_t)INB_H5_BATCH_BYTES / row;
+  return bs ? bs : 1;
 }
 
 static bool any_deflate(const inb_h5_output *o) {
@@ -179,31 +224,36 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   if (!in) return inb__err(INB_EINVAL, "inb_h5_run: input is NULL");
   h5run h = {.in = in, .out = out, .user = act};
   bool mpi = act && inb__target_of(act, opts) == INB_MPI;
-  int64_t *items = NULL;
-  size_t n = 0;
-  int rc = check_run(&h, act, mpi);
-  if (!rc) rc = plan_items(in, plan, out != NULL, &items, &n);
+  int rc = check_groups(in, out, opts, mpi);
+  if (rc) return rc; /* no agreement: the ranks of mismatched groups have no communicator in common */
+  rc = check_run(&h, act, mpi);
+  if (!rc) rc = check_plan(in, plan, out != NULL);
+  size_t n = plan && plan->index ? plan->nindex : (size_t)inb_h5_length(in), bs = batch_items(plan, in, out);
+  /* with no plan index, a batch's items are made here: consecutive, one batch's worth at a time */
+  int64_t *seq = NULL;
+  if (!rc && !(plan && plan->index) && n && !(seq = inb__malloc((bs < n ? bs : n) * sizeof *seq)))
+    rc = inb__err(INB_ENOMEM, "out of memory");
+  inb_array *rows = out ? inb__calloc(out->n + 1, sizeof *rows) : NULL;
+  if (!rc && out && !rows) rc = inb__err(INB_ENOMEM, "out of memory");
   rc = inb__h5_agree(&in->hc, rc);
   inb_action wrapped = act ? *act : (inb_action){0};
   wrapped.post = table_post;
-  inb__io io = {.ctx = &h, .ncomps = in->n, .names = in->names, .load = load_rows, .nout = out ? out->n : 0,
-                .out_names = out ? out->names : NULL, .keep = keep_rows,
-                .item_bytes = item_bytes(in, out, act)};
-  inb_array *rows = out ? inb__calloc(out->n + 1, sizeof *rows) : NULL;
   for (size_t k = 0; rows && k < out->n; k++) rows[k] = out->outs[k].row;
-  io.out_rows = rows;
-  int64_t bs = plan && plan->batch_size > 0 ? plan->batch_size : (int64_t)(n ? n : 1);
+  inb__io io = {.ctx = &h, .ncomps = in->n, .names = in->names, .load = load_rows, .nout = out ? out->n : 0,
+                .out_names = out ? out->names : NULL, .out_rows = rows, .keep = keep_rows,
+                .item_bytes = item_bytes(in, out, act)};
   /* Compressed outputs are written (and compressed) by each rank at the batch's end: equal shares of rows keep
    * the ranks from waiting for each other there, so the default schedule becomes STATIC for them. */
   inb_opts o = opts ? *opts : (inb_opts){0};
   if (o.schedule == INB_SCHED_DEFAULT && out && any_deflate(out)) o.schedule = INB_STATIC;
-  opts = &o;
   h5run *outer = current;
   current = &h;
   int first_rc = 0;
-  for (size_t p = 0; !rc && p < n; p += (size_t)bs) {
-    size_t count = n - p < (size_t)bs ? n - p : (size_t)bs;
-    rc = run_batch(&h, items + p, count, &wrapped, call, opts, &io, mpi);
+  for (size_t p = 0; !rc && p < n; p += bs) {
+    size_t count = n - p < bs ? n - p : bs;
+    const int64_t *items = plan && plan->index ? plan->index + p : seq;
+    for (size_t i = 0; seq && i < count; i++) seq[i] = (int64_t)(p + i);
+    rc = run_batch(&h, items, count, &wrapped, call, &o, &io, mpi);
     if (rc == INB_EITEM) { /* a post's verdict on its batch: the other batches go on */
       if (!first_rc) first_rc = rc;
       rc = 0;
@@ -211,8 +261,10 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   }
   current = outer;
   inb__free(rows);
-  inb__free(items);
+  inb__free(seq);
   inb__free(h.rows);
+  inb__free(h.errs);
+  inb__scratch_trim(); /* a run's slabs and result slots are not kept for a program that may not run again */
   if (rc) return rc;
   return first_rc ? first_rc : judge(&h, act, mpi);
 }

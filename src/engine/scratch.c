@@ -95,6 +95,20 @@ void inb__scratch_put(void *p) {
   release(h);
 }
 
+size_t inb__scratch_trim(void) {
+  head *all[KEEP];
+  size_t n = 0;
+  pthread_mutex_lock(&mu);
+  for (int k = 0; k < KEEP; k++)
+    if (kept[k]) {
+      all[n++] = kept[k];
+      kept[k] = NULL;
+    }
+  pthread_mutex_unlock(&mu);
+  for (size_t k = 0; k < n; k++) release(all[k]); /* outside the lock: munmap may take a while */
+  return n;
+}
+
 int inb__results_open(inb_results *r, size_t n) {
   void *slots = inb__scratch_get(inb__results_slot_bytes(n), 0);
   if (!slots) return INB_ENOMEM;

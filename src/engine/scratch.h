@@ -17,6 +17,10 @@ void *inb__scratch_get(size_t n, int zero);
 /* Returns a block from inb__scratch_get for reuse (or frees it). NULL-safe. */
 void inb__scratch_put(void *p);
 
+/* Frees every cached block (blocks in use are not affected): a caller that ran a large call and may not run
+ * another (inb_h5_run at its end) gives the memory back. Returns the number of blocks freed. Thread-safe. */
+size_t inb__scratch_trim(void);
+
 /* Result slots for n tasks in r, from the cache. Returns 0 or INB_ENOMEM (no message set). */
 int inb__results_open(inb_results *r, size_t n);
 

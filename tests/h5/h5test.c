@@ -192,6 +192,76 @@ int h5t_write_index(hid_t file, const char *name, int64_t n) {
   return rc;
 }
 
+/* ---- the results of a run ------------------------------------------------------------------------------ */
+
+static hid_t result_type(void) {
+  hid_t st = H5Tenum_create(H5T_NATIVE_INT);
+  const int values[] = {INB_H5_NOT_RUN, INB_H5_DONE, INB_H5_FAILED};
+  H5Tenum_insert(st, "not_run", &values[0]);
+  H5Tenum_insert(st, "done", &values[1]);
+  H5Tenum_insert(st, "failed", &values[2]);
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(h5t_result));
+  H5Tinsert(t, "index", HOFFSET(h5t_result, index), H5T_NATIVE_INT64);
+  H5Tinsert(t, "state", HOFFSET(h5t_result, state), st);
+  H5Tinsert(t, "code", HOFFSET(h5t_result, code), H5T_NATIVE_INT);
+  H5Tinsert(t, "value", HOFFSET(h5t_result, value), H5T_NATIVE_DOUBLE);
+  H5Tclose(st);
+  return t;
+}
+
+static hid_t error_type(void) {
+  hid_t s = H5Tcopy(H5T_C_S1);
+  H5Tset_size(s, sizeof(((h5t_error *)0)->message));
+  H5Tset_strpad(s, H5T_STR_NULLTERM);
+  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(h5t_error));
+  H5Tinsert(t, "index", HOFFSET(h5t_error, index), H5T_NATIVE_INT64);
+  H5Tinsert(t, "code", HOFFSET(h5t_error, code), H5T_NATIVE_INT);
+  H5Tinsert(t, "rank", HOFFSET(h5t_error, rank), H5T_NATIVE_INT);
+  H5Tinsert(t, "message", HOFFSET(h5t_error, message), s);
+  H5Tclose(s);
+  return t;
+}
+
+/* Reads dataset `name` (1-D) of f whole with memory type `type`: *rows rows of `size` bytes into *buf (malloc'd
+ * unless want_n >= 0, then into the caller's *buf, which must hold want_n rows). */
+static int read_1d(hid_t f, const char *name, hid_t type, size_t size, long want_n, void **buf, size_t *rows) {
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  if (d < 0) return -1;
+  hid_t space = H5Dget_space(d);
+  hsize_t dims[1] = {0};
+  int ok = H5Sget_simple_extent_ndims(space) == 1 && H5Sget_simple_extent_dims(space, dims, NULL) == 1 &&
+           (want_n < 0 || dims[0] == (hsize_t)want_n);
+  if (ok && want_n < 0) *buf = calloc((size_t)dims[0] + 1, size);
+  ok = ok && *buf && (dims[0] == 0 || H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf) >= 0);
+  *rows = (size_t)dims[0];
+  H5Sclose(space);
+  H5Dclose(d);
+  return ok ? 0 : -1;
+}
+
+int h5t_read_table(hid_t f, h5t_result *rows, size_t n) {
+  hid_t t = result_type();
+  void *buf = rows;
+  size_t got = 0;
+  int rc = read_1d(f, "/inbatch_results", t, sizeof *rows, (long)n, &buf, &got);
+  H5Tclose(t);
+  return rc;
+}
+
+int h5t_read_errors(hid_t f, h5t_error **out, size_t *n) {
+  hid_t t = error_type();
+  void *buf = NULL;
+  int rc = read_1d(f, "/inbatch_errors", t, sizeof **out, -1, &buf, n);
+  H5Tclose(t);
+  if (rc) {
+    free(buf);
+    buf = NULL;
+    *n = 0;
+  }
+  *out = buf;
+  return rc;
+}
+
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
 /* Rank 0 makes the directory and every rank learns its name; false (on every rank) when it could not. */

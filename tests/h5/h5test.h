@@ -64,6 +64,30 @@ int h5t_write_values(hid_t file, const char *name, inb_dtype t, int64_t n, int i
 /* Rank 0, on an open file: an int64 dataset `name` of n items holding 0..n-1 (each item knows its index). */
 int h5t_write_index(hid_t file, const char *name, int64_t n);
 
+/* ---- the results of a run (h5.h, "The results of a run") --------------------------------------------------- */
+
+/* A row of "/inbatch_results" and a record of "/inbatch_errors", as the tests read them (HDF5 converts the
+ * file's packed compounds by member name). */
+typedef struct {
+  int64_t index;
+  int state;      /* inb_h5_state */
+  int code;
+  double value;
+} h5t_result;
+
+typedef struct {
+  int64_t index;
+  int code, rank;
+  char message[256];
+} h5t_error;
+
+/* Reads the whole table of the open file f: n rows into rows (the caller's). Returns 0, or -1 when the table
+ * is missing, has another number of rows, or lacks a column. Rank-local. */
+int h5t_read_table(hid_t f, h5t_result *rows, size_t n);
+/* Reads every record of "/inbatch_errors" of f into *out (malloc'd, the caller frees; NULL when none), their
+ * number into *n. Returns 0 or -1. Rank-local. */
+int h5t_read_errors(hid_t f, h5t_error **out, size_t *n);
+
 /* ---- main ---------------------------------------------------------------------------------------------- */
 
 /* Starts MPI, makes the scratch directory, runs the group (non-root ranks' cmocka progress, on stdout, is shown

@@ -339,12 +339,23 @@ static void check_output_file(const char *path, int64_t n, const char *what) {
     expect_eq(H5Sget_simple_extent_ndims(space) == 1 && H5Sget_simple_extent_dims(space, dims, NULL) == 1 &&
                   dims[0] == (hsize_t)n, 1, "%s: the results table has one row per item", what);
     expect_eq(H5Tget_class(type), H5T_COMPOUND, "%s: the results table is a compound", what);
-    const char *cols[] = {"index", "ok", "code", "value", "message"};
-    for (int j = 0; j < 5; j++)
+    const char *cols[] = {"index", "state", "code", "value"};
+    for (int j = 0; j < 4; j++)
       expect_eq(H5Tget_member_index(type, cols[j]) >= 0, 1, "%s: the results table has a column '%s'", what, cols[j]);
     H5Tclose(type);
     H5Sclose(space);
     H5Dclose(t);
+  }
+  hid_t e = H5Dopen2(f, "/inbatch_errors", H5P_DEFAULT);
+  expect_eq(e >= 0, 1, "%s: the failure records '/inbatch_errors' exist", what);
+  if (e >= 0) {
+    hid_t type = H5Dget_type(e);
+    const char *cols[] = {"index", "code", "rank", "message"};
+    for (int j = 0; j < 4; j++)
+      expect_eq(H5Tget_member_index(type, cols[j]) >= 0, 1, "%s: the failure records have a column '%s'", what,
+                cols[j]);
+    H5Tclose(type);
+    H5Dclose(e);
   }
   H5Fclose(f);
 }
