@@ -1,6 +1,8 @@
 /* Status codes and the thread-local detail message behind inb_errmsg(). */
 #include "core/status.h"
 
+#include <inbatch/run.h> /* inb_set_error is declared there: its visibility comes from it */
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>

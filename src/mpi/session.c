@@ -2,6 +2,7 @@
  * failing rank never leaves the others waiting in a collective. */
 #include "mpi/session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +22,10 @@ typedef struct {
   int64_t timeout_ms, max_failures;
 } settings;
 
-int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm) {
-  *x = (inb__mpi){.c = c};
+int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm, int64_t wait_ms) {
+  *x = (inb__mpi){.c = c, .wait_ms = wait_ms};
   int rc = inb__mpi_ensure_init();
-  if (!rc) rc = inb__mpi_engine_comm(comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD, &x->comm);
+  if (!rc) rc = inb__mpi_enter(comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD, wait_ms, &x->ecomm, &x->comm);
   if (rc) return rc;
   MPI_Comm_rank(x->comm, &x->rank);
   MPI_Comm_size(x->comm, &x->size);
@@ -40,32 +41,15 @@ void inb__mpi_close(inb__mpi *x) {
   inb_args_free(&x->call);
   inb__free(x->callbuf);
   pthread_mutex_destroy(&x->mu);
+  inb__mpi_leave(x->ecomm);
 }
 
-static uint64_t fnv1a(const char *s, uint64_t h) {
-  for (; s && *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-  return h;
-}
-
-/* One allreduce: the largest and the smallest fingerprint must be equal. */
-static int check_same_action(const inb__mpi *x) {
-  const inb__call *c = x->c;
-  uint64_t h = fnv1a(c->name, 1469598103934665603ull);
-  h = (h ^ (uint64_t)c->target) * 1099511628211ull;
-  h = (h ^ (uint64_t)c->local) * 1099511628211ull;
-  uint64_t v[2] = {h, ~h};
-  int rc = MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MAX, x->comm);
-  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Allreduce");
-  if (v[0] == ~v[1]) return 0;
-  inb__err(INB_EINVAL, "action '%s' (rank 0's): the ranks were called with different actions (name, target or local "
-                       "target differ): every rank must call inb_run with the same action", c->name);
-  return inb__mpi_share_status(INB_EINVAL, x->comm); /* rank 0's words on every rank */
-}
-
-int inb__mpi_check_same(inb__mpi *x, int rc) {
-  rc = inb__mpi_agree(rc, x->comm);
+int inb__mpi_check_same(inb__mpi *x, int rc, uint64_t digest) {
+  char what[200];
+  snprintf(what, sizeof what, "action '%s' (rank 0's)", x->c->name ? x->c->name : "(unnamed)");
+  rc = inb__mpi_agree_entry(x->ecomm, rc, digest, x->wait_ms, what);
   x->local = x->c->local;
-  return rc ? rc : check_same_action(x);
+  return rc;
 }
 
 /* Rank 0's call arguments reach every rank; the others' are ignored. Rank 0's tasks read the caller's own

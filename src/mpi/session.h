@@ -12,7 +12,9 @@
 
 typedef struct inb__mpi {
   inb__call *c;          /* rank 0: the call with its init done; elsewhere: settings and call args only */
+  inb__ecomm *ecomm;     /* held (locked) from open to close */
   MPI_Comm comm;         /* the engine's duplicate */
+  int64_t wait_ms;       /* how long the entry waits for every rank */
   int rank, size;
   inb_target local;      /* FOR, THREADS or ASYNC */
   int total_workers;     /* the sum of every rank's n_workers */
@@ -30,17 +32,20 @@ typedef struct inb__mpi {
   _Atomic int64_t global_failures; /* rank 0: failed tasks on every rank */
 } inb__mpi;
 
-/* Starts MPI if nobody has, finds the engine's communicator for *comm (an MPI_Comm*, NULL = WORLD) and fills x
- * for call c (c->rank, c->remote set). Collective on the first use of a communicator. Returns 0 or INB_EMPI;
- * on success release x with inb__mpi_close. */
-int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm);
+/* Starts MPI if nobody has, enters a collective call on *comm (an MPI_Comm*, NULL = WORLD: the engine's
+ * duplicate, locked for this call; see inb__mpi_enter) and fills x for call c (c->rank, c->remote set).
+ * wait_ms bounds the wait for the other ranks at the entry. Returns 0, INB_EMPI, INB_ENOMEM; on success release
+ * x with inb__mpi_close. */
+int inb__mpi_open(inb__mpi *x, inb__call *c, void *comm, int64_t wait_ms);
 
 /* Frees what x holds. */
 void inb__mpi_close(inb__mpi *x);
 
-/* Agrees on each rank's validation status `rc` and checks that every rank was called with the same action
- * (name, target, local target). Returns the agreed status (INB_EINVAL naming the mismatch). Collective. */
-int inb__mpi_check_same(inb__mpi *x, int rc);
+/* The entry agreement: each rank's validation status `rc`, and a digest of the arguments that must be the same
+ * on every rank (the action: its name, functions, init, target, local target). Waits at most x->wait_ms for
+ * every rank. Returns the agreed status (INB_EINVAL naming the mismatch, INB_EMPI when a rank never came).
+ * Collective. */
+int inb__mpi_check_same(inb__mpi *x, int rc, uint64_t digest);
 
 /* Rank 0's options and call arguments reach every rank (the others' are ignored): sets c->n_workers, c->chunk,
  * c->timeout_ms, c->call (ranks other than 0: the received copy) and x's schedule. Collective. */
