@@ -1,19 +1,15 @@
-/* MPI start-up, the engine's communicator, and status agreement across ranks. */
+/* MPI start-up and the engine's communicators. */
 #include "mpi/comm.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/status.h"
-
-int inb__mpi_fail(int mpi_rc, const char *what) {
-  char msg[MPI_MAX_ERROR_STRING] = "";
-  int len = 0;
-  MPI_Error_string(mpi_rc, msg, &len);
-  return inb__err(INB_EMPI, "%s failed: %s", what, msg);
-}
 
 int inb__mpi_ensure_init(void) {
   int inited = 0, finalized = 0;
@@ -51,69 +47,104 @@ int inb_mpi_rank(void) {
   return rank;
 }
 
-/* The duplicate is cached as an attribute of the user's communicator: MPI frees it when that one is freed
+/* The engine's state is cached as an attribute of the user's communicator: MPI frees it when that one is freed
  * (MPI_COMM_WORLD: at MPI_Finalize), so there is no table of our own to keep in step. */
-static int keyval = MPI_KEYVAL_INVALID;
+struct inb__ecomm {
+  MPI_Comm dup;           /* MPI_COMM_NULL until made */
+  pthread_mutex_t mu;     /* recursive: held from the entry to the return of a collective call */
+  bool broken;            /* an agreement timed out: this rank's collectives on dup are out of step for good */
+  char why[512];
+};
 
-static int free_dup(MPI_Comm comm, int key, void *attr, void *extra) {
+static int keyval = MPI_KEYVAL_INVALID;
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER; /* the keyval and each state are made once */
+
+static int free_state(MPI_Comm comm, int key, void *attr, void *extra) {
   (void)comm, (void)key, (void)extra;
-  MPI_Comm_free((MPI_Comm *)attr);
-  inb__free(attr);
+  inb__ecomm *e = attr;
+  if (e->dup != MPI_COMM_NULL) MPI_Comm_free(&e->dup);
+  pthread_mutex_destroy(&e->mu);
+  inb__free(e);
   return MPI_SUCCESS;
 }
 
-int inb__mpi_engine_comm(MPI_Comm user, MPI_Comm *out) {
+/* The state of `user`, made (without its duplicate) on first use. */
+static int state_of(MPI_Comm user, inb__ecomm **out) {
   int rc = MPI_SUCCESS, found = 0;
-  MPI_Comm *dup = NULL;
-  if (keyval == MPI_KEYVAL_INVALID) /* first use happens in a collective call: every rank does it alike */
-    rc = MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, free_dup, &keyval, NULL);
-  if (rc == MPI_SUCCESS) rc = MPI_Comm_get_attr(user, keyval, &dup, &found);
+  inb__ecomm *e = NULL;
+  pthread_mutex_lock(&create_mu);
+  if (keyval == MPI_KEYVAL_INVALID) rc = MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, free_state, &keyval, NULL);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_get_attr(user, keyval, &e, &found);
+  if (rc == MPI_SUCCESS && !found) {
+    e = inb__calloc(1, sizeof *e);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    if (e) {
+      e->dup = MPI_COMM_NULL;
+      pthread_mutex_init(&e->mu, &attr);
+      rc = MPI_Comm_set_attr(user, keyval, e);
+      if (rc != MPI_SUCCESS) pthread_mutex_destroy(&e->mu), inb__free(e), e = NULL;
+    }
+    pthread_mutexattr_destroy(&attr);
+  }
+  pthread_mutex_unlock(&create_mu);
   if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "caching the engine's communicator");
-  if (found) {
-    *out = *dup;
-    return 0;
-  }
-  dup = inb__malloc(sizeof *dup);
-  if (!dup) return inb__err(INB_ENOMEM, "out of memory");
-  rc = MPI_Comm_dup(user, dup);
-  if (rc == MPI_SUCCESS) rc = MPI_Comm_set_attr(user, keyval, dup);
-  if (rc != MPI_SUCCESS) {
-    inb__free(dup);
-    return inb__mpi_fail(rc, "MPI_Comm_dup");
-  }
-  *out = *dup;
+  if (!e) return inb__err(INB_ENOMEM, "out of memory for the engine's communicator");
+  *out = e;
   return 0;
 }
 
-/* A status and its message, as one broadcast. */
-typedef struct {
-  int rc;
-  char msg[INB__ERRMSG_MAX];
-} status_msg;
-
-int inb__mpi_agree(int rc, MPI_Comm comm) {
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int first = rc ? rank : size; /* the lowest failing rank speaks for all */
-  MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm);
-  if (first == size) return 0;
-  status_msg st = {rc, ""};
-  if (rank == first) snprintf(st.msg, sizeof st.msg, "%s", inb_errmsg());
-  MPI_Bcast(&st, (int)sizeof st, MPI_BYTE, first, comm);
-  if (size == 1) return st.rc;
-  /* every rank, the failing one too, ends with the same words: which rank failed, and why */
-  char all[INB__ERRMSG_MAX + 32]; /* inb__err_set cuts it to the same length on every rank */
-  snprintf(all, sizeof all, "rank %d: %s", first, st.msg);
-  return inb__err_set(st.rc, all);
+/* Makes e's duplicate (under e->mu): MPI_Comm_idup, waited for until the deadline. */
+static int make_dup(MPI_Comm user, inb__ecomm *e, int64_t wait_ms) {
+  MPI_Request req;
+  MPI_Comm dup = MPI_COMM_NULL;
+  int rc = MPI_Comm_idup(user, &dup, &req);
+  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Comm_idup");
+  int done = inb__mpi_wait_until(&req, wait_ms > 0 ? inb__now_ns() + wait_ms * 1000000 : 0);
+  if (done < 0) return done;
+  if (!done) {
+    e->broken = true;
+    snprintf(e->why, sizeof e->why, "the other ranks did not arrive within %lld ms to set up the engine's "
+                                    "communicator (a rank called with another target, or not at all)", (long long)wait_ms);
+    return inb__err(INB_EMPI, "%s", e->why);
+  }
+  rc = MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN); /* errors come back as codes */
+  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Comm_set_errhandler");
+  e->dup = dup;
+  return 0;
 }
 
-int inb__mpi_share_status(int rc, MPI_Comm comm) {
-  int rank;
-  MPI_Comm_rank(comm, &rank);
-  status_msg st = {rc, ""};
-  if (rank == 0 && rc) snprintf(st.msg, sizeof st.msg, "%s", inb_errmsg());
-  MPI_Bcast(&st, (int)sizeof st, MPI_BYTE, 0, comm);
-  if (rank != 0 && st.rc) inb__err_set(st.rc, st.msg); /* rank 0's own was the source: the same bytes */
-  return st.rc;
+int inb__mpi_enter(MPI_Comm user, int64_t wait_ms, inb__ecomm **out, MPI_Comm *comm) {
+  inb__ecomm *e = NULL;
+  int rc = state_of(user, &e);
+  if (rc) return rc;
+  pthread_mutex_lock(&e->mu);
+  if (e->broken) rc = inb__err(INB_EMPI, "this communicator cannot be used by inbatch any more: %s", e->why);
+  if (!rc && e->dup == MPI_COMM_NULL) rc = make_dup(user, e, wait_ms);
+  if (rc) {
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+  }
+  *out = e;
+  *comm = e->dup;
+  return 0;
+}
+
+MPI_Comm inb__ecomm_comm(const inb__ecomm *e) { return e->dup; }
+
+void inb__ecomm_break(inb__ecomm *e, const char *why) {
+  e->broken = true;
+  snprintf(e->why, sizeof e->why, "%s", why);
+}
+
+void inb__mpi_leave(inb__ecomm *e) {
+  if (e) pthread_mutex_unlock(&e->mu);
+}
+
+int inb__mpi_engine_comm(MPI_Comm user, MPI_Comm *out) {
+  inb__ecomm *e = NULL;
+  int rc = inb__mpi_enter(user, 0, &e, out);
+  inb__mpi_leave(e);
+  return rc;
 }
