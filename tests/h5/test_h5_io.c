@@ -360,6 +360,178 @@ static void check_output_file(const char *path, int64_t n, const char *what) {
   H5Fclose(f);
 }
 
+static void test_read_with_a_null_index_reads_items_0_to_n_minus_1(void **state) {
+  (void)state;
+  ensure_inputs();
+  inb_h5_input *in = NULL;
+  int rc = inb_h5_open(g_good_h5, g_all_paths, N_COMPS, NULL, &in);
+  expect_rc(rc, 0, "inb_h5_open(good.h5, x y grp/z w)");
+  if (in) {
+    int64_t first[N_GOOD];
+    for (int i = 0; i < N_GOOD; i++) first[i] = i;
+    const size_t counts[] = {5, N_GOOD, 0};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+      inb_batch *b = NULL;
+      char what[64];
+      snprintf(what, sizeof what, "index NULL, n %zu", counts[k]);
+      rc = inb_h5_read(in, NULL, counts[k], &b);
+      expect_rc(rc, 0, "inb_h5_read %s", what);
+      if (!rc) check_batch(b, first, counts[k], what);
+      inb_batch_free(&b);
+    }
+    inb_batch *b = (inb_batch *)&rc;
+    expect_rc(inb_h5_read(in, NULL, N_GOOD + 1, &b), INB_EINVAL, "inb_h5_read index NULL, n %d of %d items",
+              N_GOOD + 1, N_GOOD);
+    expect_eq(b == NULL, 1, "no batch after reading past the end");
+  }
+  inb_h5_close(&in);
+  assert_checks();
+}
+
+static void test_component_tells_an_items_dtype_and_shape_without_reading_a_row(void **state) {
+  (void)state;
+  ensure_inputs();
+  inb_h5_input *in = NULL;
+  int rc = inb_h5_open(g_good_h5, g_all_paths, N_COMPS, NULL, &in);
+  expect_rc(rc, 0, "inb_h5_open(good.h5, x y grp/z w)");
+  if (in) {
+    for (int c = 0; c < N_COMPS; c++) {
+      const comp_t *cp = &g_good[c];
+      for (int by_path = 0; by_path < 2; by_path++) {
+        const char *name = by_path ? cp->path : cp->name;
+        inb_array item = {.data = &rc}; /* non-NULL: the call must set it to NULL */
+        rc = inb_h5_component(in, name, &item);
+        expect_rc(rc, 0, "inb_h5_component(%s)", name);
+        bool ok = item.dtype == cp->dtype && item.ndim == cp->item_ndim && item.data == NULL;
+        for (int d = 0; ok && d < cp->item_ndim; d++) ok = item.shape[d] == cp->item[d];
+        expect_eq(ok, 1, "inb_h5_component(%s): dtype %d, ndim %d, shape [%lld, ...], data %s", name, (int)item.dtype,
+                  item.ndim, (long long)item.shape[0], item.data ? "set" : "NULL");
+      }
+    }
+    inb_array item;
+    rc = inb_h5_component(in, "nope", &item);
+    expect_rc(rc, INB_ENOTFOUND, "inb_h5_component(nope)");
+    const char *needles[] = {"nope", g_good_h5, "x, y, grp/z, w", NULL};
+    for (size_t k = 0; rc && needles[k]; k++) expect_errmsg_has(needles[k], "inb_h5_component(nope)");
+    expect_rc(inb_h5_component(in, NULL, &item), INB_EINVAL, "inb_h5_component with no name");
+    expect_rc(inb_h5_component(in, "x", NULL), INB_EINVAL, "inb_h5_component with no item");
+    expect_rc(inb_h5_component(NULL, "x", &item), INB_EINVAL, "inb_h5_component with no input");
+  }
+  inb_h5_close(&in);
+  assert_checks();
+}
+
+static int never(inb_item *it, const inb_args *a, inb_value *result) {
+  (void)a, (void)result;
+  return inb_fail(it, 90, "a task ran although the init names no component");
+}
+
+static void test_an_init_that_names_no_component_lists_the_inputs_components(void **state) {
+  (void)state;
+  ensure_inputs();
+  inb_h5_input *in = NULL;
+  int rc = inb_h5_open(g_good_h5, g_all_paths, N_COMPS, NULL, &in);
+  expect_rc(rc, 0, "inb_h5_open(good.h5, x y grp/z w)");
+  const inb_target targets[] = {INB_MPI, INB_THREADS, INB_FOR};
+  for (size_t k = 0; in && k < (g_size == 1 ? 3u : 1u); k++) {
+    inb_action act = {.name = "typo", .fn = never, .init = "grp/zz", .target = targets[k]};
+    rc = inb_h5_run(in, NULL, &act, NULL, NULL, NULL);
+    expect_rc(rc, INB_EINVAL, "init 'grp/zz', target %d: inb_h5_run", (int)targets[k]);
+    const char *needles[] = {"typo", "grp/zz", g_good_h5, "components: x, y, grp/z, w", NULL};
+    for (size_t j = 0; rc && needles[j]; j++) expect_errmsg_has(needles[j], "init 'grp/zz', target %d", (int)targets[k]);
+    expect_eq(strstr(inb_errmsg(), "none") == NULL, 1, "init 'grp/zz': the message does not say 'none': %s",
+              inb_errmsg());
+    expect_eq(max_ranks(rc), -max_ranks(-rc), "init 'grp/zz': the same status on every rank");
+  }
+  inb_h5_close(&in);
+  assert_checks();
+}
+
+static void test_a_variable_length_string_dataset_is_named_as_such(void **state) {
+  (void)state;
+  ensure_inputs();
+  const char *vlen[] = {"/vstr"};
+  const char *needles[] = {g_good_h5, "/vstr", "variable-length string", NULL};
+  expect_open_fails(g_good_h5, vlen, 1, INB_EINVAL, "variable-length string dataset", needles);
+  inb_h5_input *in = NULL;
+  if (inb_h5_open(g_good_h5, vlen, 1, NULL, &in) != 0)
+    expect_eq(strstr(inb_errmsg(), "string of") == NULL, 1, "no size for a variable-length string (a pointer's): %s",
+              inb_errmsg());
+  inb_h5_close(&in);
+  assert_checks();
+}
+
+/* ---- an output never replaces an open input ------------------------------------------------------------- */
+
+static void test_an_output_over_an_open_input_is_refused_naming_both_and_the_input_survives(void **state) {
+  (void)state;
+  ensure_inputs();
+  char victim[PATH_MAX], dotted[PATH_MAX + 8], alias[PATH_MAX], partial[PATH_MAX];
+  h5t_path(victim, "victim.h5");
+  h5t_path(alias, "alias.h5");
+  snprintf(dotted, sizeof dotted, "%s/./victim.h5", h5t_dir());
+  int ok = 1;
+  if (g_rank == 0) {
+    hid_t f = H5Fcreate(victim, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ok = f >= 0 && h5t_write_values(f, "/x", INB_F32, N_GOOD, 1, g_good[0].item, 0) == 0;
+    if (f >= 0 && H5Fclose(f) < 0) ok = 0;
+    ok = ok && link(victim, alias) == 0; /* another name of the same file */
+  }
+  expect_eq(rank0_int(ok), 1, "writing victim.h5 and its hard link alias.h5");
+  const char *comps[] = {"/x"};
+  inb_h5_input *in = NULL;
+  int rc = inb_h5_open(victim, comps, 1, NULL, &in);
+  expect_rc(rc, 0, "inb_h5_open(victim.h5)");
+  const struct {
+    const char *path;
+    bool overwrite;
+  } targets[] = {{victim, true}, {victim, false}, {dotted, true}, {alias, true}};
+  for (size_t k = 0; in && k < sizeof targets / sizeof targets[0]; k++) {
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "output '%s'%s over the open input", targets[k].path,
+             targets[k].overwrite ? " with overwrite" : "");
+    char dummy;
+    inb_h5_output *o = (inb_h5_output *)&dummy;
+    rc = inb_h5_create(targets[k].path, g_specs, N_SPECS, N_GOOD, targets[k].overwrite, NULL, &o);
+    expect_rc(rc, INB_EINVAL, "%s: inb_h5_create", what);
+    expect_eq(o == NULL, 1, "%s: *out is NULL on failure", what);
+    if (rc == 0 && o) inb_h5_commit(&o); /* what a program would do next: the input's file is replaced */
+    if (rc) {
+      expect_errmsg_has(targets[k].path, "%s: names the output", what);
+      expect_errmsg_has(victim, "%s: names the input", what);
+      expect_errmsg_has("open", "%s: says the input is open", what);
+    }
+    expect_eq(max_ranks(rc), -max_ranks(-rc), "%s: the same status on every rank", what);
+    MPI_Barrier(MPI_COMM_WORLD);
+    expect_eq(h5t_exists(h5t_partial(partial, targets[k].path)), 0, "%s: no partial file", what);
+  }
+  /* the input is intact: it still reads, and the file on disk is still the input */
+  const int64_t rows[] = {0, 7, N_GOOD - 1};
+  inb_batch *b = NULL;
+  rc = in ? inb_h5_read(in, rows, 3, &b) : -1;
+  expect_rc(rc, 0, "the open input still reads");
+  inb_array *x = b ? inb_batch_get(b, "x") : NULL;
+  expect_eq(x && h5t_get(x->data, INB_F32, 3 * 2 + 1) == h5t_value(0, N_GOOD - 1, 1, INB_F32), 1,
+            "the rows read are the input's");
+  inb_batch_free(&b);
+  inb_h5_close(&in);
+  inb_h5_input *again = NULL;
+  expect_rc(inb_h5_open(victim, comps, 1, NULL, &again), 0, "victim.h5 opens again as the input it was");
+  inb_h5_close(&again);
+  /* once closed it is an ordinary file: overwriting it is allowed (and aborted here) */
+  inb_h5_output *o = NULL;
+  rc = inb_h5_create(victim, g_specs, N_SPECS, N_GOOD, true, NULL, &o);
+  expect_rc(rc, 0, "after inb_h5_close, an output with overwrite over victim.h5");
+  inb_h5_abort(&o);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (g_rank == 0) {
+    remove(victim);
+    remove(alias);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  assert_checks();
+}
+
 static void test_an_output_appears_under_its_name_only_at_commit(void **state) {
   (void)state;
   ensure_inputs();
@@ -653,6 +825,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_string_and_compound_datasets_are_einval_naming_the_dataset),
       cmocka_unit_test(test_a_file_that_is_not_hdf5_is_einval_naming_the_file),
       cmocka_unit_test(test_open_without_components_is_einval),
+      cmocka_unit_test(test_read_with_a_null_index_reads_items_0_to_n_minus_1),
+      cmocka_unit_test(test_component_tells_an_items_dtype_and_shape_without_reading_a_row),
+      cmocka_unit_test(test_an_init_that_names_no_component_lists_the_inputs_components),
+      cmocka_unit_test(test_a_variable_length_string_dataset_is_named_as_such),
+      cmocka_unit_test(test_an_output_over_an_open_input_is_refused_naming_both_and_the_input_survives),
       cmocka_unit_test(test_an_output_appears_under_its_name_only_at_commit),
       cmocka_unit_test(test_abort_removes_the_partial_file_and_leaves_no_output),
       cmocka_unit_test(test_an_existing_output_is_refused_without_overwrite_and_left_intact),

@@ -21,6 +21,9 @@
 #ifndef H5DIFF_PATH
 #define H5DIFF_PATH ""
 #endif
+#ifndef H5DUMP_PATH
+#define H5DUMP_PATH ""
+#endif
 
 enum { N_MAIN = 37, N_COMPS = 16 };
 
@@ -661,6 +664,85 @@ static void test_a_deflate_output_written_in_parallel_equals_the_serial_one(void
   assert_checks();
 }
 
+/* Rank 0: what `h5dump -d /inbatch_results` prints, into buf. */
+static const char *h5dump_table(const char *path, char *buf, size_t cap) {
+  char log[PATH_MAX], cmd[3 * PATH_MAX];
+  h5t_path(log, "h5dump.log");
+  snprintf(cmd, sizeof cmd, "'%s' -d /inbatch_results '%s' > '%s' 2>&1", H5DUMP_PATH, path, log);
+  buf[0] = '\0';
+  if (system(cmd) == 0) h5t_read_text(log, buf, cap);
+  remove(log);
+  return buf;
+}
+
+/* h5.h, "The results of a run": a row per item of index, state (an enum h5dump shows by name), code and value,
+ * a few dozen bytes each; the failures' messages apart, in "/inbatch_errors"; the items of no plan not_run with
+ * their own index. */
+static void test_the_results_table_gives_every_item_a_state_by_name_and_keeps_messages_apart(void **state) {
+  (void)state;
+  reset_checks();
+  g_task.fail_every = 5, g_task.fail_at = 3;
+  char input[PATH_MAX], output[PATH_MAX], what[160], name[96];
+  input_for(N_MAIN, input);
+  h5t_path(output, "states.h5");
+  inb_h5_output_spec specs[N_COMPS];
+  make_specs(specs, N_MAIN, 0, -1);
+  int64_t some[N_MAIN];
+  size_t nsome = 0;
+  for (int i = 0; i < N_MAIN; i++)
+    if (i * 11 % N_MAIN % 4 != 0) some[nsome++] = i * 11 % N_MAIN; /* shuffled, without the multiples of 4 */
+  for (int i = 0; i < N_MAIN; i++) g_planned[i] = i % 4 != 0;
+  const config_t *cfs;
+  configs(&cfs);
+  config_t cf = cfs[0];
+  cf.batch_size = 0; /* one batch: the table's rows of many runs of items in one write */
+  snprintf(what, sizeof what, "states, shuffled plan of %zu items, %s", nsome, config_name(&cf, name, sizeof name));
+  expect_rc(run_affine(input, output, specs, N_COMPS, &cf, some, nsome, NULL, what), INB_EITEM, "%s: inb_h5_run", what);
+  verify(output, N_MAIN, g_planned, what);
+  if (g_rank == 0) {
+    hid_t f = H5Fopen(output, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t t = f >= 0 ? H5Dopen2(f, "/inbatch_results", H5P_DEFAULT) : H5I_INVALID_HID;
+    hid_t type = t >= 0 ? H5Dget_type(t) : H5I_INVALID_HID;
+    size_t row = type >= 0 ? H5Tget_size(type) : 0;
+    expect_eq(row > 0 && row <= 24, 1, "%s: a table row takes %zu bytes in the file (a few dozen at most)", what, row);
+    expect_eq(type >= 0 && H5Tget_member_index(type, "message") < 0, 1, "%s: the table has no message column", what);
+    int st = type >= 0 ? H5Tget_member_index(type, "state") : -1;
+    hid_t et = st >= 0 ? H5Tget_member_type(type, (unsigned)st) : H5I_INVALID_HID;
+    expect_eq(et >= 0 && H5Tget_class(et) == H5T_ENUM, 1, "%s: the state column is an HDF5 enum", what);
+    const char *names[] = {"not_run", "done", "failed"};
+    for (int k = 0; et >= 0 && k < 3; k++) {
+      int8_t v = (int8_t)k;
+      char got[16] = "";
+      hid_t native = H5Tcopy(et);
+      H5Tconvert(et, native, 1, &v, NULL, H5P_DEFAULT);
+      bool ok = H5Tenum_nameof(et, &v, got, sizeof got) >= 0 && strcmp(got, names[k]) == 0;
+      H5Tclose(native);
+      expect_eq(ok, 1, "%s: state %d is named '%s' (it is '%s')", what, k, names[k], got);
+    }
+    if (et >= 0) H5Tclose(et);
+    if (type >= 0) H5Tclose(type);
+    if (t >= 0) H5Dclose(t);
+    if (f >= 0) H5Fclose(f);
+    if (H5DUMP_PATH[0]) {
+      static char dump[1 << 16];
+      h5dump_table(output, dump, sizeof dump);
+      for (int k = 0; k < 3; k++)
+        expect_eq(strstr(dump, names[k]) != NULL, 1, "%s: h5dump shows the state '%s' by name", what, names[k]);
+    }
+  }
+  remove_output(output);
+  /* an output committed without a run: every row not run, with its own index; no failure records */
+  inb_h5_output *out = NULL;
+  int rc = inb_h5_create(output, specs, N_COMPS, N_MAIN, true, NULL, &out);
+  expect_rc(rc, 0, "create, to commit without a run");
+  if (!rc) expect_rc(inb_h5_commit(&out), 0, "commit without a run");
+  for (int i = 0; i < N_MAIN; i++) g_planned[i] = false;
+  if (!rc) verify(output, N_MAIN, g_planned, "committed without a run");
+  remove_output(output);
+  g_task.fail_every = 0;
+  assert_checks();
+}
+
 static void test_targets_other_than_mpi_are_einval_with_more_than_one_rank(void **state) {
   (void)state;
   reset_checks();
@@ -964,6 +1046,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_chunks_larger_than_the_dataset_are_accepted),
       cmocka_unit_test(test_an_input_of_zero_items_gives_an_empty_output),
       cmocka_unit_test(test_a_deflate_output_written_in_parallel_equals_the_serial_one),
+      cmocka_unit_test(test_the_results_table_gives_every_item_a_state_by_name_and_keeps_messages_apart),
       cmocka_unit_test(test_targets_other_than_mpi_are_einval_with_more_than_one_rank),
       cmocka_unit_test(test_indices_and_component_inits_write_their_rows),
       cmocka_unit_test(test_a_task_may_hold_the_views_of_two_outputs_at_once),
