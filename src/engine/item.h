@@ -23,6 +23,7 @@ struct inb_item {
   size_t task_base;
   inb_array *out_views;     /* what inb_item_output returns: one view per output, so a task may hold them all */
   void *data;               /* the action's (inb_item_data) */
+  bool oom;                 /* the library ran out of memory serving the task (inb_item_output): the call fails */
   int64_t deadline_ns;      /* the call's (inb_item_expired); 0 = none */
 };
 

@@ -66,7 +66,10 @@ void inb__outputs_release(inb__call *c) {
 
 inb_array *inb_item_output(inb_item *it, const char *name) {
   if (!it || !it->io || !it->outrows || !it->outrows->bufs || !name) return NULL;
-  if (!it->out_views && !(it->out_views = inb__malloc(it->io->nout * sizeof *it->out_views))) return NULL;
+  if (!it->out_views && !(it->out_views = inb__malloc(it->io->nout * sizeof *it->out_views))) {
+    it->oom = true; /* the library's failure, not the task's: the call fails, whatever the task does next */
+    return NULL;
+  }
   for (size_t k = 0; k < it->io->nout; k++) {
     if (strcmp(it->io->out_names[k], name) != 0) continue;
     const inb__outrows *o = it->outrows;

@@ -205,6 +205,7 @@ static void run_one(inb__worker *w, size_t i) {
   else
     store(w, i, res);
   w->item.has_msg = false;
+  if (__builtin_expect(w->item.oom, 0)) w->rc = INB_ENOMEM, w->item.oom = false;
 }
 
 void inb__worker_task_enter(void) { task_depth++; }

@@ -38,6 +38,7 @@ static void start_attempt(async_run *a, size_t i);
 /* The end of one attempt of task i: a failure with retries left starts it again, else the task is done. */
 static void finish(async_run *a, struct inb_item *it, int code, const inb_value *result) {
   size_t i = local_index(it);
+  if (it->oom) a->w.rc = INB_ENOMEM; /* the library failed the task (inb_item_output): the call fails */
   if (code && it->attempts <= a->c->retries && !atomic_load(&a->c->stop->stopped)) {
     start_attempt(a, i); /* another attempt: still in flight */
     return;

@@ -95,20 +95,34 @@ static int state_of(MPI_Comm user, inb__ecomm **out) {
   return 0;
 }
 
-/* Makes e's duplicate (under e->mu): MPI_Comm_idup, waited for until the deadline. */
-static int make_dup(MPI_Comm user, inb__ecomm *e, int64_t wait_ms) {
-  MPI_Request req;
-  MPI_Comm dup = MPI_COMM_NULL;
-  int rc = MPI_Comm_idup(user, &dup, &req);
-  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Comm_idup");
-  int done = inb__mpi_wait_until(&req, wait_ms > 0 ? inb__now_ns() + wait_ms * 1000000 : 0);
+/* A non-blocking collective on `user`, waited for until the deadline; on timeout e (when there is one) is
+ * broken for good. Returns 0 or INB_EMPI. */
+static int wait_for_all(MPI_Request *req, inb__ecomm *e, int64_t wait_ms, const char *what) {
+  int done = inb__mpi_wait_until(req, wait_ms > 0 ? inb__now_ns() + wait_ms * 1000000 : 0);
   if (done < 0) return done;
-  if (!done) {
-    e->broken = true;
-    snprintf(e->why, sizeof e->why, "the other ranks did not arrive within %lld ms to set up the engine's "
-                                    "communicator (a rank called with another target, or not at all)", (long long)wait_ms);
-    return inb__err(INB_EMPI, "%s", e->why);
-  }
+  if (done) return 0;
+  char why[512];
+  snprintf(why, sizeof why, "the other ranks did not arrive within %lld ms to %s (a rank called with another target, "
+                            "or not at all)", (long long)wait_ms, what);
+  if (e) inb__ecomm_break(e, why);
+  return inb__err(INB_EMPI, "%s", why);
+}
+
+/* The first use of `user` (every rank's, in the same collective call): the ranks agree that each could prepare
+ * its state (local_rc: its own failure) before making the duplicate together, so that no rank is left making it
+ * alone. e is NULL where the state could not be made. */
+static int first_use(MPI_Comm user, inb__ecomm *e, int local_rc, int64_t wait_ms) {
+  MPI_Request req;
+  int worst = local_rc; /* codes are negative: the minimum is a failure when there is one */
+  int rc = MPI_Iallreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, user, &req);
+  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Iallreduce");
+  if ((rc = wait_for_all(&req, e, wait_ms, "set up the engine's communicator"))) return rc;
+  if (local_rc) return local_rc;
+  if (worst) return inb__err(worst, "another rank could not set up the engine's communicator (%s)", inb_strerror(worst));
+  MPI_Comm dup = MPI_COMM_NULL;
+  rc = MPI_Comm_idup(user, &dup, &req);
+  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Comm_idup");
+  if ((rc = wait_for_all(&req, e, wait_ms, "set up the engine's communicator"))) return rc;
   rc = MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN); /* errors come back as codes */
   if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Comm_set_errhandler");
   e->dup = dup;
@@ -118,10 +132,10 @@ static int make_dup(MPI_Comm user, inb__ecomm *e, int64_t wait_ms) {
 int inb__mpi_enter(MPI_Comm user, int64_t wait_ms, inb__ecomm **out, MPI_Comm *comm) {
   inb__ecomm *e = NULL;
   int rc = state_of(user, &e);
-  if (rc) return rc;
+  if (rc) return first_use(user, NULL, rc, wait_ms); /* the others are making theirs: tell them */
   pthread_mutex_lock(&e->mu);
   if (e->broken) rc = inb__err(INB_EMPI, "this communicator cannot be used by inbatch any more: %s", e->why);
-  if (!rc && e->dup == MPI_COMM_NULL) rc = make_dup(user, e, wait_ms);
+  if (!rc && e->dup == MPI_COMM_NULL) rc = first_use(user, e, 0, wait_ms);
   if (rc) {
     pthread_mutex_unlock(&e->mu);
     return rc;

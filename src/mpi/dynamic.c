@@ -171,9 +171,9 @@ static int reply(dyn *d, int from, pending *q, size_t *count, int *rc) {
     }
     if (!wrc) {
       wrc = inb__msg_isend(msg.p, msg.n, from, INB__TAG_WORK, d->x->comm, &q->v[q->n]);
-      msg = (inb__buf){0}; /* the send took it */
+      msg = (inb__buf){0}; /* the send took it (and freed it if it failed) */
       if (!wrc) q->n++;
-      return wrc; /* an MPI failure: nothing more can be said to anyone */
+      if (wrc != INB_ENOMEM) return wrc; /* sent, or MPI itself failed: nothing more can be said to anyone */
     }
     inb__buf_release(&msg);
     *rc = wrc; /* this chunk's tasks are lost: the run fails, every later reply is a stop */
