@@ -1,6 +1,8 @@
 /* After the tasks: post with every result in task order, or, without a post, the verdict on the failures. */
 #include "run/run.h"
 
+#include <stdio.h>
+
 #include "core/status.h"
 
 /* Without post: INB_EITEM naming how many failed and the lowest-position failure. */
@@ -9,8 +11,12 @@ static int judge_failures(const inb__call *c) {
   const inb_error *e = c->first.n ? &c->first.v[0] : &c->errors.v[0]; /* all_errors keeps them all */
   for (size_t k = 1; !c->first.n && k < c->errors.n; k++)
     if (c->errors.v[k].task < e->task) e = &c->errors.v[k];
-  return inb__err(INB_EITEM, "action '%s': %zu of %zu tasks failed; first: task %zu (item %lld): %s", c->name,
-                  c->nfailed, c->ntasks, e->task, (long long)inb_batch_index(c->b, e->task), e->message);
+  /* a task is an item only for the per-item inits; a custom init's task i has no item of its own */
+  bool per_item = c->gen == INB__GEN_INDICES || c->gen == INB__GEN_ITEMS || c->gen == INB__GEN_COMPONENT;
+  char item[48] = "";
+  if (per_item) snprintf(item, sizeof item, " (item %lld)", (long long)inb_batch_index(c->b, e->task));
+  return inb__err(INB_EITEM, "action '%s': %zu of %zu tasks failed; first: task %zu%s: %s", c->name, c->nfailed,
+                  c->ntasks, e->task, item, e->message);
 }
 
 static int run_post(inb__call *c, inb_batch **out) {

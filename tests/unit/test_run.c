@@ -492,6 +492,24 @@ static void test_standard_init_names_win_over_components_of_that_name(void **sta
   }
 }
 
+/* Without post, the failure summary names a custom init's task by its position only: its tasks are not the
+ * batch's items (the batch has 2 items; task 3 has no item 3). */
+static void test_a_custom_init_failure_summary_names_the_task_not_an_item(void **state) {
+  (void)state;
+  for (size_t k = 0; k < N_TARGETS; k++) {
+    reset_all_for_next_target();
+    g_init_ntasks = 4;
+    g_fail_code[3] = INB_EINVAL;
+    g_fail_msg[3] = "bad task";
+    inb_batch *b = inb_batch_new((const int64_t[]){70, 71}, 2);
+    inb_action act = {.name = "custom", .fn = fn_configurable, .init_fn = init_custom};
+    assert_int_equal(run_on(k_targets[k], b, &act, NULL, NULL), INB_EITEM);
+    assert_non_null(strstr(inb_errmsg(), "first: task 3: bad task"));
+    assert_null(strstr(inb_errmsg(), "item"));
+    inb_batch_free(&b);
+  }
+}
+
 static void test_custom_init_lists_become_the_task_arguments(void **state) {
   (void)state;
   for (size_t k = 0; k < N_TARGETS; k++) {
@@ -1188,6 +1206,7 @@ int main(void) {
       T(test_run_once_task_gets_only_the_call_arguments),
       T(test_standard_init_names_win_over_components_of_that_name),
       T(test_custom_init_lists_become_the_task_arguments),
+      T(test_a_custom_init_failure_summary_names_the_task_not_an_item),
       T(test_custom_init_null_entry_is_an_empty_list),
       T(test_custom_init_with_no_tasks_gives_post_zero_results_and_never_calls_fn),
       T(test_call_positional_arguments_are_appended_after_item_arguments),
