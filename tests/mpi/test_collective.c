@@ -8,10 +8,12 @@
 #include "mpitest.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static atomic_long g_ran;
 
@@ -178,11 +180,63 @@ static void test_two_threads_calling_on_one_communicator_are_serialised(void **s
   assert_checks();
 }
 
+/* ---- signals ---------------------------------------------------------------------------------------------- */
+
+/* A signal sent to the process while tasks run is handled by the thread that called inb_run, never by a thread of
+ * the library (the pool's, rank 0's compute thread under dynamic, the stop sentinel): the program's handlers may
+ * assume the thread they chose. */
+static pthread_t g_main_thread;
+static atomic_int g_handled, g_handled_elsewhere;
+static atomic_int g_signalled;
+
+static void on_usr1(int sig) {
+  (void)sig;
+  atomic_fetch_add(&g_handled, 1);
+  if (!pthread_equal(pthread_self(), g_main_thread)) atomic_fetch_add(&g_handled_elsewhere, 1);
+}
+
+static int signal_once(inb_item *it, const inb_args *args, inb_value *result) {
+  (void)args;
+  int expect = 0;
+  if (inb_item_rank(it) == 0 && atomic_compare_exchange_strong(&g_signalled, &expect, 1)) kill(getpid(), SIGUSR1);
+  sleep_us(200);
+  *result = inb_int(0);
+  return 0;
+}
+
+static void test_signals_reach_the_calling_thread_never_a_thread_of_the_library(void **state) {
+  (void)state;
+  reset_checks();
+  g_main_thread = pthread_self();
+  struct sigaction sa = {.sa_handler = on_usr1}, old;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, &old);
+  for (inb_schedule s = INB_STATIC; s <= INB_DYNAMIC; s++) {
+    atomic_store(&g_handled, 0);
+    atomic_store(&g_handled_elsewhere, 0);
+    atomic_store(&g_signalled, 0);
+    inb_batch *b = rank0_batch(NULL, 64);
+    inb_action act = {.name = "signal", .fn = signal_once, .init = "indices", .target = INB_MPI, .local = INB_THREADS};
+    inb_opts o = {.schedule = s, .n_workers = 2, .max_failures = 1000}; /* max_failures: the stop sentinels run too */
+    int rc = inb_run(b, &act, NULL, &o, NULL);
+    for (int k = 0; k < 1000 && g_rank == 0 && !atomic_load(&g_handled); k++) sleep_us(1000);
+    expect_rc(rc, 0, "%s: inb_run", sched_name(s));
+    if (g_rank == 0) {
+      expect_eq(atomic_load(&g_handled), 1, "%s: the handler ran once on rank 0", sched_name(s));
+      expect_eq(atomic_load(&g_handled_elsewhere), 0, "%s: ... in the thread that called inb_run", sched_name(s));
+    }
+    inb_batch_free(&b);
+  }
+  sigaction(SIGUSR1, &old, NULL);
+  assert_checks();
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_the_same_action_name_with_another_function_fails_on_every_rank),
       cmocka_unit_test(test_calls_that_pair_up_wrongly_across_ranks_fail_on_every_rank),
       cmocka_unit_test(test_two_threads_calling_on_one_communicator_are_serialised),
+      cmocka_unit_test(test_signals_reach_the_calling_thread_never_a_thread_of_the_library),
       cmocka_unit_test(test_a_rank_calling_with_target_for_leaves_the_others_an_error_within_their_timeout),
   };
   return mpitest_main(&argc, &argv, "mpi.test_collective", tests, sizeof tests / sizeof tests[0]);
