@@ -124,7 +124,7 @@ const inb_value *inb_args_at(const inb_args *a, size_t i);
 const inb_value *inb_args_get(const inb_args *a, const char *name);
 
 /* Number of named values, and the i-th one's name (owned by the list; NULL out of range). Named values keep
- * the order in which they were first put. (An addition to API.md: post and plugins need to list them.) */
+ * the order in which they were first put, so that post can list them. */
 size_t inb_args_nnamed(const inb_args *a);
 const char *inb_args_name(const inb_args *a, size_t i);
 
@@ -153,8 +153,8 @@ int inb_batch_set(inb_batch *b, const char *name, inb_array a, bool take);
 /* The component, owned by the batch; valid until the next set or free of this batch. NULL when absent. */
 inb_array *inb_batch_get(inb_batch *b, const char *name);
 
-/* Number of components and the i-th one's name (owned by the batch; NULL out of range). Addition to API.md:
- * error messages and the "items" init list components in the order they were first set. */
+/* Number of components and the i-th one's name (owned by the batch; NULL out of range), in the order they were
+ * first set (the order of the "items" init's named values). */
 size_t inb_batch_ncomponents(const inb_batch *b);
 const char *inb_batch_component_name(const inb_batch *b, size_t i);
 

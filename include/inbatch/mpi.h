@@ -13,7 +13,11 @@ extern "C" {
 #endif
 
 /* Initialises MPI with MPI_Init_thread(MPI_THREAD_MULTIPLE) unless it already is. argc/argv may be NULL.
- * Call from the thread that will call MPI_Finalize (usually main). Returns 0 or INB_EMPI (inb_errmsg()). */
+ * Call from the thread that will call MPI_Finalize (usually main). Returns 0 or INB_EMPI (inb_errmsg()).
+ * The library runs with whatever thread level MPI provides (here or in a program's own MPI_Init_thread):
+ * below MPI_THREAD_MULTIPLE on rank 0, inb_h5_run under mpi uses the static schedule on every rank (the dynamic
+ * one reads rows on a second thread of rank 0); below it on any rank, max_failures under mpi is refused with
+ * INB_EINVAL on every rank (its notices travel on a thread of their own). */
 int inb_mpi_init(int *argc, char ***argv);
 
 /* Finalises MPI if it is initialised and not yet finalised (collective, like MPI_Finalize). The engine's

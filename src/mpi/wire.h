@@ -4,7 +4,7 @@
  * one job run on one kind of machine); the header's byte-order mark makes a mix fail loudly instead of
  * decoding garbage. Every record, value, string and array datum starts at an offset that is a multiple of 8
  * from the start of the message, and every pad byte and reserved field is zero. So the ARRAY data of a
- * message received into a malloc'd buffer is aligned for any dtype and can be used in place (API.md §5), and
+ * message received into a malloc'd buffer is aligned for any dtype and can be used in place, and
  * the encoding is canonical: re-packing what was unpacked gives the same bytes (the fuzzer checks this).
  *
  *   header (24 bytes)     "INBW" | u16 version (2) | u16 byte-order mark 0x0102 | u64 record count

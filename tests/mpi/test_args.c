@@ -1,4 +1,4 @@
-/* MPI tests of arguments (API.md §4 semantics 1, 2 and 7, §5 "MPI"): rank 0's call arguments reach every task
+/* MPI tests of arguments: rank 0's call arguments reach every task
  * on every rank, whatever the other ranks pass; `extra` reaches init and post only; the "items" and
  * component-name inits hand remote tasks copies of their rows, aligned for the dtype; and inb_item_batch on a
  * rank is that rank's own batch.

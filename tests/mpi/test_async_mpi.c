@@ -1,4 +1,4 @@
-/* MPI tests of async as the local target of mpi (API.md §4 semantic 7, §5 "Async"): each rank runs its share
+/* MPI tests of async as the local target of mpi: each rank runs its share
  * of the tasks on its own libuv loop; results and error records (a failed start, a second inb_done, a task
  * canceled at the timeout) come back to rank 0 in task order, each with the rank that ran it.
  * Registered for 2 ranks only (tests/mpi/CMakeLists.txt), but written for any number.

@@ -1,4 +1,4 @@
-/* MPI tests of failures (API.md §4 semantics 3-5 and 7, §5 "MPI"): a task's failure comes back to rank 0 as
+/* MPI tests of failures: a task's failure comes back to rank 0 as
  * an error record naming its position, code, message and the rank that ran it, and the other tasks go on;
  * init, post and validation failures, and a rank calling with a different action, give every rank the same
  * status, with no rank left waiting in a collective.

@@ -1,4 +1,4 @@
-/* MPI tests of results (API.md §4 semantic 7): with target mpi every task runs once, on some rank, and its
+/* MPI tests of results: with target mpi every task runs once, on some rank, and its
  * result, of any kind, comes back to rank 0 in task order; both schedules and both local targets agree.
  *
  * Every test is collective; the pattern (tasks report with inb_fail, post with verdict(), each test asserts

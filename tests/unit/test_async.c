@@ -1,4 +1,4 @@
-/* Unit tests of the async target (API.md §4 inb_start_fn, inb_done, inb_item_loop; §5 "Async"): every task
+/* Unit tests of the async target: every task
  * starts at once on one libuv loop in the calling thread and finishes, now or later, with inb_done; results
  * come back in task order; a second inb_done, a task that never finishes and a start that fails each become
  * an error record while the other tasks go on; handles a task leaves open are closed before inb_run returns.

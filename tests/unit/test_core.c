@@ -1,5 +1,5 @@
 /* Unit tests of the core layer: status codes and messages, dtypes, array views, values, argument lists and
- * batches (API.md §1-§3 and the batch rules of §5). */
+ * batches. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests of inb_run's semantics (API.md §4 items 1-6 and §5), each on both local targets, `for` and
+/* Unit tests of inb_run's semantics, each on both local targets, `for` and
  * `threads`. Tasks never call cmocka asserts (they may run on pool threads): they record what they saw in
  * per-task slots, and the test asserts after inb_run returns (everything a task does happens-before that). */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the threads target (API.md §5 "Threads"): result order, the worker bound, the calling thread
+/* Unit tests of the threads target: result order, the worker bound, the calling thread
  * as a worker, nested and concurrent inb_run, chunking, and every task running exactly once.
  * Tasks never call cmocka asserts (they run on pool threads); they count with C11 atomics or write their own
  * slot, and the test asserts after inb_run returns. Sleeps only make overlap likely; nothing waits on them. */

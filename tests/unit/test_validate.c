@@ -1,4 +1,4 @@
-/* Unit tests of inb_run's validation (API.md §4-§5): an invalid action or opts is INB_EINVAL, inb_errmsg()
+/* Unit tests of inb_run's validation: an invalid action or opts is INB_EINVAL, inb_errmsg()
  * names the action and the problem, *out is b, and nothing (init, tasks, post) runs.
  * Messages are checked by the action's name and a key word, never as whole strings. */
 #include <stdarg.h>
