@@ -518,6 +518,33 @@ static void test_an_output_over_an_open_input_is_refused_naming_both_and_the_inp
   inb_h5_input *again = NULL;
   expect_rc(inb_h5_open(victim, comps, 1, NULL, &again), 0, "victim.h5 opens again as the input it was");
   inb_h5_close(&again);
+  /* an input opened at the output's name after create (overwrite): commit refuses to replace it */
+  char later[PATH_MAX];
+  h5t_path(later, "later.h5");
+  inb_h5_output *pending = NULL;
+  rc = inb_h5_create(later, g_specs, N_SPECS, N_GOOD, true, NULL, &pending);
+  expect_rc(rc, 0, "inb_h5_create later.h5 with overwrite (absent)");
+  ok = 1;
+  if (g_rank == 0) {
+    hid_t f = H5Fcreate(later, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ok = f >= 0 && h5t_write_values(f, "/x", INB_F32, N_GOOD, 1, g_good[0].item, 0) == 0;
+    if (f >= 0 && H5Fclose(f) < 0) ok = 0;
+  }
+  expect_eq(rank0_int(ok), 1, "another program writes later.h5");
+  inb_h5_input *late = NULL;
+  expect_rc(inb_h5_open(later, comps, 1, NULL, &late), 0, "later.h5 opened as an input");
+  if (pending) {
+    rc = inb_h5_commit(&pending);
+    expect_rc(rc, INB_EINVAL, "inb_h5_commit onto the open input later.h5");
+    if (rc) expect_errmsg_has(later, "the failed commit names the file");
+  }
+  b = NULL;
+  expect_rc(late ? inb_h5_read(late, rows, 3, &b) : -1, 0, "later.h5 still reads as the input");
+  inb_batch_free(&b);
+  inb_h5_close(&late);
+  MPI_Barrier(MPI_COMM_WORLD);
+  expect_eq(h5t_exists(h5t_partial(partial, later)), 0, "the refused commit removed its partial file");
+  if (g_rank == 0) remove(later);
   /* once closed it is an ordinary file: overwriting it is allowed (and aborted here) */
   inb_h5_output *o = NULL;
   rc = inb_h5_create(victim, g_specs, N_SPECS, N_GOOD, true, NULL, &o);
