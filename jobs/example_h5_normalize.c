@@ -8,8 +8,9 @@
  * runs it) on target mpi with local threads. Each task writes its image rescaled to zero mean and unit variance
  * into its row of /normalized through inb_item_output and returns the original mean; a constant image fails
  * with a message instead. DIR/normalized.h5 appears only when the run is complete (an existing one is replaced);
- * its /inbatch_results table lists every image's outcome. Check it with
- *   h5dump -d /inbatch_results -s 7 -c 1 DIR/normalized.h5 */
+ * its /inbatch_results table lists every image's outcome (done or failed) and /inbatch_errors the failures'
+ * messages. Check them with
+ *   h5dump -d /inbatch_results -s 7 -c 1 DIR/normalized.h5; h5dump -d /inbatch_errors DIR/normalized.h5 */
 #include <inbatch.h>
 #include <hdf5.h>
 #include <mpi.h>
@@ -40,16 +41,21 @@ static int normalize(inb_item *it, const inb_args *args, inb_value *result) {
   return 0;
 }
 
+/* The progress of the run, in main's struct (the action's data). */
+typedef struct {
+  size_t done, total;
+  double start;
+} progress_state;
+
 /* Runs on rank 0 after each batch: the progress line. */
-static size_t g_done, g_total;
-static double g_start;
 static int progress(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                     inb_batch **out, void *data) {
-  (void)call, (void)extra, (void)out, (void)data;
-  g_done += inb_batch_size(b);
-  double t = MPI_Wtime() - g_start;
-  printf("normalize: %zu/%zu images (%.0f%%), %zu failed in this batch, %.1f images/s\n", g_done, g_total,
-         100.0 * (double)g_done / (double)g_total, inb_failed_count(r), (double)g_done / (t > 0 ? t : 1));
+  (void)call, (void)extra, (void)out;
+  progress_state *p = data;
+  p->done += inb_batch_size(b);
+  double t = MPI_Wtime() - p->start;
+  printf("normalize: %zu/%zu images (%.0f%%), %zu failed in this batch, %.1f images/s\n", p->done, p->total,
+         100.0 * (double)p->done / (double)p->total, inb_failed_count(r), (double)p->done / (t > 0 ? t : 1));
   fflush(stdout);
   return 0;
 }
@@ -108,11 +114,10 @@ int main(int argc, char **argv) {
   int rc = inb_h5_open(in_path, components, 2, NULL, &in);
   if (!rc) rc = inb_h5_create(out_path, &spec, 1, inb_h5_length(in), true, NULL, &out);
   if (!rc) {
+    progress_state state = {.total = (size_t)inb_h5_length(in), .start = MPI_Wtime()};
     inb_action act = {.name = "normalize", .fn = normalize, .init = "items", .post = progress, .target = INB_MPI,
-                      .local = INB_THREADS};
+                      .local = INB_THREADS, .data = &state};
     inb_h5_plan plan = {.batch_size = batch};
-    g_total = (size_t)inb_h5_length(in);
-    g_start = MPI_Wtime();
     rc = inb_h5_run(in, &plan, &act, NULL, NULL, out);
     if (rank == 0 && rc == INB_EITEM) printf("normalize: %s\n", inb_errmsg());
     if (rc == 0 || rc == INB_EITEM) { /* failed images are listed in the table: the output is still whole */
@@ -122,7 +127,7 @@ int main(int argc, char **argv) {
   }
   if (rank == 0 && rc && rc != INB_EITEM) fprintf(stderr, "normalize failed: %s: %s\n", inb_strerror(rc), inb_errmsg());
   if (rank == 0 && (rc == 0 || rc == INB_EITEM))
-    printf("normalize: wrote %s on %d ranks (the images of %s, normalized; /inbatch_results lists each outcome)\n",
+    printf("normalize: wrote %s on %d ranks (the images of %s, normalized; /inbatch_results lists each outcome, /inbatch_errors the failures)\n",
            out_path, size, in_path);
   inb_h5_abort(&out);
   inb_h5_close(&in);
