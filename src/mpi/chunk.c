@@ -71,7 +71,7 @@ int inb__chunk_pack(const inb__mpi *x, size_t first, size_t count, inb__buf *out
     rc = inb__wire_pack_args(out, c->lists[i] ? c->lists[i] : &empty);
   if (!rc) inb__wire_seal(out, at, nrec);
   inb_args_free(&d);
-  if (rc) inb__err(rc, "action '%s': cannot pack tasks %zu..%zu: %s", c->name, first, first + count, inb_errmsg());
+  if (rc) inb__err(rc, "action '%s': cannot pack tasks %zu..+%zu: %s", c->name, first, count, inb_errmsg());
   return rc;
 }
 
