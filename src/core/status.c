@@ -52,7 +52,10 @@ static _Thread_local bool has_usermsg;
 int inb_set_error(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(usermsg, sizeof usermsg, fmt ? fmt : "", ap);
+  if (fmt)
+    vsnprintf(usermsg, sizeof usermsg, fmt, ap);
+  else
+    usermsg[0] = '\0';
   va_end(ap);
   has_usermsg = true;
   return inb__err_set(code, usermsg);
