@@ -2,7 +2,8 @@
  * of an output fails on whichever rank, the call that made it returns INB_EIO on every rank with a message that
  * names the file and the dataset, and the documented pattern
  *     rc == 0 || rc == INB_EITEM ? inb_h5_commit(&out) : inb_h5_abort(&out)
- * leaves neither an output nor a partial file behind.
+ * leaves neither an output nor a partial file behind. A read of the input that fails does the same, naming the
+ * input and its dataset.
  *
  * The failures are injected (src/core/alloc.h): the data layer wraps its HDF5 call sites in INB__H5, which still
  * makes the call (collective calls stay paired) and then reports it failed when its site is armed. A warm-up run
@@ -90,15 +91,17 @@ static outcome run_once(const char *output, bool compressed) {
   return oc;
 }
 
-/* The sites of src/data/h5output.c that this rank reached, whose call text starts with one of prefixes[], as
- * "key\n" lines into buf. */
-static void sites_reached(const char *const *prefixes, char *buf, size_t cap) {
+/* The sites of `file` (e.g. "src/data/h5output.c") that this rank reached, whose call text starts with one of
+ * prefixes[], as "key\n" lines into buf. */
+static void sites_reached(const char *file, const char *const *prefixes, char *buf, size_t cap) {
   size_t used = 0;
   buf[0] = '\0';
   for (size_t i = 0; i < inb__fault_nsites(); i++) {
     char key[KEY_BYTES];
     const char *what = NULL;
-    if (!inb__fault_site(i, key, sizeof key, &what) || strncmp(key, "src/data/h5output.c:", 20) != 0) continue;
+    if (!inb__fault_site(i, key, sizeof key, &what) || strncmp(key, file, strlen(file)) != 0 ||
+        key[strlen(file)] != ':')
+      continue;
     for (size_t k = 0; prefixes[k]; k++)
       if (strncmp(what, prefixes[k], strlen(prefixes[k])) == 0 && used < cap)
         used += (size_t)snprintf(buf + used, cap - used, "%s\n", key);
@@ -112,12 +115,14 @@ static bool has_line(const char *lines, const char *key) {
   return false;
 }
 
-/* For every site (of rank 0's list: rank 0 computes too, so it reaches every site) armed in turn on the last
- * rank that reached it: the run or the commit returns INB_EIO on every rank, names the output and a dataset
- * (or the file, for a close), and nothing is left. Returns the number of sites tried. */
-static int arm_each(const char *output, bool compressed, const char *const *prefixes, const char *what) {
+/* For every site of `file` (of rank 0's list: rank 0 computes too, so it reaches every site) armed in turn on
+ * the last rank that reached it: the run or the commit returns INB_EIO on every rank, names `named` (the output,
+ * or the input for a read) and a dataset (or the file, for a close), and nothing is left. Returns the number of
+ * sites tried. */
+static int arm_each(const char *output, bool compressed, const char *file, const char *const *prefixes,
+                    const char *named, const char *what) {
   char mine[4096];
-  sites_reached(prefixes, mine, sizeof mine);
+  sites_reached(file, prefixes, mine, sizeof mine);
   char *all = rank0_string(mine);
   char partial[PATH_MAX];
   h5t_partial(partial, output);
@@ -145,7 +150,7 @@ static int arm_each(const char *output, bool compressed, const char *const *pref
               in_run ? "inb_h5_run" : "inb_h5_commit", oc.run_rc, oc.run_msg, oc.commit_rc, oc.commit_msg);
     expect_eq(max_ranks(status) == status && -max_ranks(-status) == status, 1,
               "%s: site %s: the same status on every rank", what, line);
-    expect_eq(strstr(msg, output) != NULL, 1, "%s: site %s: the message names the output file: '%s'", what, line, msg);
+    expect_eq(strstr(msg, named) != NULL, 1, "%s: site %s: the message names '%s': '%s'", what, line, named, msg);
     bool closing = strstr(msg, "closing") != NULL;
     expect_eq(strstr(msg, "dataset '") != NULL || (closing && strstr(msg, partial) != NULL), 1,
               "%s: site %s: the message names the dataset (or, closing the file, the file written): '%s'", what, line,
@@ -173,7 +178,7 @@ static void test_every_failed_output_write_is_eio_on_every_rank_and_leaves_no_ou
     MPI_Barrier(MPI_COMM_WORLD);
     if (g_rank == 0) remove(output);
     /* the output's rows, the table's rows, the records, their extension, the not-run rows at commit */
-    int tried = arm_each(output, compressed, writes, what);
+    int tried = arm_each(output, compressed, "src/data/h5output.c", writes, output, what);
     expect_eq(tried >= 5, 1, "%s: write sites reached and tried: %d (at least rows, table, records, extension, "
               "not-run rows)", what, tried);
   }
@@ -191,8 +196,24 @@ static void test_a_failed_close_at_commit_is_eio_on_every_rank_and_leaves_no_out
   expect_rc(warm.commit_rc, 0, "the warm-up commit");
   MPI_Barrier(MPI_COMM_WORLD);
   if (g_rank == 0) remove(output);
-  int tried = arm_each(output, false, closes, "close");
+  int tried = arm_each(output, false, "src/data/h5output.c", closes, output, "close");
   expect_eq(tried >= 2, 1, "close sites reached and tried: %d (at least a dataset's and the file's)", tried);
+  assert_checks();
+}
+
+static void test_a_failed_input_read_is_eio_on_every_rank_naming_the_input_and_leaves_no_output(void **state) {
+  (void)state;
+  reset_checks();
+  ensure_input();
+  char output[PATH_MAX];
+  h5t_path(output, "read.h5");
+  static const char *const reads[] = {"H5Dread", NULL};
+  outcome warm = run_once(output, false);
+  expect_rc(warm.commit_rc, 0, "the warm-up commit");
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (g_rank == 0) remove(output);
+  int tried = arm_each(output, false, "src/data/h5input.c", reads, g_input, "read");
+  expect_eq(tried >= 1, 1, "read sites reached and tried: %d", tried);
   assert_checks();
 }
 
@@ -201,6 +222,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_failed_output_write_is_eio_on_every_rank_and_leaves_no_output),
       cmocka_unit_test(test_a_failed_close_at_commit_is_eio_on_every_rank_and_leaves_no_output),
+      cmocka_unit_test(test_a_failed_input_read_is_eio_on_every_rank_naming_the_input_and_leaves_no_output),
   };
   return h5t_main(argc, argv, "h5.test_h5_faults", tests, sizeof tests / sizeof tests[0]);
 }
