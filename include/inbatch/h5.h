@@ -132,10 +132,11 @@ typedef struct {
  * Memory does not grow with the plan: rank 0 holds one batch's results at a time, and the engine's cached
  * blocks are released when the call returns. The action's post, if any, runs per batch on rank 0 as usual.
  * Collective. Returns 0; INB_EITEM (some tasks failed; the rest of their batch and every other batch was still
- * written, and the results list them); INB_EIO (an output's write failed: the message names the file and the
- * dataset; some rows are missing, so the caller should inb_h5_abort); or the first batch's other error (then
- * outputs are incomplete: the caller should inb_h5_abort). INB_EINVAL also for a plan item out of range or,
- * with outputs, named twice, and for an init that names no component (the message lists the components). */
+ * written, and the results list them); INB_EIO (a read of the input or a write of the output failed: the
+ * message names the file and the dataset; rows are missing, so the caller should inb_h5_abort); or the first
+ * batch's other error (then outputs are incomplete: the caller should inb_h5_abort). INB_EINVAL also for a plan
+ * item out of range or, with outputs, named twice, and for an init that names no component (the message lists
+ * the components). */
 int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act, const inb_args *call,
                const inb_opts *opts, inb_h5_output *out);
 
