@@ -29,7 +29,8 @@ typedef struct inb_h5_input inb_h5_input;
  * INB_EINVAL (not an HDF5 file, unsupported dtype, lengths differ, n == 0), INB_EIO, INB_ENOMEM, INB_EMPI. */
 int inb_h5_open(const char *path, const char *const *components, size_t n, void *comm, inb_h5_input **out);
 
-/* Closes the file and frees `*in`; sets *in = NULL. Collective. NULL-safe. */
+/* Closes the file and frees `*in`; sets *in = NULL. Collective. NULL-safe. When the ranks did not all close
+ * it (inb_errmsg() says so), the input stays open: a collective close would wait for them forever. */
 void inb_h5_close(inb_h5_input **in);
 
 /* The number of items (the common first dimension). */
@@ -79,10 +80,12 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
  * (replacing an older file only if overwrite was given, and never an input open in this process).
  * Collective. Frees *o and sets it to NULL whatever the outcome; on failure the temporary file is removed.
  * Returns 0, INB_EIO (a write, the close or the rename failed: the message names the file), INB_EINVAL (the
- * target is an open input), INB_ENOMEM. */
+ * target is an open input; or the ranks did not all commit, e.g. one aborted: then nothing is committed and *o
+ * stays the caller's, for an inb_h5_abort that every rank makes), INB_ENOMEM. */
 int inb_h5_commit(inb_h5_output **o);
 
-/* Closes the output and removes the temporary file. Collective. Frees *o, sets it to NULL. NULL-safe. */
+/* Closes the output and removes the temporary file. Collective. Frees *o, sets it to NULL. NULL-safe.
+ * When the ranks did not all abort (inb_errmsg() says so), it does nothing collective and *o stays. */
 void inb_h5_abort(inb_h5_output **o);
 
 /* ---- The results of a run ---------------------------------------------------------------------------- *

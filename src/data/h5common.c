@@ -8,20 +8,31 @@
 #include "core/status.h"
 #include "mpi/comm.h"
 
-int inb__h5comm_init(inb__h5comm *hc, void *comm) {
+void inb__h5comm_resolve(inb__h5comm *hc, void *comm) {
   int inited = 0, finalized = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&finalized);
   *hc = (inb__h5comm){.user = MPI_COMM_NULL, .comm = MPI_COMM_NULL, .rank = 0, .size = 1};
-  if (!inited || finalized) return 0;
+  if (!inited || finalized) return;
   hc->user = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD;
-  int size = 1;
-  MPI_Comm_size(hc->user, &size);
-  if (size < 2) return 0;
-  hc->size = size;
+  MPI_Comm_size(hc->user, &hc->size);
   MPI_Comm_rank(hc->user, &hc->rank);
-  return inb__mpi_engine_comm(hc->user, &hc->comm);
 }
+
+int inb__h5_enter(inb__h5comm *hc, int rc, uint64_t digest, const char *what, inb__ecomm **held) {
+  *held = NULL;
+  if (hc->size < 2) return rc;
+  int erc = inb__mpi_enter(hc->user, INB_ARRIVAL_TIMEOUT_MS, held, &hc->comm);
+  if (erc) return erc;
+  rc = inb__mpi_agree_entry(*held, rc, digest, INB_ARRIVAL_TIMEOUT_MS, what);
+  if (rc) {
+    inb__mpi_leave(*held);
+    *held = NULL;
+  }
+  return rc;
+}
+
+void inb__h5_leave(inb__ecomm *held) { inb__mpi_leave(held); }
 
 int inb__h5_agree(const inb__h5comm *hc, int rc) {
   return hc->comm == MPI_COMM_NULL ? rc : inb__mpi_agree(rc, hc->comm);

@@ -10,6 +10,8 @@
 #include <inbatch/h5.h>
 
 #include "core/alloc.h"
+#include "core/digest.h"
+#include "mpi/comm.h"
 
 /* An HDF5 call whose herr_t a test can make fail (core/alloc.h, site kind = the call's text). The call is
  * always made, so a collective call stays paired across ranks; only its result is then reported as failed. */
@@ -28,9 +30,20 @@ typedef struct {
   int rank, size;
 } inb__h5comm;
 
-/* Resolves `comm` (an MPI_Comm* or NULL) as above. Collective when the communicator has more than one rank
- * (the first use of it makes the engine's duplicate). Returns 0 or INB_EMPI. */
-int inb__h5comm_init(inb__h5comm *hc, void *comm);
+/* Resolves `comm` (an MPI_Comm* or NULL) as above, but for hc->comm, which inb__h5_enter sets. Local. */
+void inb__h5comm_resolve(inb__h5comm *hc, void *comm);
+
+/* The start of every collective call of the data layer. When hc has more than one rank: enters the engine's
+ * communicator (made on first use; its lock held until inb__h5_leave, so that calls of several threads never run
+ * their collectives at once), sets hc->comm, then agrees at once on every rank's local status `rc` (an
+ * allocation that failed, an argument that is wrong) and on a digest of the arguments that must be the same on
+ * every rank (what names the call for the message), waiting at most INB_ARRIVAL_TIMEOUT_MS for every rank.
+ * Alone, it returns rc. Returns the agreed status (INB_EINVAL when the calls differ); on failure nothing is
+ * held, and the caller must make no collective call on the call's files: the other ranks may be elsewhere. */
+int inb__h5_enter(inb__h5comm *hc, int rc, uint64_t digest, const char *what, inb__ecomm **held);
+
+/* Releases what inb__h5_enter holds. NULL-safe. */
+void inb__h5_leave(inb__ecomm *held);
 
 /* Agrees on rc across hc's ranks (inb__mpi_agree); returns rc alone. Collective when there is a comm. */
 int inb__h5_agree(const inb__h5comm *hc, int rc);

@@ -128,39 +128,73 @@ static int open_file(inb_h5_input *in) {
   return in->file < 0 ? inb__err(INB_EIO, "input '%s': HDF5 cannot open it", in->file_path) : 0;
 }
 
+/* Frees an input whose file and datasets are closed or were never opened. Local. */
+static void free_input(inb_h5_input *in) {
+  if (!in) return;
+  inb__free(in->file_path);
+  inb__free(in);
+}
+
+/* Closes what `in` has open and frees it. Every rank of the input calls it at the same point (H5Fclose is
+ * collective). */
+static void close_input(inb_h5_input *in) {
+  unregister_input(in);
+  free_components(in);
+  if (in->file >= 0) (void)INB__H5(H5Fclose(in->file));
+  in->file = H5I_INVALID_HID;
+  free_input(in);
+}
+
+static uint64_t open_digest(const char *path, const char *const *components, size_t n) {
+  uint64_t h = inb__digest_str(INB__DIGEST_START, "inb_h5_open");
+  h = inb__digest_str(h, path);
+  h = inb__digest_i64(h, (int64_t)n);
+  for (size_t j = 0; components && j < n; j++) h = inb__digest_str(h, components[j]);
+  return h;
+}
+
+/* The datasets of an open file, each checked; then their common length. Local; agreed by the caller. */
+static int open_components(inb_h5_input *in, const char *const *components, size_t n) {
+  in->comps = inb__calloc(n, sizeof *in->comps);
+  in->names = inb__calloc(n, sizeof *in->names);
+  if (!in->comps || !in->names) return inb__err(INB_ENOMEM, "input '%s': out of memory", in->file_path);
+  in->n = n;
+  for (size_t j = 0; j < n; j++) in->comps[j].dset = H5I_INVALID_HID;
+  int rc = 0;
+  for (size_t j = 0; !rc && j < n; j++) rc = open_component(in, components[j], &in->comps[j]);
+  for (size_t j = 0; !rc && j < n; j++) in->names[j] = inb__h5_component_name(in->comps[j].path);
+  return rc ? rc : check_lengths(in);
+}
+
 int inb_h5_open(const char *path, const char *const *components, size_t n, void *comm, inb_h5_input **out) {
   *out = NULL;
   inb__h5_quiet();
+  inb__h5comm hc;
+  inb__h5comm_resolve(&hc, comm);
   inb_h5_input *in = inb__calloc(1, sizeof *in);
-  if (!in) return inb__err(INB_ENOMEM, "out of memory");
-  in->file = H5I_INVALID_HID;
-  int rc = inb__h5comm_init(&in->hc, comm);
-  if (rc) {
-    inb__free(in);
-    return rc;
-  }
-  in->file_path = inb__strdup(path ? path : "");
-  rc = !in->file_path ? inb__err(INB_ENOMEM, "out of memory")
+  if (in) in->file = H5I_INVALID_HID;
+  if (in) in->file_path = inb__strdup(path ? path : "");
+  int rc = !in || !in->file_path ? inb__err(INB_ENOMEM, "inb_h5_open: out of memory")
            : !path || !*path ? inb__err(INB_EINVAL, "inb_h5_open: no file name")
            : (!components || !n) ? inb__err(INB_EINVAL, "input '%s': no components named", path) : 0;
-  rc = inb__h5_agree(&in->hc, rc ? rc : 0);
-  if (!rc) rc = inb__h5_agree(&in->hc, open_file(in)); /* H5Fopen is collective: every rank or none goes on */
-  if (!rc) {
-    in->comps = inb__calloc(n, sizeof *in->comps);
-    in->names = inb__calloc(n, sizeof *in->names);
-    in->n = n;
-    int lrc = in->comps && in->names ? 0 : inb__err(INB_ENOMEM, "out of memory");
-    for (size_t j = 0; j < n; j++) in->comps[j].dset = H5I_INVALID_HID;
-    for (size_t j = 0; !lrc && j < n; j++) lrc = open_component(in, components[j], &in->comps[j]);
-    for (size_t j = 0; !lrc && j < n; j++) in->names[j] = inb__h5_component_name(in->comps[j].path);
-    if (!lrc) lrc = check_lengths(in);
-    rc = inb__h5_agree(&in->hc, lrc);
+  char what[1200];
+  snprintf(what, sizeof what, "inb_h5_open '%s' (rank 0's)", path ? path : "");
+  inb__ecomm *held = NULL;
+  rc = inb__h5_enter(&hc, rc, open_digest(path, components, n), what, &held);
+  if (rc) { /* no rank goes on: nothing was opened anywhere */
+    free_input(in);
+    return rc;
   }
+  in->hc = hc;
+  rc = inb__h5_agree(&in->hc, open_file(in)); /* H5Fopen is collective: every rank or none goes on */
+  if (!rc) rc = inb__h5_agree(&in->hc, open_components(in, components, n));
   if (rc) {
-    inb_h5_close(&in);
+    close_input(in); /* every rank is here: the file's collective close pairs up */
+    inb__h5_leave(held);
     return rc;
   }
   register_input(in);
+  inb__h5_leave(held);
   *out = in;
   return 0;
 }
@@ -168,12 +202,18 @@ int inb_h5_open(const char *path, const char *const *components, size_t n, void 
 void inb_h5_close(inb_h5_input **inp) {
   if (!inp || !*inp) return;
   inb_h5_input *in = *inp;
-  unregister_input(in);
-  free_components(in);
-  if (in->file >= 0) (void)INB__H5(H5Fclose(in->file));
-  inb__free(in->file_path);
-  inb__free(in);
   *inp = NULL;
+  char what[1200];
+  snprintf(what, sizeof what, "inb_h5_close '%s' (rank 0's)", in->file_path);
+  inb__ecomm *held = NULL;
+  uint64_t h = inb__digest_str(inb__digest_str(INB__DIGEST_START, "inb_h5_close"), in->file_path);
+  if (inb__h5_enter(&in->hc, 0, h, what, &held)) {
+    /* the other ranks are in another call: a collective close would wait for them forever. The input stays
+     * open (and its memory held); inb_errmsg() says why. */
+    return;
+  }
+  close_input(in);
+  inb__h5_leave(held);
 }
 
 int64_t inb_h5_length(const inb_h5_input *in) { return in && in->n ? in->comps[0].shape[0] : 0; }

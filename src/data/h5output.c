@@ -207,11 +207,16 @@ static int create_file(inb_h5_output *o, const inb_h5_output_spec *specs) {
   hid_t fapl = inb__h5_fapl(&o->hc);
   o->file = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
-  int rc = o->file < 0 ? inb__err(INB_EIO, "output '%s': cannot create '%s'", o->final_path, o->tmp_path) : 0;
-  for (size_t k = 0; !rc && k < o->n; k++) rc = create_dataset(o, &specs[k], &o->outs[k]);
-  if (!rc) rc = create_table(o);
-  if (!rc) rc = create_errors(o);
-  return rc;
+  if (o->file < 0) return inb__err(INB_EIO, "output '%s': cannot create '%s'", o->final_path, o->tmp_path);
+  /* Each create is collective: a rank whose earlier step failed here (its own memory) still makes the rest, so
+   * the ranks stay paired; the failure is agreed after. */
+  int rc = 0;
+  for (size_t k = 0; k < o->n; k++) {
+    int drc = create_dataset(o, &specs[k], &o->outs[k]);
+    if (!rc) rc = drc;
+  }
+  int trc = create_table(o), erc = create_errors(o);
+  return rc ? rc : trc ? trc : erc;
 }
 
 /* Closes every dataset and the file (collective), reporting the first failure: a close that fails may have
@@ -248,18 +253,27 @@ static void free_output(inb_h5_output *o) {
   inb__free(o);
 }
 
-int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
-                  void *comm, inb_h5_output **out) {
-  *out = NULL;
-  inb__h5_quiet();
-  inb_h5_output *o = inb__calloc(1, sizeof *o);
-  if (!o) return inb__err(INB_ENOMEM, "out of memory");
-  o->file = o->table = o->errors = H5I_INVALID_HID;
-  int rc = inb__h5comm_init(&o->hc, comm);
-  if (rc) {
-    inb__free(o);
-    return rc;
+static uint64_t create_digest(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length,
+                              bool overwrite) {
+  uint64_t h = inb__digest_str(INB__DIGEST_START, "inb_h5_create");
+  h = inb__digest_str(h, path);
+  h = inb__digest_i64(h, length);
+  h = inb__digest_i64(h, overwrite);
+  h = inb__digest_i64(h, (int64_t)n);
+  for (size_t k = 0; specs && k < n; k++) {
+    const inb_h5_output_spec *s = &specs[k];
+    h = inb__digest_str(h, s->name);
+    int64_t v[5] = {s->dtype, s->ndim, s->chunk_items, s->deflate, 0};
+    h = inb__digest_bytes(h, v, sizeof v);
+    for (int d = 0; d < s->ndim && d < INB_MAX_DIMS; d++) h = inb__digest_i64(h, s->shape[d]);
   }
+  return h;
+}
+
+/* The output's own memory and checks, before anything collective. */
+static int prepare_output(inb_h5_output *o, const char *path, const inb_h5_output_spec *specs, size_t n,
+                          int64_t length, bool overwrite) {
+  o->file = o->table = o->errors = H5I_INVALID_HID;
   o->length = length;
   o->n = n;
   o->overwrite = overwrite;
@@ -267,9 +281,10 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
   o->tmp_path = path ? partial_name(path) : NULL;
   o->outs = inb__calloc(n + 1, sizeof *o->outs);
   o->names = inb__calloc(n + 1, sizeof *o->names);
-  rc = !path || !*path ? inb__err(INB_EINVAL, "inb_h5_create: no file name")
-       : !o->final_path || !o->tmp_path || !o->outs || !o->names ? inb__err(INB_ENOMEM, "out of memory")
-       : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
+  for (size_t k = 0; o->outs && k < n; k++) o->outs[k].c.dset = H5I_INVALID_HID;
+  int rc = !path || !*path ? inb__err(INB_EINVAL, "inb_h5_create: no file name")
+           : !o->final_path || !o->tmp_path || !o->outs || !o->names ? inb__err(INB_ENOMEM, "out of memory")
+           : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
   for (size_t k = 0; !rc && k < n; k++) {
     rc = check_spec(path, &specs[k]);
     o->names[k] = specs[k].name;
@@ -280,15 +295,34 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
   if (!rc && o->hc.rank == 0) rc = check_target(path, overwrite);
   if (!rc && o->hc.rank == 0 && !(o->written = inb__bits_new((size_t)length)))
     rc = inb__err(INB_ENOMEM, "output '%s': out of memory for the map of %lld rows", path, (long long)length);
-  rc = inb__h5_agree(&o->hc, rc);
-  for (size_t k = 0; o->outs && k < n; k++) o->outs[k].c.dset = H5I_INVALID_HID;
+  return rc;
+}
+
+int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
+                  void *comm, inb_h5_output **out) {
+  *out = NULL;
+  inb__h5_quiet();
+  inb__h5comm hc;
+  inb__h5comm_resolve(&hc, comm);
+  inb_h5_output *o = inb__calloc(1, sizeof *o);
+  int rc = o ? (o->hc = hc, prepare_output(o, path, specs, n, length, overwrite))
+             : inb__err(INB_ENOMEM, "inb_h5_create: out of memory");
+  char what[1200];
+  snprintf(what, sizeof what, "inb_h5_create '%s' (rank 0's)", path ? path : "");
+  inb__ecomm *held = NULL;
+  rc = inb__h5_enter(&hc, rc, create_digest(path, specs, n, length, overwrite), what, &held);
+  if (o) o->hc = hc;
   if (!rc) rc = inb__h5_agree(&o->hc, create_file(o, specs));
-  if (rc) {
+  if (rc && o && o->file >= 0) { /* every rank created the file: every rank closes it */
     close_all(o);
-    if (o->hc.rank == 0 && o->tmp_path) unlink(o->tmp_path);
-    free_output(o);
+    if (o->hc.rank == 0) unlink(o->tmp_path);
+  }
+  if (rc) {
+    if (o) free_output(o);
+    inb__h5_leave(held);
     return rc;
   }
+  inb__h5_leave(held);
   *out = o;
   return 0;
 }
@@ -344,12 +378,25 @@ static int write_not_run(inb_h5_output *o) {
   return rc;
 }
 
+/* The entry of a call that ends an output (commit or abort): both end it, and a rank that commits while another
+ * aborts is a mismatch that every rank learns of. */
+static int enter_end(inb_h5_output *o, const char *call, inb__ecomm **held) {
+  char what[1200];
+  snprintf(what, sizeof what, "%s '%s' (rank 0's)", call, o->final_path);
+  uint64_t h = inb__digest_str(inb__digest_str(INB__DIGEST_START, call), o->final_path);
+  return inb__h5_enter(&o->hc, 0, h, what, held);
+}
+
 int inb_h5_commit(inb_h5_output **op) {
   if (!op || !*op) return inb__err(INB_EINVAL, "inb_h5_commit: no output");
   inb_h5_output *o = *op;
+  inb__ecomm *held = NULL;
+  int rc = enter_end(o, "inb_h5_commit", &held);
+  if (rc) return rc; /* the others are elsewhere: nothing collective, nothing committed; *op stays the caller's */
+  *op = NULL;
   int lrc = o->hc.rank == 0 ? write_not_run(o) : 0;
   int crc = close_all(o); /* H5Fclose is collective: after it the file is complete on disk */
-  int rc = inb__h5_agree(&o->hc, lrc ? lrc : crc);
+  rc = inb__h5_agree(&o->hc, lrc ? lrc : crc);
   if (!rc) {
     lrc = 0;
     char opened[1024];
@@ -364,18 +411,21 @@ int inb_h5_commit(inb_h5_output **op) {
   if (rc && o->hc.rank == 0) unlink(o->tmp_path);
   inb__h5_barrier(&o->hc); /* no rank returns before the file has its final name, or is gone */
   free_output(o);
-  *op = NULL;
+  inb__h5_leave(held);
   return rc;
 }
 
 void inb_h5_abort(inb_h5_output **op) {
   if (!op || !*op) return;
   inb_h5_output *o = *op;
+  inb__ecomm *held = NULL;
+  if (enter_end(o, "inb_h5_abort", &held)) return; /* the others are elsewhere (inb_errmsg() says): *op stays */
+  *op = NULL;
   close_all(o);
   if (o->hc.rank == 0) unlink(o->tmp_path);
   inb__h5_barrier(&o->hc);
   free_output(o);
-  *op = NULL;
+  inb__h5_leave(held);
 }
 
 /* ---- Rows of the outputs -------------------------------------------------------------------------------- */

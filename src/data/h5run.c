@@ -219,6 +219,20 @@ static bool any_deflate(const inb_h5_output *o) {
   return false;
 }
 
+/* What must be the same on every rank: the files, the plan (its batches and every item of it) and the action's
+ * name and target (the action itself is compared again by every batch's inb_run). */
+static uint64_t run_digest(const inb_h5_input *in, const inb_h5_output *out, const inb_h5_plan *plan, size_t n,
+                           size_t bs, const inb_action *act, bool mpi) {
+  uint64_t h = inb__digest_str(INB__DIGEST_START, "inb_h5_run");
+  h = inb__digest_str(h, in->file_path);
+  h = inb__digest_str(h, out ? out->final_path : NULL);
+  h = inb__digest_i64(h, (int64_t)n);
+  h = inb__digest_i64(h, (int64_t)bs);
+  if (plan && plan->index) h = inb__digest_bytes(h, plan->index, plan->nindex * sizeof *plan->index);
+  h = inb__digest_str(h, act ? act->name : NULL);
+  return inb__digest_i64(h, mpi);
+}
+
 int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act, const inb_args *call,
                const inb_opts *opts, inb_h5_output *out) {
   if (!in) return inb__err(INB_EINVAL, "inb_h5_run: input is NULL");
@@ -235,7 +249,10 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
     rc = inb__err(INB_ENOMEM, "out of memory");
   inb_array *rows = out ? inb__calloc(out->n + 1, sizeof *rows) : NULL;
   if (!rc && out && !rows) rc = inb__err(INB_ENOMEM, "out of memory");
-  rc = inb__h5_agree(&in->hc, rc);
+  char what[1200];
+  snprintf(what, sizeof what, "inb_h5_run over '%s' (rank 0's)", in->file_path);
+  inb__ecomm *held = NULL;
+  rc = inb__h5_enter(&in->hc, rc, run_digest(in, out, plan, n, bs, act, mpi), what, &held);
   inb_action wrapped = act ? *act : (inb_action){0};
   wrapped.post = table_post;
   for (size_t k = 0; rows && k < out->n; k++) rows[k] = out->outs[k].row;
@@ -265,6 +282,7 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   inb__free(h.rows);
   inb__free(h.errs);
   inb__scratch_trim(); /* a run's slabs and result slots are not kept for a program that may not run again */
-  if (rc) return rc;
-  return first_rc ? first_rc : judge(&h, act, mpi);
+  if (!rc) rc = first_rc ? first_rc : judge(&h, act, mpi);
+  inb__h5_leave(held);
+  return rc;
 }

@@ -285,6 +285,7 @@ static int recv_matched(MPI_Message *m, const MPI_Status *st, int tag, MPI_Comm 
     if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Mrecv");
     if ((rc = inb__msg_parse_first(first, (size_t)count, &f))) return about(rc, source, tag);
     if (!(buf = new_buffer(f.total))) {
+      *n = (size_t)f.total; /* what was lost: a caller's protocol may tell a stop from a chunk by it */
       rc = recv_pieces(&f, NULL, source, tag, comm); /* nothing of it may be left for the next receive */
       return rc ? rc : inb__err(INB_ENOMEM, "out of memory for a message of %llu bytes from rank %d (tag %d): "
                                 "its pieces were received and dropped", (ull)f.total, source, tag);
@@ -292,6 +293,7 @@ static int recv_matched(MPI_Message *m, const MPI_Status *st, int tag, MPI_Comm 
     memcpy(buf, first + HEAD, f.in_first);
   } else { /* a large first piece: it must hold its whole message (parse checks), so it is the buffer */
     if (!(buf = new_buffer((size_t)count))) {
+      *n = (size_t)count - HEAD; /* such a first piece holds its whole message */
       rc = drop(m, count);
       return rc ? rc : inb__err(INB_ENOMEM, "out of memory for a first piece of %d bytes from rank %d (tag %d): it "
                                 "was received and dropped", count, source, tag);

@@ -87,7 +87,8 @@ int inb__msg_wait(inb__msg_out *o);
  * Once its first piece has parsed, a message that fails is still taken off the communicator, so the next receive
  * starts clean: out of memory receives and drops every piece (into a small buffer on the stack); a piece of the
  * wrong size is dropped and ends the message (what follows it cannot be trusted to belong to it). A first piece
- * that does not parse says nothing reliable about pieces after it: none are taken. On failure *out is NULL.
+ * that does not parse says nothing reliable about pieces after it: none are taken. On failure *out is NULL;
+ * after INB_ENOMEM *n is the size of the message that was dropped.
  * Returns 0, INB_ENOMEM, INB_ECORRUPT (a first piece that does not parse, a piece of another size than its
  * header says, or pieces missing past the timeout; see inb_errmsg()), INB_EMPI. */
 int inb__msg_recv(int source, int tag, MPI_Comm comm, uint8_t **out, size_t *n, int *from);
