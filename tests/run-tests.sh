@@ -6,11 +6,12 @@
 #
 # Phases, in order (each prints "== <name>" and its duration; a summary line per phase closes the run):
 #   packages     Debian packages the project needs (dpkg-query); installs the missing ones when root.
-#   plain build  RelWithDebInfo, -Wall -Wextra -Werror, in build/;       ctest (all labels, bench smoke too).
-#   asan+ubsan   Debug, -DINB_SANITIZE=address, in build-asan/;          ctest (all labels).
-#   tsan         RelWithDebInfo, -DINB_SANITIZE=thread, in build-tsan/;  ctest -LE bench.
-#   fuzz         clang build of the wire-format fuzzer in build-fuzz/; 60 s from the seed corpus
-#                (INB_FUZZ_SECONDS changes it).
+#   plain build  RelWithDebInfo, -Wall -Wextra -Werror, in build/;       ctest -LE faults (bench smoke too).
+#   asan+ubsan   Debug, -DINB_SANITIZE=address, in build-asan/;          ctest (all labels: the fault-injection
+#                walk runs here, where a leak or an overflow on an error path shows too).
+#   tsan         RelWithDebInfo, -DINB_SANITIZE=thread, in build-tsan/;  ctest -LE "bench|faults".
+#   fuzz         clang builds of the wire-format and message-framing fuzzers in build-fuzz/; 60 s and 30 s from
+#                their seed corpora (INB_FUZZ_SECONDS changes the first, half of it the second).
 # A failing build or test phase does not stop the later ones; the exit status is non-zero if any failed.
 #
 # Environment: CTEST_PARALLEL_LEVEL (default: serial, because MPI tests oversubscribe 4 ranks on 2 cores),
@@ -24,9 +25,10 @@ usage() {
   cat <<'EOF'
 Usage: tests/run-tests.sh [--quick] [--no-install] [--install-only] [--help]
 
-Builds inbatch and runs its whole test suite (unit, MPI, benchmark smoke) three times:
+Builds inbatch and runs its whole test suite (unit, MPI, HDF5, README programs, benchmark smoke) three times:
 a plain RelWithDebInfo build with -Werror (build/), an ASan+UBSan build (build-asan/) and a
-TSan build (build-tsan/). Works from any directory; the build directories are inside the repository.
+TSan build (build-tsan/), the fault-injection walk in the ASan build only, then the fuzzers. Works from
+any directory; the build directories are inside the repository.
 
 First it checks the Debian 12 packages the project needs. If some are missing and you are root,
 it installs them (apt-get update; apt-get install); otherwise it prints the apt-get command and exits 1.
@@ -208,7 +210,7 @@ build_and_test() {
 phase_plain() {
   cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DINB_SANITIZE= -DINB_WERROR=ON
               -DINB_BUILD_TESTS=ON -DINB_BUILD_BENCH=ON)
-  build_and_test build
+  build_and_test build -LE faults
 }
 
 phase_asan() {
@@ -227,7 +229,7 @@ phase_tsan() {
               -DINB_BUILD_TESTS=ON -DINB_BUILD_BENCH=ON)
   export TSAN_OPTIONS="suppressions=$supp_dir/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
   # Benchmarks are still built (they must compile), but their smoke runs are skipped: too slow under TSan.
-  build_and_test build-tsan -LE bench
+  build_and_test build-tsan -LE "bench|faults"
 }
 
 phase_fuzz() {
@@ -236,10 +238,14 @@ phase_fuzz() {
   local dir="$repo_root/build-fuzz"
   cmake -S "$repo_root" -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DINB_SANITIZE= -DINB_WERROR=ON -DINB_BUILD_TESTS=ON -DINB_BUILD_BENCH=OFF
-  cmake --build "$dir" -j"$build_jobs" --target fuzz_unpack
-  mkdir -p "$dir/corpus-new"
+  cmake --build "$dir" -j"$build_jobs" --target fuzz_unpack fuzz_frames
+  local seconds="${INB_FUZZ_SECONDS:-60}"
+  mkdir -p "$dir/corpus-new" "$dir/frames-corpus-new"
   "$dir/tests/fuzz/fuzz_unpack" "$dir/corpus-new" "$repo_root/tests/fuzz/corpus" \
-    -max_total_time="${INB_FUZZ_SECONDS:-60}" -timeout=10 -artifact_prefix="$dir/" -print_final_stats=1 </dev/null
+    -max_total_time="$seconds" -timeout=10 -artifact_prefix="$dir/" -print_final_stats=1 </dev/null
+  "$dir/tests/fuzz/fuzz_frames" "$dir/frames-corpus-new" "$repo_root/tests/fuzz/frames_corpus" \
+    -max_total_time="$((seconds / 2 > 0 ? seconds / 2 : 1))" -timeout=10 -artifact_prefix="$dir/frames-" \
+    -print_final_stats=1 </dev/null
 }
 
 # ---------------------------------------------------------------------------------------------------------
