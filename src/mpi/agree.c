@@ -9,26 +9,6 @@
 #include "core/status.h"
 #include "mpi/comm.h"
 
-int inb__mpi_fail(int mpi_rc, const char *what) {
-  char msg[MPI_MAX_ERROR_STRING] = "";
-  int len = 0;
-  MPI_Error_string(mpi_rc, msg, &len);
-  return inb__err(INB_EMPI, "%s failed: %s", what, msg);
-}
-
-int inb__mpi_wait_until(MPI_Request *req, int64_t deadline_ns) {
-  long sleep_ns = 1000;
-  for (;;) {
-    int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Test");
-    if (done) return 1;
-    if (deadline_ns && inb__now_ns() >= deadline_ns) return 0;
-    struct timespec ts = {0, sleep_ns};
-    nanosleep(&ts, NULL); /* a rank that waits long for the others gives its core to them */
-    if (sleep_ns < 1000000) sleep_ns *= 2;
-  }
-}
-
 /* A status and its message, as one broadcast. */
 typedef struct {
   int rc;

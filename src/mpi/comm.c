@@ -1,4 +1,4 @@
-/* MPI start-up and the engine's communicators. */
+/* MPI start-up, the engine's communicators, and waiting on a request with a deadline. */
 #include "mpi/comm.h"
 
 #include <pthread.h>
@@ -6,10 +6,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/status.h"
+
+int inb__mpi_fail(int mpi_rc, const char *what) {
+  char msg[MPI_MAX_ERROR_STRING] = "";
+  int len = 0;
+  MPI_Error_string(mpi_rc, msg, &len);
+  return inb__err(INB_EMPI, "%s failed: %s", what, msg);
+}
+
+int inb__mpi_wait_until(MPI_Request *req, int64_t deadline_ns) {
+  long sleep_ns = 1000;
+  for (;;) {
+    int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Test");
+    if (done) return 1;
+    if (deadline_ns && inb__now_ns() >= deadline_ns) return 0;
+    struct timespec ts = {0, sleep_ns};
+    nanosleep(&ts, NULL); /* a rank that waits long for the others gives its core to them */
+    if (sleep_ns < 1000000) sleep_ns *= 2;
+  }
+}
 
 int inb__mpi_ensure_init(void) {
   int inited = 0, finalized = 0;
