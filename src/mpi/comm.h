@@ -7,6 +7,8 @@
 
 #include <inbatch.h>
 
+#include "core/alloc.h"
+
 /* Initialises MPI (MPI_THREAD_MULTIPLE) if nobody has. Returns 0 or INB_EMPI. */
 int inb__mpi_ensure_init(void);
 
@@ -50,6 +52,16 @@ int inb__mpi_agree_from(int rc, int first, MPI_Comm comm);
 /* Rank 0 passes its rc (and its inb_errmsg()) to every rank: for decisions only rank 0 can make (init, post).
  * Collective. Returns rank 0's rc on every rank, with its message set when non-zero. */
 int inb__mpi_share_status(int rc, MPI_Comm comm);
+
+/* A collective MPI call site that a test can make fail (core/alloc.h): the call is made, so every rank stays in
+ * step, then its result is reported failed. Used where a failure is agreed on before anything depends on the
+ * call: the agreements themselves, and point-to-point protocols, whose peers cannot learn of a failure the
+ * call itself did not show them, are not sites. */
+#define INB__MPI(call)                                                                                             \
+  ({                                                                                                               \
+    int inb__mr_ = (call);                                                                                         \
+    inb__fault(INB__SITE("MPI collective")) ? MPI_ERR_OTHER : inb__mr_;                                            \
+  })
 
 /* An MPI error as INB_EMPI with a message naming the call. */
 int inb__mpi_fail(int mpi_rc, const char *what);

@@ -341,23 +341,25 @@ int inb__msg_bcast(uint8_t **p, size_t *n, MPI_Comm comm) {
   int rank;
   MPI_Comm_rank(comm, &rank);
   uint64_t total = rank == 0 ? *n : 0;
-  int rc = MPI_Bcast(&total, 1, MPI_UINT64_T, 0, comm);
-  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Bcast");
-  int ok = 1;
-  if (rank != 0) {
+  int mrc = INB__MPI(MPI_Bcast(&total, 1, MPI_UINT64_T, 0, comm));
+  int ok = mrc == MPI_SUCCESS;
+  if (ok && rank != 0) {
     *p = inb__malloc(total ? total : 1);
     *n = total;
     ok = *p != NULL;
   }
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm);
+  int arc = MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm); /* no rank is left in a piece */
+  if (arc != MPI_SUCCESS) ok = 0;
   if (!ok) {
     if (rank != 0) inb__free(*p), *p = NULL;
+    if (mrc != MPI_SUCCESS || arc != MPI_SUCCESS) return inb__mpi_fail(mrc != MPI_SUCCESS ? mrc : arc, "MPI_Bcast");
     return inb__err(INB_ENOMEM, "out of memory for a broadcast of %llu bytes", (unsigned long long)total);
   }
   size_t piece = inb__msg_piece();
-  for (size_t off = 0; rc == MPI_SUCCESS && off < total; off += piece) {
+  for (size_t off = 0; off < total; off += piece) { /* every piece, even after a failure: the ranks stay in step */
     size_t len = total - off < piece ? total - off : piece;
-    rc = MPI_Bcast(*p + off, (int)len, MPI_BYTE, 0, comm);
+    int prc = INB__MPI(MPI_Bcast(*p + off, (int)len, MPI_BYTE, 0, comm));
+    if (mrc == MPI_SUCCESS) mrc = prc;
   }
-  return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Bcast");
+  return mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "MPI_Bcast");
 }

@@ -98,7 +98,8 @@ int inb__msg_try_recv(int source, int tag, MPI_Comm comm, uint8_t **out, size_t 
 
 /* Broadcasts a buffer of any size from rank 0: on rank 0 (*p, *n) is sent; elsewhere a new malloc'd buffer
  * arrives in *p (owned by the caller) and its size in *n. Collective. Returns 0, INB_ENOMEM, INB_EMPI
- * (allocation failure is agreed, so no rank is left in the broadcast). */
+ * (allocation failure is agreed, so no rank is left in the broadcast; a failure of a piece's broadcast is this
+ * rank's alone: the caller agrees on the result). */
 int inb__msg_bcast(uint8_t **p, size_t *n, MPI_Comm comm);
 
 /* The largest piece sent in one MPI call (INB_MPI_PIECE_BYTES, else 1 GiB). */

@@ -53,31 +53,31 @@ int inb__mpi_check_same(inb__mpi *x, int rc, uint64_t digest) {
 }
 
 /* Rank 0's call arguments reach every rank; the others' are ignored. Rank 0's tasks read the caller's own
- * (run.h: call arguments are views), the other ranks' tasks a received copy. */
-static int share_call(inb__mpi *x) {
+ * (run.h: call arguments are views), the other ranks' tasks a received copy. `rc`: this rank's failure so far,
+ * agreed here with the packing's. */
+static int share_call(inb__mpi *x, int rc) {
   inb__call *c = x->c;
   inb__buf b = {0};
-  int lrc = 0;
-  if (x->size == 1) return 0;
-  if (x->rank == 0) {
-    lrc = inb__wire_put_header(&b, 1);
-    if (!lrc) lrc = inb__wire_pack_args(&b, c->call);
-    if (!lrc) inb__wire_seal(&b, 0, 1);
+  if (x->size == 1) return rc;
+  if (!rc && x->rank == 0) {
+    rc = inb__wire_put_header(&b, 1);
+    if (!rc) rc = inb__wire_pack_args(&b, c->call);
+    if (!rc) inb__wire_seal(&b, 0, 1);
     x->callbuf = b.p;
   }
-  int rc = inb__mpi_agree(lrc, x->comm);
+  if ((rc = inb__mpi_agree(rc, x->comm))) return rc;
   size_t n = b.n;
-  if (!rc) rc = inb__msg_bcast(&x->callbuf, &n, x->comm);
+  rc = inb__msg_bcast(&x->callbuf, &n, x->comm);
   if (!rc && x->rank != 0) {
     uint64_t count;
     size_t off;
-    lrc = inb__wire_get_header(x->callbuf, n, &count, &off);
-    if (!lrc) lrc = count == 1 ? inb__wire_unpack_args(x->callbuf, n, &off, &x->call)
-                               : inb__err(INB_ECORRUPT, "the call's arguments arrived as %llu lists",
-                                          (unsigned long long)count);
-    if (!lrc) c->call = x->call;
+    rc = inb__wire_get_header(x->callbuf, n, &count, &off);
+    if (!rc) rc = count == 1 ? inb__wire_unpack_args(x->callbuf, n, &off, &x->call)
+                             : inb__err(INB_ECORRUPT, "the call's arguments arrived as %llu lists",
+                                        (unsigned long long)count);
+    if (!rc) c->call = x->call;
   }
-  return rc ? rc : inb__mpi_agree(lrc, x->comm);
+  return inb__mpi_agree(rc, x->comm);
 }
 
 /* Rank 0's choice of schedule. STATIC when asked for, and for rows read where tasks run (inb_h5_run) when MPI
@@ -96,9 +96,8 @@ int inb__mpi_share_settings(inb__mpi *x, const inb_opts *o) {
     s = (settings){.n_workers = o->n_workers, .is_static = choose_static(c, o), .keep_values = c->act->post != NULL,
                    .retries = o->retries, .max_in_flight = o->max_in_flight, .chunk = o->chunk,
                    .timeout_ms = o->timeout_ms, .max_failures = o->max_failures};
-  int rc = MPI_Bcast(&s, (int)sizeof s, MPI_BYTE, 0, x->comm);
-  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Bcast");
-  rc = share_call(x);
+  int mrc = INB__MPI(MPI_Bcast(&s, (int)sizeof s, MPI_BYTE, 0, x->comm));
+  int rc = share_call(x, mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "sharing rank 0's settings (MPI_Bcast)"));
   if (rc) return rc;
   x->keep_values = s.keep_values;
   x->is_static = s.is_static;
@@ -110,17 +109,18 @@ int inb__mpi_share_settings(inb__mpi *x, const inb_opts *o) {
   c->max_failures = s.max_failures;
   x->stop = (inb__stop){.max_failures = s.max_failures};
   x->total_workers = c->n_workers;
-  rc = MPI_Allreduce(MPI_IN_PLACE, &x->total_workers, 1, MPI_INT, MPI_SUM, x->comm);
-  return rc == MPI_SUCCESS ? 0 : inb__mpi_fail(rc, "MPI_Allreduce");
+  mrc = INB__MPI(MPI_Allreduce(MPI_IN_PLACE, &x->total_workers, 1, MPI_INT, MPI_SUM, x->comm));
+  return inb__mpi_agree(mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "counting the workers (MPI_Allreduce)"), x->comm);
 }
 
 int inb__mpi_share_tasks(inb__mpi *x, int rc) {
   inb__call *c = x->c;
   rc = inb__mpi_share_status(rc, x->comm);
+  if (rc) return rc;
   uint64_t n = c->ntasks;
-  if (!rc) MPI_Bcast(&n, 1, MPI_UINT64_T, 0, x->comm);
+  int mrc = INB__MPI(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, x->comm));
   if (x->rank != 0) c->ntasks = (size_t)n;
-  return rc;
+  return inb__mpi_agree(mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "sharing the task count (MPI_Bcast)"), x->comm);
 }
 
 int inb__mpi_schedule(inb__mpi *x) {

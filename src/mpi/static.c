@@ -58,8 +58,8 @@ static int scatter_collective(const inb__mpi *x, const block *blocks, const inb_
   }
   int rc = inb__mpi_agree(lrc, x->comm);
   if (!rc) { /* the root's own block stays where it is (MPI_IN_PLACE) */
-    int mrc = MPI_Scatterv(x->rank == 0 ? all->p : NULL, counts, displs, MPI_BYTE,
-                           x->rank == 0 ? MPI_IN_PLACE : (void *)*p, (int)mine->bytes, MPI_BYTE, 0, x->comm);
+    int mrc = INB__MPI(MPI_Scatterv(x->rank == 0 ? all->p : NULL, counts, displs, MPI_BYTE,
+                           x->rank == 0 ? MPI_IN_PLACE : (void *)*p, (int)mine->bytes, MPI_BYTE, 0, x->comm));
     rc = mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "MPI_Scatterv");
   }
   inb__free(counts);
@@ -85,11 +85,13 @@ static int scatter_p2p(const inb__mpi *x, const block *blocks, const inb__buf *a
   return rc;
 }
 
-/* Every rank gets its block: rank 0 keeps its own in place (*p points into `all`, *owned stays NULL). */
+/* Every rank gets its block: rank 0 keeps its own in place (*p points into `all`, *owned stays NULL). Returns
+ * an agreed status, or this rank's own failure of the final transfer (for the caller's next agreement). */
 static int scatter_tasks(const inb__mpi *x, const block *blocks, const inb__buf *all, block *mine, uint8_t **p,
                          uint8_t **owned) {
-  int rc = MPI_Scatter(blocks, (int)sizeof *blocks, MPI_BYTE, mine, (int)sizeof *mine, MPI_BYTE, 0, x->comm);
-  if (rc != MPI_SUCCESS) return inb__mpi_fail(rc, "MPI_Scatter");
+  int mrc = INB__MPI(MPI_Scatter(blocks, (int)sizeof *blocks, MPI_BYTE, mine, (int)sizeof *mine, MPI_BYTE, 0, x->comm));
+  int rc = inb__mpi_agree(mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "MPI_Scatter"), x->comm);
+  if (rc) return rc;
   if (x->rank == 0) *p = all->p + mine->off;
   if (mine->collective) return scatter_collective(x, blocks, all, mine, p, owned);
   return inb__mpi_agree(scatter_p2p(x, blocks, all, mine, p, owned), x->comm);
@@ -117,8 +119,8 @@ static int gather_collective(inb__mpi *x, const inb__buf *out, const uint64_t *s
   }
   int rc = inb__mpi_agree(lrc, x->comm);
   if (!rc) { /* rank 0's own outcomes are absorbed from where they are (MPI_IN_PLACE) */
-    int mrc = MPI_Gatherv(x->rank == 0 ? MPI_IN_PLACE : out->p, (int)out->n, MPI_BYTE, all, counts, displs, MPI_BYTE,
-                          0, x->comm);
+    int mrc = INB__MPI(MPI_Gatherv(x->rank == 0 ? MPI_IN_PLACE : out->p, (int)out->n, MPI_BYTE, all, counts,
+                                   displs, MPI_BYTE, 0, x->comm));
     rc = mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "MPI_Gatherv");
   }
   if (!rc && x->rank == 0) {
@@ -155,12 +157,13 @@ static int gather_outcomes(inb__mpi *x, const inb__buf *out) {
     lrc = inb__err(INB_ENOMEM, "out of memory for the sizes of %d ranks", x->size);
   int rc = inb__mpi_agree(lrc, x->comm);
   if (rc) return rc;
-  int mrc = MPI_Gather(&mine, 1, MPI_UINT64_T, sizes, 1, MPI_UINT64_T, 0, x->comm);
+  int mrc = INB__MPI(MPI_Gather(&mine, 1, MPI_UINT64_T, sizes, 1, MPI_UINT64_T, 0, x->comm));
   uint64_t total = 0;
-  for (int r = 0; mrc == MPI_SUCCESS && x->rank == 0 && r < x->size; r++) total += round8(sizes[r]);
+  for (int r = 0; x->rank == 0 && r < x->size; r++) total += round8(sizes[r]);
   int collective = total <= INT_MAX;
-  if (mrc == MPI_SUCCESS) mrc = MPI_Bcast(&collective, 1, MPI_INT, 0, x->comm);
-  if (mrc != MPI_SUCCESS) rc = inb__mpi_fail(mrc, "gathering the sizes of the outcomes");
+  int brc = INB__MPI(MPI_Bcast(&collective, 1, MPI_INT, 0, x->comm)); /* made even after a failure: in step */
+  if (mrc == MPI_SUCCESS) mrc = brc;
+  rc = inb__mpi_agree(mrc == MPI_SUCCESS ? 0 : inb__mpi_fail(mrc, "gathering the sizes of the outcomes"), x->comm);
   if (!rc) rc = collective ? gather_collective(x, out, sizes) : gather_p2p(x, out);
   inb__free(sizes);
   return rc;
@@ -176,8 +179,10 @@ int inb__mpi_static(inb__mpi *x) {
     rc = (blocks = inb__calloc((size_t)x->size, sizeof *blocks)) ? pack_blocks(x, blocks, &all)
                                                                   : inb__err(INB_ENOMEM, "out of memory");
   rc = inb__mpi_agree(rc, x->comm); /* each phase starts only when every rank finished the last one well */
-  if (!rc) rc = scatter_tasks(x, blocks, &all, &mine, &p, &owned);
-  if (!rc) rc = inb__mpi_agree(inb__chunk_run(x, p, mine.bytes, mine.first, mine.count, &out), x->comm);
+  if (!rc) {
+    int src = scatter_tasks(x, blocks, &all, &mine, &p, &owned); /* its last transfer's failure is agreed next */
+    rc = inb__mpi_agree(src ? src : inb__chunk_run(x, p, mine.bytes, mine.first, mine.count, &out), x->comm);
+  }
   inb__buf_release(&all);
   inb__free(owned);
   if (!rc) rc = inb__mpi_agree(gather_outcomes(x, &out), x->comm);

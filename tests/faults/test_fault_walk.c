@@ -1,15 +1,17 @@
-/* The reliability bar: every allocation site, and every HDF5 call site, that a representative 2-rank run
- * reaches is made to fail once, on rank 0 and then on rank 1, and each time every rank must return the same
- * status (with a message) within 10 s, no output may be left committed when the run failed, and nothing the
- * library allocated may stay outstanding.
+/* The reliability bar: every allocation site, every HDF5 call site and every collective MPI call site that a
+ * representative 2-rank run reaches is made to fail once, on rank 0 and then on rank 1, and each time every rank
+ * must return the same status (with a message) within 10 s, no output may be left committed when the run
+ * failed, and nothing the library allocated may stay outstanding.
  *
  * One mpiexec runs the whole walk: a warm-up run lists the sites each rank reaches (src/core/alloc.h keeps the
  * list), rank 0 merges the lists, then every (site, rank) pair gets one run of the scenario with that site armed
  * on that rank. Each run uses communicators and files of its own, so a failed run leaves nothing that the next
  * one could trip over. A watchdog turns a hang into a failure that names the site.
  *
- * The MPI calls inside the agreements themselves are not walked: an agreement is how ranks learn of a failure,
- * and an MPI failure there can only be learnt by a rank that is told. */
+ * Not walked: the MPI calls of the agreements themselves (an agreement is how ranks learn of a failure, and a
+ * failure there can only be learnt by a rank that is told), and point-to-point messages (a send reported failed
+ * after it went leaves its peer no sign of the failure: telling it needs the deadlines of every wait that a lost
+ * host will bring). */
 #include <errno.h>
 #include <hdf5.h>
 #include <inbatch.h>
@@ -358,8 +360,8 @@ int main(int argc, char **argv) {
     line = end + 1;
   }
   if (g_rank == 0) {
-    printf("fault walk: %zu sites reached (allocations and HDF5 calls) x %d ranks = %d runs, %d with the fault "
-           "injected; problems: %d\n", nsites, g_size < 2 ? g_size : 2, runs, fired_runs, problems);
+    printf("fault walk: %zu sites reached (allocations, HDF5 calls, MPI collectives) x %d ranks = %d runs, %d with "
+           "the fault injected; problems: %d\n", nsites, g_size < 2 ? g_size : 2, runs, fired_runs, problems);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
