@@ -36,24 +36,31 @@ static hid_t state_type(hid_t base) {
   return t;
 }
 
+/* A member of a record type: its place and type in the file (packed, little-endian) and in memory. */
+typedef struct {
+  const char *name;
+  size_t file_offset, mem_offset;
+  hid_t file_type, mem_type;
+} member;
+
+/* The compound type of a record, in the file (file_size bytes) or in memory (mem_size): the n members m[]. */
+static hid_t compound_type(bool file, size_t file_size, size_t mem_size, const member *m, size_t n) {
+  hid_t t = H5Tcreate(H5T_COMPOUND, file ? file_size : mem_size);
+  for (size_t k = 0; k < n; k++)
+    H5Tinsert(t, m[k].name, file ? m[k].file_offset : m[k].mem_offset, file ? m[k].file_type : m[k].mem_type);
+  return t;
+}
+
 /* The table's row in memory, or in the file: packed, in the order h5.h documents (index, state, code, value). */
 static hid_t table_type(bool file) {
-  hid_t t, st;
-  if (file) {
-    t = H5Tcreate(H5T_COMPOUND, 8 + 1 + 4 + 8);
-    st = state_type(H5T_STD_I8LE);
-    H5Tinsert(t, "index", 0, H5T_STD_I64LE);
-    H5Tinsert(t, "state", 8, st);
-    H5Tinsert(t, "code", 9, H5T_STD_I32LE);
-    H5Tinsert(t, "value", 13, H5T_IEEE_F64LE);
-  } else {
-    t = H5Tcreate(H5T_COMPOUND, sizeof(inb__h5_tablerow));
-    st = state_type(H5T_NATIVE_INT8);
-    H5Tinsert(t, "index", HOFFSET(inb__h5_tablerow, index), H5T_NATIVE_INT64);
-    H5Tinsert(t, "state", HOFFSET(inb__h5_tablerow, state), st);
-    H5Tinsert(t, "code", HOFFSET(inb__h5_tablerow, code), H5T_NATIVE_INT32);
-    H5Tinsert(t, "value", HOFFSET(inb__h5_tablerow, value), H5T_NATIVE_DOUBLE);
-  }
+  hid_t st = state_type(file ? H5T_STD_I8LE : H5T_NATIVE_INT8);
+  const member m[] = {
+      {"index", 0, HOFFSET(inb__h5_tablerow, index), H5T_STD_I64LE, H5T_NATIVE_INT64},
+      {"state", 8, HOFFSET(inb__h5_tablerow, state), st, st},
+      {"code", 9, HOFFSET(inb__h5_tablerow, code), H5T_STD_I32LE, H5T_NATIVE_INT32},
+      {"value", 13, HOFFSET(inb__h5_tablerow, value), H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE},
+  };
+  hid_t t = compound_type(file, 8 + 1 + 4 + 8, sizeof(inb__h5_tablerow), m, sizeof m / sizeof m[0]);
   H5Tclose(st);
   return t;
 }
@@ -63,20 +70,14 @@ static hid_t errors_type(bool file) {
   hid_t msg = H5Tcopy(H5T_C_S1);
   H5Tset_size(msg, INB__H5_MESSAGE_BYTES);
   H5Tset_strpad(msg, H5T_STR_NULLTERM);
-  hid_t t;
-  if (file) {
-    t = H5Tcreate(H5T_COMPOUND, 8 + 4 + 4 + INB__H5_MESSAGE_BYTES);
-    H5Tinsert(t, "index", 0, H5T_STD_I64LE);
-    H5Tinsert(t, "code", 8, H5T_STD_I32LE);
-    H5Tinsert(t, "rank", 12, H5T_STD_I32LE);
-    H5Tinsert(t, "message", 16, msg);
-  } else {
-    t = H5Tcreate(H5T_COMPOUND, sizeof(inb__h5_errrow));
-    H5Tinsert(t, "index", HOFFSET(inb__h5_errrow, index), H5T_NATIVE_INT64);
-    H5Tinsert(t, "code", HOFFSET(inb__h5_errrow, code), H5T_NATIVE_INT32);
-    H5Tinsert(t, "rank", HOFFSET(inb__h5_errrow, rank), H5T_NATIVE_INT32);
-    H5Tinsert(t, "message", HOFFSET(inb__h5_errrow, message), msg);
-  }
+  const member m[] = {
+      {"index", 0, HOFFSET(inb__h5_errrow, index), H5T_STD_I64LE, H5T_NATIVE_INT64},
+      {"code", 8, HOFFSET(inb__h5_errrow, code), H5T_STD_I32LE, H5T_NATIVE_INT32},
+      {"rank", 12, HOFFSET(inb__h5_errrow, rank), H5T_STD_I32LE, H5T_NATIVE_INT32},
+      {"message", 16, HOFFSET(inb__h5_errrow, message), msg, msg},
+  };
+  hid_t t =
+      compound_type(file, 8 + 4 + 4 + INB__H5_MESSAGE_BYTES, sizeof(inb__h5_errrow), m, sizeof m / sizeof m[0]);
   H5Tclose(msg);
   return t;
 }

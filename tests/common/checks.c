@@ -12,6 +12,7 @@
 
 #include <inbatch.h>
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,4 +103,13 @@ void assert_checks(void) {
   }
   reset_checks();
   assert_int_equal(bad, 0);
+}
+
+bool mentions_number(const char *s, long v) {
+  char num[32];
+  snprintf(num, sizeof num, "%ld", v);
+  size_t len = strlen(num);
+  for (const char *p = strstr(s, num); p; p = strstr(p + 1, num))
+    if ((p == s || !isdigit((unsigned char)p[-1])) && !isdigit((unsigned char)p[len])) return true;
+  return false;
 }

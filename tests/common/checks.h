@@ -13,6 +13,8 @@
 #ifndef INB_TESTS_CHECKS_H
 #define INB_TESTS_CHECKS_H
 
+#include <stdbool.h>
+
 enum { CHECK_FAILED = 99 }; /* what a post returns when the results are not what the test expects */
 
 /* Forgets the recorded checks and post's verdict: the start of a test. */
@@ -31,5 +33,9 @@ int verdict(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * are kept; failed ones past them still count) and, on rank 0, that post found nothing wrong. Resets the
  * checks. */
 void assert_checks(void);
+
+/* Whether s mentions the number v on its own (not as part of a longer number): what a message says of a count
+ * or a code. */
+bool mentions_number(const char *s, long v);
 
 #endif

@@ -11,6 +11,7 @@
 #include <inbatch.h>
 
 #include "mpi/msg.h"
+#include "seed_corpus.h"
 
 enum { MAX_SEED = 256 };
 
@@ -46,36 +47,12 @@ static size_t make(const seed *s, uint8_t *buf) {
   return s->broken < 0 ? INB__MSG_HEAD - 5 : INB__MSG_HEAD + s->payload;
 }
 
-/* Compares the file at path with want[0..n). Returns 0 when equal. */
-static int same_file(const char *path, const uint8_t *want, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) rc = fgetc(f) == want[i] ? 0 : -1;
-  if (rc == 0 && fgetc(f) != EOF) rc = -1; /* longer than wanted */
-  fclose(f);
-  return rc;
-}
-
-static int write_file(const char *path, const uint8_t *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return -1;
-  int rc = fwrite(p, 1, n, f) == n ? 0 : -1;
-  if (fclose(f) != 0) rc = -1;
-  return rc;
-}
-
 int main(int argc, char **argv) {
-  bool check = argc == 3 && strcmp(argv[1], "--check") == 0;
-  if (argc != 2 && !check) {
-    fprintf(stderr, "usage: %s DIR | --check DIR\n", argv[0]);
-    return 2;
-  }
-  const char *dir = argv[argc - 1];
-  int failed = 0;
+  seed_corpus c = {.prog = "gen_frame_seeds", .maker = "this program"};
+  int usage = seed_corpus_open(&c, argc, argv);
+  if (usage) return usage;
   for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
     uint8_t buf[MAX_SEED];
-    char path[4096];
     size_t n = make(&seeds[s], buf);
     inb__msg_frame f;
     bool bad = strncmp(seeds[s].name, "bad_", 4) == 0;
@@ -83,16 +60,9 @@ int main(int argc, char **argv) {
     if (rc != (bad ? INB_ECORRUPT : 0)) {
       fprintf(stderr, "gen_frame_seeds: seed %s %s (%s)\n", seeds[s].name, bad ? "is accepted" : "is refused",
               rc ? inb_errmsg() : "no error");
-      failed = 1;
+      c.failed = 1;
     }
-    snprintf(path, sizeof path, "%s/%s.bin", dir, seeds[s].name);
-    if (check ? same_file(path, buf, n) : write_file(path, buf, n)) {
-      fprintf(stderr, check ? "gen_frame_seeds: %s differs from what this program makes now: run gen_frame_seeds %s\n"
-                            : "gen_frame_seeds: cannot write %s (into %s)\n", path, dir);
-      failed = 1;
-    }
+    seed_corpus_put(&c, seeds[s].name, buf, n);
   }
-  if (!failed)
-    printf("gen_frame_seeds: %zu seeds %s %s\n", sizeof seeds / sizeof seeds[0], check ? "match" : "written to", dir);
-  return failed;
+  return seed_corpus_close(&c);
 }

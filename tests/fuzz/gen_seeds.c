@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mpi/wire.h"
+#include "seed_corpus.h"
 
 static int64_t i64_data[8] = {1, -2, 3, -4, 5, -6, 7, -8};
 static double f64_data[6] = {0.5, -1.25, 3e300, -0.0, 1e-300, 42};
@@ -128,49 +129,18 @@ static const struct {
     {"mixed", fill_mixed},                {"empty_message", fill_nothing},
 };
 
-/* Compares the file at path with want[0..n). Returns 0 when equal. */
-static int same_file(const char *path, const uint8_t *want, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) rc = fgetc(f) == want[i] ? 0 : -1;
-  if (rc == 0 && fgetc(f) != EOF) rc = -1; /* longer than wanted */
-  fclose(f);
-  return rc;
-}
-
-static int write_file(const char *path, const uint8_t *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return -1;
-  int rc = fwrite(p, 1, n, f) == n ? 0 : -1;
-  if (fclose(f) != 0) rc = -1;
-  return rc;
-}
-
 int main(int argc, char **argv) {
-  bool check = argc == 3 && strcmp(argv[1], "--check") == 0;
-  if (argc != 2 && !check) {
-    fprintf(stderr, "usage: %s DIR | --check DIR\n", argv[0]);
-    return 2;
-  }
-  const char *dir = argv[argc - 1];
-  int failed = 0;
+  seed_corpus c = {.prog = "gen_seeds", .maker = "the packer"};
+  int usage = seed_corpus_open(&c, argc, argv);
+  if (usage) return usage;
   for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
     inb__buf b = {0};
     uint64_t count = 0;
-    char path[4096];
     must(inb__wire_put_header(&b, 0), "header");
     seeds[s].fill(&b, &count);
     inb__wire_seal(&b, 0, count);
-    snprintf(path, sizeof path, "%s/%s.bin", dir, seeds[s].name);
-    if (check ? same_file(path, b.p, b.n) : write_file(path, b.p, b.n)) {
-      fprintf(stderr, check ? "gen_seeds: %s differs from what the packer makes now: run gen_seeds %s\n"
-                            : "gen_seeds: cannot write %s (into %s)\n", path, dir);
-      failed = 1;
-    }
+    seed_corpus_put(&c, seeds[s].name, b.p, b.n);
     inb__buf_release(&b);
   }
-  if (!failed)
-    printf("gen_seeds: %zu seeds %s %s\n", sizeof seeds / sizeof seeds[0], check ? "match" : "written to", dir);
-  return failed;
+  return seed_corpus_close(&c);
 }

@@ -192,7 +192,32 @@ int h5t_write_index(hid_t file, const char *name, int64_t n) {
   return rc;
 }
 
+int h5t_index_input(char *path, const char *name, const char *dataset, int64_t n) {
+  h5t_path(path, name);
+  int ok = 1;
+  if (g_rank == 0 && !h5t_exists(path)) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ok = f >= 0 && h5t_write_index(f, dataset, n) == 0;
+    if (f >= 0 && H5Fclose(f) < 0) ok = 0;
+  }
+  return rank0_int(ok) ? 0 : -1; /* the other ranks wait here until the file is written */
+}
+
 /* ---- the results of a run ------------------------------------------------------------------------------ */
+
+/* A member of a compound type in memory. */
+typedef struct {
+  const char *name;
+  size_t offset;
+  hid_t type;
+} member;
+
+/* The compound type of `size` bytes with the n members m[]. */
+static hid_t compound_type(size_t size, const member *m, size_t n) {
+  hid_t t = H5Tcreate(H5T_COMPOUND, size);
+  for (size_t k = 0; k < n; k++) H5Tinsert(t, m[k].name, m[k].offset, m[k].type);
+  return t;
+}
 
 static hid_t result_type(void) {
   hid_t st = H5Tenum_create(H5T_NATIVE_INT);
@@ -200,11 +225,11 @@ static hid_t result_type(void) {
   H5Tenum_insert(st, "not_run", &values[0]);
   H5Tenum_insert(st, "done", &values[1]);
   H5Tenum_insert(st, "failed", &values[2]);
-  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(h5t_result));
-  H5Tinsert(t, "index", HOFFSET(h5t_result, index), H5T_NATIVE_INT64);
-  H5Tinsert(t, "state", HOFFSET(h5t_result, state), st);
-  H5Tinsert(t, "code", HOFFSET(h5t_result, code), H5T_NATIVE_INT);
-  H5Tinsert(t, "value", HOFFSET(h5t_result, value), H5T_NATIVE_DOUBLE);
+  const member m[] = {{"index", HOFFSET(h5t_result, index), H5T_NATIVE_INT64},
+                      {"state", HOFFSET(h5t_result, state), st},
+                      {"code", HOFFSET(h5t_result, code), H5T_NATIVE_INT},
+                      {"value", HOFFSET(h5t_result, value), H5T_NATIVE_DOUBLE}};
+  hid_t t = compound_type(sizeof(h5t_result), m, sizeof m / sizeof m[0]);
   H5Tclose(st);
   return t;
 }
@@ -213,11 +238,11 @@ static hid_t error_type(void) {
   hid_t s = H5Tcopy(H5T_C_S1);
   H5Tset_size(s, sizeof(((h5t_error *)0)->message));
   H5Tset_strpad(s, H5T_STR_NULLTERM);
-  hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(h5t_error));
-  H5Tinsert(t, "index", HOFFSET(h5t_error, index), H5T_NATIVE_INT64);
-  H5Tinsert(t, "code", HOFFSET(h5t_error, code), H5T_NATIVE_INT);
-  H5Tinsert(t, "rank", HOFFSET(h5t_error, rank), H5T_NATIVE_INT);
-  H5Tinsert(t, "message", HOFFSET(h5t_error, message), s);
+  const member m[] = {{"index", HOFFSET(h5t_error, index), H5T_NATIVE_INT64},
+                      {"code", HOFFSET(h5t_error, code), H5T_NATIVE_INT},
+                      {"rank", HOFFSET(h5t_error, rank), H5T_NATIVE_INT},
+                      {"message", HOFFSET(h5t_error, message), s}};
+  hid_t t = compound_type(sizeof(h5t_error), m, sizeof m / sizeof m[0]);
   H5Tclose(s);
   return t;
 }

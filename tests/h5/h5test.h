@@ -63,6 +63,10 @@ int h5t_write_values(hid_t file, const char *name, inb_dtype t, int64_t n, int i
                      int comp);
 /* Rank 0, on an open file: an int64 dataset `name` of n items holding 0..n-1 (each item knows its index). */
 int h5t_write_index(hid_t file, const char *name, int64_t n);
+/* Collective: an input file "<dir>/<name>" (its path into `path`, PATH_MAX bytes) holding only h5t_write_index's
+ * `dataset` of n items, written by rank 0 unless it exists already (so the tests that share it write it once).
+ * No rank returns before rank 0 is done. Returns 0, or -1 on every rank when rank 0 could not write it. */
+int h5t_index_input(char *path, const char *name, const char *dataset, int64_t n);
 
 /* ---- the results of a run (h5.h, "The results of a run") --------------------------------------------------- */
 

@@ -139,12 +139,28 @@ static void check_batch(inb_batch *b, const int64_t *index, size_t n, const char
   }
 }
 
-static void test_open_reports_the_length_and_read_returns_rows_in_any_order_with_repeats(void **state) {
-  (void)state;
+/* The start of a test that reads good.h5: the inputs written, then every rank opens good.h5 with the first
+ * ncomps of x, y, grp/z, w. NULL (the failure recorded) when it does not open. */
+static inb_h5_input *open_good(size_t ncomps) {
   ensure_inputs();
   inb_h5_input *in = NULL;
-  int rc = inb_h5_open(g_good_h5, g_all_paths, N_COMPS, NULL, &in);
-  expect_rc(rc, 0, "inb_h5_open(good.h5, x y grp/z w)");
+  int rc = inb_h5_open(g_good_h5, g_all_paths, ncomps, NULL, &in);
+  expect_rc(rc, 0, "inb_h5_open(good.h5, the first %zu of x y grp/z w)", ncomps);
+  return in;
+}
+
+/* inb_h5_read of rows index[0..n) (index NULL: items 0..n-1) must succeed with good.h5's rows want[0..n). */
+static void expect_read(inb_h5_input *in, const int64_t *index, const int64_t *want, size_t n, const char *what) {
+  inb_batch *b = NULL;
+  int rc = inb_h5_read(in, index, n, &b);
+  expect_rc(rc, 0, "inb_h5_read %s", what);
+  if (!rc) check_batch(b, want, n, what);
+  inb_batch_free(&b);
+}
+
+static void test_open_reports_the_length_and_read_returns_rows_in_any_order_with_repeats(void **state) {
+  (void)state;
+  inb_h5_input *in = open_good(N_COMPS);
   if (in) {
     expect_eq((long)inb_h5_length(in), N_GOOD, "inb_h5_length");
     /* every rank reads on its own (inb_h5_read is independent), each a different list */
@@ -158,21 +174,12 @@ static void test_open_reports_the_length_and_read_returns_rows_in_any_order_with
       size_t n;
     } reads[] = {{"unsorted with repeats", unsorted, 8}, {"sorted runs", runs, 7}, {"every item reversed", reversed, N_GOOD},
                  {"no items", runs, 0}};
-    for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
-      inb_batch *b = NULL;
-      rc = inb_h5_read(in, reads[k].index, reads[k].n, &b);
-      expect_rc(rc, 0, "inb_h5_read %s", reads[k].what);
-      if (!rc) check_batch(b, reads[k].index, reads[k].n, reads[k].what);
-      inb_batch_free(&b);
-    }
+    for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++)
+      expect_read(in, reads[k].index, reads[k].index, reads[k].n, reads[k].what);
     /* the last rank reads once more while the others do not */
     if (g_rank == g_size - 1) {
       const int64_t one[] = {7, 7, 7};
-      inb_batch *b = NULL;
-      rc = inb_h5_read(in, one, 3, &b);
-      expect_rc(rc, 0, "inb_h5_read on the last rank alone");
-      if (!rc) check_batch(b, one, 3, "the last rank alone");
-      inb_batch_free(&b);
+      expect_read(in, one, one, 3, "on the last rank alone");
     }
   }
   inb_h5_close(&in);
@@ -184,10 +191,8 @@ static void test_open_reports_the_length_and_read_returns_rows_in_any_order_with
 
 static void test_read_of_an_index_out_of_range_is_einval_and_gives_no_batch(void **state) {
   (void)state;
-  ensure_inputs();
-  inb_h5_input *in = NULL;
-  int rc = inb_h5_open(g_good_h5, g_all_paths, 2, NULL, &in);
-  expect_rc(rc, 0, "inb_h5_open(good.h5, x y)");
+  int rc = 0;
+  inb_h5_input *in = open_good(2);
   if (in) {
     const int64_t past[] = {3, N_GOOD}, negative[] = {-1, 2};
     inb_batch *b = (inb_batch *)&rc; /* a non-NULL pointer, never used */
@@ -362,22 +367,16 @@ static void check_output_file(const char *path, int64_t n, const char *what) {
 
 static void test_read_with_a_null_index_reads_items_0_to_n_minus_1(void **state) {
   (void)state;
-  ensure_inputs();
-  inb_h5_input *in = NULL;
-  int rc = inb_h5_open(g_good_h5, g_all_paths, N_COMPS, NULL, &in);
-  expect_rc(rc, 0, "inb_h5_open(good.h5, x y grp/z w)");
+  int rc = 0;
+  inb_h5_input *in = open_good(N_COMPS);
   if (in) {
     int64_t first[N_GOOD];
     for (int i = 0; i < N_GOOD; i++) first[i] = i;
     const size_t counts[] = {5, N_GOOD, 0};
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
-      inb_batch *b = NULL;
       char what[64];
       snprintf(what, sizeof what, "index NULL, n %zu", counts[k]);
-      rc = inb_h5_read(in, NULL, counts[k], &b);
-      expect_rc(rc, 0, "inb_h5_read %s", what);
-      if (!rc) check_batch(b, first, counts[k], what);
-      inb_batch_free(&b);
+      expect_read(in, NULL, first, counts[k], what);
     }
     inb_batch *b = (inb_batch *)&rc;
     expect_rc(inb_h5_read(in, NULL, N_GOOD + 1, &b), INB_EINVAL, "inb_h5_read index NULL, n %d of %d items",
@@ -390,10 +389,8 @@ static void test_read_with_a_null_index_reads_items_0_to_n_minus_1(void **state)
 
 static void test_component_tells_an_items_dtype_and_shape_without_reading_a_row(void **state) {
   (void)state;
-  ensure_inputs();
-  inb_h5_input *in = NULL;
-  int rc = inb_h5_open(g_good_h5, g_all_paths, N_COMPS, NULL, &in);
-  expect_rc(rc, 0, "inb_h5_open(good.h5, x y grp/z w)");
+  int rc = 0;
+  inb_h5_input *in = open_good(N_COMPS);
   if (in) {
     for (int c = 0; c < N_COMPS; c++) {
       const comp_t *cp = &g_good[c];
@@ -428,10 +425,8 @@ static int never(inb_item *it, const inb_args *a, inb_value *result) {
 
 static void test_an_init_that_names_no_component_lists_the_inputs_components(void **state) {
   (void)state;
-  ensure_inputs();
-  inb_h5_input *in = NULL;
-  int rc = inb_h5_open(g_good_h5, g_all_paths, N_COMPS, NULL, &in);
-  expect_rc(rc, 0, "inb_h5_open(good.h5, x y grp/z w)");
+  int rc = 0;
+  inb_h5_input *in = open_good(N_COMPS);
   const inb_target targets[] = {INB_MPI, INB_THREADS, INB_FOR};
   for (size_t k = 0; in && k < (g_size == 1 ? 3u : 1u); k++) {
     inb_action act = {.name = "typo", .fn = never, .init = "grp/zz", .target = targets[k]};

@@ -7,21 +7,12 @@
  * its checks at its end) and the harness it relies on are in mpitest.h. */
 #include "mpitest.h"
 
-#include <ctype.h>
+#include "callbacks.h" /* post_every_task_ok */
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Whether s mentions the number v on its own (not as part of a longer number). */
-static bool mentions_number(const char *s, long v) {
-  char num[32];
-  snprintf(num, sizeof num, "%ld", v);
-  size_t len = strlen(num);
-  for (const char *p = strstr(s, num); p; p = strstr(p + 1, num))
-    if ((p == s || !isdigit((unsigned char)p[-1])) && !isdigit((unsigned char)p[len])) return true;
-  return false;
-}
 
 static atomic_long g_ran;   /* tasks run on this rank, all threads */
 static size_t g_n;          /* the number of tasks of the current call, the same on every rank */
@@ -43,18 +34,11 @@ static int index_task(inb_item *it, const inb_args *args, inb_value *result) {
   return 0;
 }
 
+/* Counts the post; every task is ok with its index (the batch's items are 0..n-1). */
 static int post_index(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                       inb_batch **out, void *data) {
-  (void)call, (void)extra, (void)out, (void)data;
   g_posts++;
-  size_t n = inb_results_count(r);
-  if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu items", n, inb_batch_size(b));
-  for (size_t i = 0; i < n; i++) {
-    const inb_value *v = inb_result_value(r, i);
-    if (!inb_result_ok(r, i)) return verdict("task %zu failed: %s", i, inb_result_error(r, i)->message);
-    if (!v || v->kind != INB_INT || v->u.i != (int64_t)i) return verdict("task %zu: wrong result", i);
-  }
-  return 0;
+  return post_every_task_ok(b, r, call, extra, out, data);
 }
 
 /* A call that must succeed after a failed one: nothing of the failure is left in the engine's messages. */

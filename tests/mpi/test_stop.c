@@ -12,39 +12,12 @@
  * ranks pass none, so every control here is also seen to travel. */
 #include "mpitest.h"
 
-#include <ctype.h>
-#include <stdatomic.h>
+#include "callbacks.h" /* counting runs (on this rank), and the tasks, inits and posts tests/unit shares */
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-enum { MAXN = 4096 };           /* tasks a test may have */
-static atomic_int g_runs[MAXN]; /* times task i ran on this rank (every attempt) */
-static atomic_long g_ran;       /* tasks that ran at least once on this rank */
-static size_t g_n;              /* the current call's task count, the same on every rank */
-
-static void reset_counts(void) {
-  for (size_t i = 0; i < MAXN; i++) atomic_store(&g_runs[i], 0);
-  atomic_store(&g_ran, 0);
-}
-
-/* Counts one run of task i on this rank; returns which run of it this is (1 = its first). */
-static int count_run(size_t i) {
-  if (i >= MAXN) return 0;
-  int run = atomic_fetch_add(&g_runs[i], 1) + 1;
-  if (run == 1) atomic_fetch_add(&g_ran, 1);
-  return run;
-}
-
-/* Whether s mentions the number v on its own (not as part of a longer number). */
-static bool mentions_number(const char *s, long v) {
-  char num[32];
-  snprintf(num, sizeof num, "%ld", v);
-  size_t len = strlen(num);
-  for (const char *p = strstr(s, num); p; p = strstr(p + 1, num))
-    if ((p == s || !isdigit((unsigned char)p[-1])) && !isdigit((unsigned char)p[len])) return true;
-  return false;
-}
+static size_t g_n; /* the current call's task count, the same on every rank */
 
 /* The same status on every rank. */
 static void expect_same_status(int rc, const char *what) {
@@ -71,12 +44,7 @@ static int fn_flaky(inb_item *it, const inb_args *args, inb_value *result) {
 }
 
 /* The async form, finishing inside start. */
-static int start_flaky(inb_item *it, const inb_args *args) {
-  inb_value v = inb_none();
-  int rc = fn_flaky(it, args, &v);
-  inb_done(it, rc, v);
-  return 0;
-}
+static int start_flaky(inb_item *it, const inb_args *args) { return done_in_start(it, args, fn_flaky); }
 
 static int post_retries(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                         inb_batch **out, void *data) {
@@ -122,14 +90,14 @@ static void run_flaky(inb_batch *b, inb_target local, inb_schedule s) {
   expect_rc(rc, 0, "%s local %s retries %d: inb_run", sn, l, g_retries);
   long runs = 0, wrong = 0, want_runs = 0;
   for (size_t i = 0; i < g_n; i++) {
-    int need = runs_to_fail(i), want = (need < g_retries ? need : g_retries) + 1, got = atomic_load(&g_runs[i]);
+    int need = runs_to_fail(i), want = (need < g_retries ? need : g_retries) + 1, got = runs_of(i);
     runs += got;
     want_runs += want;
     wrong += got != 0 && got != want;
   }
   expect_eq(wrong, 0, "%s local %s retries %d: tasks of this rank run another number of times", sn, l, g_retries);
   expect_eq(sum_ranks(runs), want_runs, "%s local %s retries %d: runs on all ranks", sn, l, g_retries);
-  expect_eq(sum_ranks(atomic_load(&g_ran)), (long)g_n, "%s local %s retries %d: tasks run", sn, l, g_retries);
+  expect_eq(sum_ranks(tasks_ran()), (long)g_n, "%s local %s retries %d: tasks run", sn, l, g_retries);
 }
 
 static void test_a_failed_task_runs_again_on_its_rank_and_its_record_brings_attempts_to_rank0(void **state) {
@@ -237,8 +205,8 @@ static void run_until_stopped(inb_schedule s, bool with_post) {
   expect_rc(rc, with_post ? 0 : INB_EITEM, "%s %s: inb_run", sched_name(s), how);
   expect_same_status(rc, sched_name(s));
   if (!with_post) expect_errmsg_has("failed", "%s %s", sched_name(s), how);
-  long ran = sum_ranks(atomic_load(&g_ran));
-  long failing_ran = sum_ranks(g_rank == g_failing_rank || g_failing_rank < 0 ? atomic_load(&g_ran) : 0);
+  long ran = sum_ranks(tasks_ran());
+  long failing_ran = sum_ranks(g_rank == g_failing_rank || g_failing_rank < 0 ? tasks_ran() : 0);
   if (g_rank == 0) print_message("  %s %s: %ld of %d tasks ran (bound %ld)\n", sched_name(s), how, ran, STOP_TASKS,
                                  stop_bound());
   expect_eq(failing_ran >= STOP_AFTER, 1, "%s %s: tasks that ran on the failing rank(s) (%ld) reach max_failures",
@@ -293,7 +261,7 @@ static void test_max_failures_zero_lets_every_failing_task_run_on_every_rank(voi
     expect_same_status(rc, sched_name(s));
     expect_eq(mentions_number(inb_errmsg(), (long)g_n), 1, "%s: the message says %zu failed: '%s'", sched_name(s), g_n,
               inb_errmsg());
-    expect_eq(sum_ranks(atomic_load(&g_ran)), (long)g_n, "%s: tasks run on all ranks", sched_name(s));
+    expect_eq(sum_ranks(tasks_ran()), (long)g_n, "%s: tasks run on all ranks", sched_name(s));
   }
   inb_batch_free(&b);
   assert_checks();
@@ -342,7 +310,7 @@ static void test_a_max_failures_never_reached_changes_nothing_in_this_call_or_th
       int rc = inb_run(b, &act, NULL, g_rank == 0 ? &o : NULL, NULL);
       expect_rc(rc, 0, "%s n=%zu: inb_run", sched_name(s), g_n);
       expect_same_status(rc, sched_name(s));
-      expect_eq(sum_ranks(atomic_load(&g_ran)), (long)g_n, "%s n=%zu: tasks run", sched_name(s), g_n);
+      expect_eq(sum_ranks(tasks_ran()), (long)g_n, "%s n=%zu: tasks run", sched_name(s), g_n);
       expect_eq(rank0_int((int)g_post_failed), (long)(g_n + 2) / 3, "%s n=%zu: failed tasks", sched_name(s), g_n);
     }
     inb_batch_free(&b);
@@ -352,29 +320,9 @@ static void test_a_max_failures_never_reached_changes_nothing_in_this_call_or_th
 
 /* ---- the action's data ---------------------------------------------------------------------------------- */
 
-static int g_markers[64];      /* rank r's action data is &g_markers[r]: another address on every rank */
-static void *g_init_data, *g_post_data;
+static int g_markers[64]; /* rank r's action data is &g_markers[r]: another address on every rank */
 
 static void *my_marker(void) { return &g_markers[g_rank % 64]; }
-
-static int init_lists(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks, size_t *ntasks,
-                      void *data) {
-  (void)call, (void)extra;
-  g_init_data = data;
-  size_t n = inb_batch_size(b);
-  inb_args **l = calloc(n ? n : 1, sizeof *l);
-  if (!l) return INB_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    if (!(l[i] = inb_args_new()) || inb_args_add(l[i], inb_int((int64_t)i))) {
-      for (size_t k = 0; k <= i; k++) inb_args_free(&l[k]);
-      free(l);
-      return INB_ENOMEM;
-    }
-  }
-  *tasks = l;
-  *ntasks = n;
-  return 0;
-}
 
 static int fn_data(inb_item *it, const inb_args *args, inb_value *result) {
   (void)args;
@@ -386,25 +334,7 @@ static int fn_data(inb_item *it, const inb_args *args, inb_value *result) {
   return 0;
 }
 
-static int start_data(inb_item *it, const inb_args *args) {
-  inb_value v;
-  int rc = fn_data(it, args, &v);
-  inb_done(it, rc, rc ? inb_none() : v);
-  return 0;
-}
-
-static int post_data(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra, inb_batch **out,
-                     void *data) {
-  (void)b, (void)call, (void)extra, (void)out;
-  g_post_data = data;
-  if (inb_results_count(r) != g_n) return verdict("post got %zu results for %zu tasks", inb_results_count(r), g_n);
-  for (size_t i = 0; i < g_n; i++) {
-    const inb_value *v = inb_result_value(r, i);
-    if (!inb_result_ok(r, i)) return verdict("task %zu failed: %s", i, inb_result_error(r, i)->message);
-    if (!v || v->kind != INB_INT || v->u.i != (int64_t)i) return verdict("task %zu: wrong result", i);
-  }
-  return 0;
-}
+static int start_data(inb_item *it, const inb_args *args) { return done_in_start(it, args, fn_data); }
 
 static void test_tasks_see_their_ranks_action_data_and_init_and_post_see_rank0s(void **state) {
   (void)state;
@@ -416,7 +346,7 @@ static void test_tasks_see_their_ranks_action_data_and_init_and_post_see_rank0s(
     for (inb_schedule s = INB_STATIC; s <= INB_DYNAMIC; s++) {
       bool async = locals[k] == INB_ASYNC;
       inb_action act = {.name = "data", .fn = async ? NULL : fn_data, .start = async ? start_data : NULL,
-                        .init_fn = init_lists, .post = post_data, .target = INB_MPI, .local = locals[k],
+                        .init_fn = init_index_lists, .post = post_every_task_ok, .target = INB_MPI, .local = locals[k],
                         .data = my_marker()};
       inb_opts o = {.schedule = s, .n_workers = locals[k] == INB_THREADS ? 2 : 0};
       g_init_data = g_post_data = NULL;
@@ -433,30 +363,7 @@ static void test_tasks_see_their_ranks_action_data_and_init_and_post_see_rank0s(
 
 /* ---- messages of init and post -------------------------------------------------------------------------- */
 
-static int fn_count(inb_item *it, const inb_args *args, inb_value *result) {
-  (void)args;
-  count_run(inb_item_task(it));
-  *result = inb_int((int64_t)inb_item_task(it));
-  return 0;
-}
-
-static int init_no_column(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
-                          size_t *ntasks, void *data) {
-  (void)b, (void)call, (void)extra, (void)tasks, (void)ntasks, (void)data;
-  return inb_set_error(INB_EINVAL, "no column %s", "x");
-}
-
-static int post_no_column(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                          inb_batch **out, void *data) {
-  (void)b, (void)r, (void)call, (void)extra, (void)out, (void)data;
-  return inb_set_error(INB_EINVAL, "no column %s", "x");
-}
-
-static int post_code_17(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                        inb_batch **out, void *data) {
-  (void)b, (void)r, (void)call, (void)extra, (void)out, (void)data;
-  return 17;
-}
+/* fn_count, init_no_column, post_no_column and post_code_17: callbacks.h. */
 
 static void test_what_init_and_post_say_with_inb_set_error_reaches_every_rank(void **state) {
   (void)state;
@@ -472,7 +379,7 @@ static void test_what_init_and_post_say_with_inb_set_error_reaches_every_rank(vo
     expect_errmsg_has("init failed", "%s: init with inb_set_error", sched_name(s));
     expect_errmsg_has("no column x", "%s: init with inb_set_error", sched_name(s));
     expect_same_status(rc, sched_name(s));
-    expect_eq(sum_ranks(atomic_load(&g_ran)), 0, "%s: tasks run after init failed", sched_name(s));
+    expect_eq(sum_ranks(tasks_ran()), 0, "%s: tasks run after init failed", sched_name(s));
 
     inb_action post = {.name = "needs x", .fn = fn_count, .init = "indices", .post = post_no_column, .target = INB_MPI};
     rc = inb_run(b, &post, NULL, g_rank == 0 ? &o : NULL, NULL);
@@ -497,24 +404,17 @@ static void test_what_init_and_post_say_with_inb_set_error_reaches_every_rank(vo
 
 /* ---- a task list that cannot be packed ------------------------------------------------------------------ */
 
-/* Every task's list holds an array of 3 doubles at NULL: a value the wire format refuses to pack. */
+/* An array of 3 doubles at NULL: a value the wire format refuses to pack. */
+static inb_value hollow_array(size_t i) {
+  (void)i;
+  return inb_arr((inb_array){.dtype = INB_F64, .ndim = 1, .shape = {3}, .data = NULL});
+}
+
+/* Every task's list holds a hollow array. */
 static int init_null_arrays(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
                             size_t *ntasks, void *data) {
   (void)call, (void)extra, (void)data;
-  size_t n = inb_batch_size(b);
-  inb_args **l = calloc(n ? n : 1, sizeof *l);
-  if (!l) return INB_ENOMEM;
-  inb_array hollow = {.dtype = INB_F64, .ndim = 1, .shape = {3}, .data = NULL};
-  for (size_t i = 0; i < n; i++) {
-    if (!(l[i] = inb_args_new()) || inb_args_add(l[i], inb_arr(hollow))) {
-      for (size_t k = 0; k <= i; k++) inb_args_free(&l[k]);
-      free(l);
-      return INB_ENOMEM;
-    }
-  }
-  *tasks = l;
-  *ntasks = n;
-  return 0;
+  return one_value_lists(inb_batch_size(b), hollow_array, tasks, ntasks);
 }
 
 static void test_tasks_that_cannot_be_packed_fail_every_rank_with_the_wire_formats_reason(void **state) {
@@ -531,7 +431,7 @@ static void test_tasks_that_cannot_be_packed_fail_every_rank_with_the_wire_forma
     expect_errmsg_has("cannot pack tasks", "%s", sched_name(s));
     expect_errmsg_has("NULL data with a non-zero size", "%s: the wire format's reason", sched_name(s));
     expect_same_status(rc, sched_name(s));
-    expect_eq(sum_ranks(atomic_load(&g_ran)), 0, "%s: tasks run", sched_name(s));
+    expect_eq(sum_ranks(tasks_ran()), 0, "%s: tasks run", sched_name(s));
   }
   inb_batch_free(&b);
   assert_checks();

@@ -15,9 +15,9 @@
 #include <inbatch.h>
 #include <uv.h>
 
-#include "checks.h" /* verdict(), and assert_checks() to assert it */
+#include "callbacks.h" /* counting runs, and the tasks, inits and posts tests/mpi/test_stop shares */
+#include "checks.h"    /* verdict(), and assert_checks() to assert it */
 
-#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -28,8 +28,6 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-
-#define MAXT 256 /* tasks a test that counts per task may have */
 
 static const char *target_name(inb_target t) {
   return t == INB_FOR ? "for" : t == INB_THREADS ? "threads" : t == INB_ASYNC ? "async" : "?";
@@ -45,16 +43,6 @@ static void sleep_us(long us) {
   struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
   while (nanosleep(&ts, &ts) != 0) {
   }
-}
-
-/* Whether s mentions the number v on its own (not as part of a longer number). */
-static bool mentions_number(const char *s, long v) {
-  char num[32];
-  snprintf(num, sizeof num, "%ld", v);
-  size_t len = strlen(num);
-  for (const char *p = strstr(s, num); p; p = strstr(p + 1, num))
-    if ((p == s || !isdigit((unsigned char)p[-1])) && !isdigit((unsigned char)p[len])) return true;
-  return false;
 }
 
 /* inb_run of `act` on target t over a batch of items 0..n-1; returns its status. */
@@ -78,23 +66,11 @@ static int run_judged(const inb_action *act, inb_target t, size_t n, inb_opts o)
 }
 
 /* What every test starts from. */
-static atomic_int g_runs[MAXT]; /* times task i ran (every attempt) */
-static atomic_long g_ran;       /* tasks that ran at least once */
-
 static int reset(void **state) {
   (void)state;
-  for (size_t i = 0; i < MAXT; i++) atomic_store(&g_runs[i], 0);
-  atomic_store(&g_ran, 0);
+  reset_counts();
   reset_checks();
   return 0;
-}
-
-/* Counts one run of task i; returns which run of it this is (1 = its first). */
-static int count_run(size_t i) {
-  if (i >= MAXT) return 0;
-  int run = atomic_fetch_add(&g_runs[i], 1) + 1;
-  if (run == 1) atomic_fetch_add(&g_ran, 1);
-  return run;
 }
 
 /* ---- an async attempt that ends on a timer ------------------------------------------------------------- */
@@ -206,9 +182,9 @@ static void check_retries(inb_target t) {
     assert_int_equal(run_judged(&act, t, n, o), 0);
     for (size_t i = 0; i < n; i++) {
       int need = runs_to_fail(i), want = (need < g_retries ? need : g_retries) + 1;
-      if (atomic_load(&g_runs[i]) != want)
+      if (runs_of(i) != want)
         fail_msg("retries %d: task %zu (fails %d runs) ran %d times, expected %d", g_retries, i, need,
-                 atomic_load(&g_runs[i]), want);
+                 runs_of(i), want);
     }
   }
 }
@@ -250,7 +226,7 @@ static int start_always_fails(inb_item *it, const inb_args *args) {
 }
 
 /* Every task has a record: one that ran (attempts 1, its own message), or one never started (INB_ECANCELED,
- * attempts 0, a message naming max_failures); the ones that ran are exactly those g_runs counted. */
+ * attempts 0, a message naming max_failures); the ones that ran are exactly those count_run counted. */
 static int post_all_failed(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
                            inb_batch **out, void *data) {
   (void)call, (void)extra, (void)out, (void)data;
@@ -261,7 +237,7 @@ static int post_all_failed(inb_batch *b, const inb_results *r, const inb_args *c
     const inb_error *e = inb_result_error(r, i);
     if (inb_result_ok(r, i) || !e) return verdict("task %zu has no error record", i);
     if (e->task != i) return verdict("task %zu: record names task %zu", i, e->task);
-    bool ran = atomic_load(&g_runs[i]) > 0;
+    bool ran = runs_of(i) > 0;
     if (ran) {
       char msg[64];
       snprintf(msg, sizeof msg, "task %zu failed", i);
@@ -280,8 +256,8 @@ static void test_for_runs_exactly_max_failures_tasks_when_every_task_fails(void 
   inb_action act = {.name = "doomed", .fn = fn_always_fails, .init = "indices", .post = post_all_failed};
   inb_opts o = {.max_failures = 3};
   assert_int_equal(run_judged(&act, INB_FOR, 20, o), 0);
-  assert_int_equal(atomic_load(&g_ran), 3);
-  for (size_t i = 0; i < 3; i++) assert_int_equal(atomic_load(&g_runs[i]), 1); /* in order: the first three */
+  assert_int_equal(tasks_ran(), 3);
+  for (size_t i = 0; i < 3; i++) assert_int_equal(runs_of(i), 1); /* in order: the first three */
 }
 
 /* Each of the W workers starts a task only while the stop is down; when the max_failures-th failure raises it,
@@ -296,7 +272,7 @@ static void test_threads_run_between_max_failures_and_max_failures_plus_workers_
   for (int k = 0; k < 10; k++) {
     reset(NULL);
     assert_int_equal(run_judged(&act, INB_THREADS, 200, o), 0);
-    long ran = atomic_load(&g_ran);
+    long ran = tasks_ran();
     if (ran < M || ran > M + W - 1) fail_msg("round %d: %ld tasks ran; expected %lld..%lld", k, ran, (long long)M,
                                              (long long)(M + W - 1));
   }
@@ -309,7 +285,7 @@ static void test_async_starts_exactly_max_failures_tasks_when_each_fails_inside_
   inb_action act = {.name = "doomed", .start = start_always_fails, .init = "indices", .post = post_all_failed};
   inb_opts o = {.max_failures = 4};
   assert_int_equal(run_judged(&act, INB_ASYNC, 50, o), 0);
-  assert_int_equal(atomic_load(&g_ran), 4);
+  assert_int_equal(tasks_ran(), 4);
 }
 
 static void test_max_failures_zero_lets_every_failing_task_run(void **state) {
@@ -322,7 +298,7 @@ static void test_max_failures_zero_lets_every_failing_task_run(void **state) {
                       .post = post_all_failed};
     inb_opts o = {.n_workers = targets[k] == INB_THREADS ? 2 : 0, .max_failures = 0};
     assert_int_equal(run_judged(&act, targets[k], 40, o), 0);
-    assert_int_equal(atomic_load(&g_ran), 40);
+    assert_int_equal(tasks_ran(), 40);
   }
 }
 
@@ -334,7 +310,7 @@ static void test_without_post_max_failures_gives_eitem_counting_every_task(void 
   assert_int_equal(run_n(&act, INB_FOR, 12, o), INB_EITEM);
   if (!mentions_number(inb_errmsg(), 12)) fail_msg("the message does not say 12 tasks failed: '%s'", inb_errmsg());
   assert_non_null(strstr(inb_errmsg(), "task 0 failed"));
-  assert_int_equal(atomic_load(&g_ran), 2);
+  assert_int_equal(tasks_ran(), 2);
 }
 
 /* ---- max_in_flight ------------------------------------------------------------------------------------ */
@@ -366,20 +342,6 @@ static int start_counted(inb_item *it, const inb_args *args) {
     uv_close((uv_handle_t *)&l->timer, later_closed);
     g_in_flight--;
     return inb_fail(it, INB_EIO, "uv_timer_start: %s", uv_strerror(rc));
-  }
-  return 0;
-}
-
-/* Every task is ok with its own position. */
-static int post_every_task_ok(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                              inb_batch **out, void *data) {
-  (void)call, (void)extra, (void)out, (void)data;
-  size_t n = inb_results_count(r);
-  if (n != inb_batch_size(b)) return verdict("post got %zu results for %zu tasks", n, inb_batch_size(b));
-  for (size_t i = 0; i < n; i++) {
-    const inb_value *v = inb_result_value(r, i);
-    if (!inb_result_ok(r, i)) return verdict("task %zu failed: %s", i, inb_result_error(r, i)->message);
-    if (!v || v->kind != INB_INT || v->u.i != (int64_t)i) return verdict("task %zu: wrong result", i);
   }
   return 0;
 }
@@ -549,27 +511,7 @@ static void test_negative_max_in_flight_is_einval(void **state) {
 
 /* ---- the action's data -------------------------------------------------------------------------------- */
 
-static int g_marker;            /* the action's data points here */
-static void *g_init_data = NULL, *g_post_data = NULL;
-
-static int init_lists(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks, size_t *ntasks,
-                      void *data) {
-  (void)call, (void)extra;
-  g_init_data = data;
-  size_t n = inb_batch_size(b);
-  inb_args **l = calloc(n ? n : 1, sizeof *l);
-  if (!l) return INB_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    if (!(l[i] = inb_args_new()) || inb_args_add(l[i], inb_int((int64_t)i))) {
-      for (size_t k = 0; k <= i; k++) inb_args_free(&l[k]);
-      free(l);
-      return INB_ENOMEM;
-    }
-  }
-  *tasks = l;
-  *ntasks = n;
-  return 0;
-}
+static int g_marker; /* the action's data points here */
 
 static int fn_data(inb_item *it, const inb_args *args, inb_value *result) {
   if (inb_item_data(it) != &g_marker)
@@ -579,18 +521,7 @@ static int fn_data(inb_item *it, const inb_args *args, inb_value *result) {
   return 0;
 }
 
-static int start_data(inb_item *it, const inb_args *args) {
-  inb_value v;
-  int rc = fn_data(it, args, &v);
-  inb_done(it, rc, rc ? inb_none() : v);
-  return 0;
-}
-
-static int post_data(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra, inb_batch **out,
-                     void *data) {
-  g_post_data = data;
-  return post_every_task_ok(b, r, call, extra, out, data);
-}
+static int start_data(inb_item *it, const inb_args *args) { return done_in_start(it, args, fn_data); }
 
 static void test_the_actions_data_reaches_init_every_task_and_post(void **state) {
   (void)state;
@@ -599,7 +530,7 @@ static void test_the_actions_data_reaches_init_every_task_and_post(void **state)
     inb_target t = targets[k];
     bool async = t == INB_ASYNC;
     inb_action act = {.name = "data", .fn = async ? NULL : fn_data, .start = async ? start_data : NULL,
-                      .init_fn = init_lists, .post = post_data, .data = &g_marker};
+                      .init_fn = init_index_lists, .post = post_every_task_ok, .data = &g_marker};
     g_init_data = g_post_data = NULL;
     reset(NULL);
     assert_int_equal(run_judged(&act, t, 9, (inb_opts){.n_workers = t == INB_THREADS ? 2 : 0}), 0);
@@ -654,7 +585,7 @@ static void test_a_task_that_polls_inb_item_expired_ends_after_the_timeout_and_r
     double took = now_s() - t0;
     print_message("  ended after %.3f s\n", took);
     assert_int_equal(rc, 0);
-    assert_int_equal(atomic_load(&g_ran), (long)n);
+    assert_int_equal(tasks_ran(), (long)n);
     assert_true(took < 10.0);
   }
 }
@@ -683,30 +614,7 @@ static void test_without_a_timeout_inb_item_expired_stays_false(void **state) {
 
 /* ---- inb_set_error ------------------------------------------------------------------------------------ */
 
-static int fn_count(inb_item *it, const inb_args *args, inb_value *result) {
-  (void)args;
-  count_run(inb_item_task(it));
-  *result = inb_int((int64_t)inb_item_task(it));
-  return 0;
-}
-
-static int init_no_column(inb_batch *b, const inb_args *call, const inb_args *extra, inb_args ***tasks,
-                          size_t *ntasks, void *data) {
-  (void)b, (void)call, (void)extra, (void)tasks, (void)ntasks, (void)data;
-  return inb_set_error(INB_EINVAL, "no column %s", "x");
-}
-
-static int post_no_column(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                          inb_batch **out, void *data) {
-  (void)b, (void)r, (void)call, (void)extra, (void)out, (void)data;
-  return inb_set_error(INB_EINVAL, "no column %s", "x");
-}
-
-static int post_code_17(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
-                        inb_batch **out, void *data) {
-  (void)b, (void)r, (void)call, (void)extra, (void)out, (void)data;
-  return 17;
-}
+/* fn_count, init_no_column, post_no_column and post_code_17: callbacks.h. */
 
 static void expect_errmsg(const char *a, const char *b) {
   if (!strstr(inb_errmsg(), a) || !strstr(inb_errmsg(), b))
@@ -718,7 +626,7 @@ static void test_an_init_that_says_why_with_inb_set_error_fails_the_run_with_its
   inb_action act = {.name = "needs x", .fn = fn_count, .init_fn = init_no_column};
   assert_int_equal(run_n(&act, INB_THREADS, 4, (inb_opts){0}), INB_EINVAL);
   expect_errmsg("init failed", "no column x");
-  assert_int_equal(atomic_load(&g_ran), 0);
+  assert_int_equal(tasks_ran(), 0);
 }
 
 static void test_a_post_that_says_why_with_inb_set_error_fails_the_run_with_its_code_and_words(void **state) {
@@ -726,7 +634,7 @@ static void test_a_post_that_says_why_with_inb_set_error_fails_the_run_with_its_
   inb_action act = {.name = "needs x", .fn = fn_count, .init = "indices", .post = post_no_column};
   assert_int_equal(run_n(&act, INB_THREADS, 4, (inb_opts){0}), INB_EINVAL);
   expect_errmsg("post failed", "no column x");
-  assert_int_equal(atomic_load(&g_ran), 4);
+  assert_int_equal(tasks_ran(), 4);
 }
 
 /* A post that returns a code and says nothing gets a message naming the code, not the words of an earlier
