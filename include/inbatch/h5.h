@@ -84,6 +84,11 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
  * stays the caller's, for an inb_h5_abort that every rank makes), INB_ENOMEM. */
 int inb_h5_commit(inb_h5_output **o);
 
+/* Writes a string attribute `name` on the output file's root group (replacing one of that name): where the output
+ * came from, e.g. the job that made it. Collective: rank 0's name and value are written, the others' are
+ * ignored. Returns 0, INB_EINVAL (o or name NULL), INB_EIO, INB_ENOMEM. */
+int inb_h5_annotate(inb_h5_output *o, const char *name, const char *value);
+
 /* Closes the output and removes the temporary file. Collective. Frees *o, sets it to NULL. NULL-safe.
  * When the ranks did not all abort (inb_errmsg() says so), it does nothing collective and *o stays. */
 void inb_h5_abort(inb_h5_output **o);

@@ -15,6 +15,7 @@
 #include "core/value.h"
 #include "engine/scratch.h"
 #include "data/h5output.h"
+#include "mpi/msg.h"
 
 #define TABLE "/inbatch_results"
 #define ERRORS "/inbatch_errors"
@@ -376,6 +377,44 @@ static int write_not_run(inb_h5_output *o) {
   }
   H5Tclose(mem);
   inb__free(buf);
+  return rc;
+}
+
+int inb_h5_annotate(inb_h5_output *o, const char *name, const char *value) {
+  if (!o || !name) return inb__err(INB_EINVAL, "inb_h5_annotate: output or name is NULL");
+  /* rank 0's words on every rank: HDF5 wants the same metadata from every rank of the file */
+  uint8_t *buf = NULL;
+  size_t n = 0, nlen = strlen(name);
+  int rc = 0;
+  if (o->hc.rank == 0) {
+    n = nlen + 1 + (value ? strlen(value) : 0) + 1;
+    if (!(buf = inb__malloc(n))) rc = inb__err(INB_ENOMEM, "out of memory");
+    else snprintf((char *)buf, n, "%s%c%s", name, 0, value ? value : "");
+  }
+  char what[1200];
+  snprintf(what, sizeof what, "inb_h5_annotate '%s' (rank 0's)", o->final_path);
+  inb__ecomm *held = NULL;
+  rc = inb__h5_enter(&o->hc, rc, inb__digest_str(INB__DIGEST_START, "inb_h5_annotate"), what, &held);
+  if (!rc && o->hc.comm != MPI_COMM_NULL) rc = inb__h5_agree(&o->hc, inb__msg_bcast(&buf, &n, o->hc.comm));
+  if (rc) {
+    inb__free(buf);
+    inb__h5_leave(held);
+    return rc;
+  }
+  const char *aname = (const char *)buf, *aval = aname + strlen(aname) + 1;
+  hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
+  H5Tset_size(type, strlen(aval) + 1);
+  H5Tset_strpad(type, H5T_STR_NULLTERM);
+  if (H5Aexists(o->file, aname) > 0) H5Adelete(o->file, aname);
+  hid_t attr = H5Acreate2(o->file, aname, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t w = attr < 0 ? -1 : INB__H5(H5Awrite(attr, type, aval));
+  if (attr >= 0) H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+  rc = inb__h5_agree(&o->hc, w < 0 ? inb__err(INB_EIO, "output '%s': cannot write its attribute '%s'",
+                                              o->final_path, aname) : 0);
+  inb__free(buf);
+  inb__h5_leave(held);
   return rc;
 }
 

@@ -600,6 +600,42 @@ static void test_abort_removes_the_partial_file_and_leaves_no_output(void **stat
   assert_checks();
 }
 
+/* Reads the string attribute `name` of the file's root into buf ("" when missing). Rank-local. */
+static const char *read_attribute(const char *path, const char *name, char *buf, size_t cap) {
+  buf[0] = '\0';
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t a = f < 0 || H5Aexists(f, name) <= 0 ? -1 : H5Aopen(f, name, H5P_DEFAULT);
+  hid_t t = a < 0 ? -1 : H5Aget_type(a);
+  if (t >= 0 && H5Tget_size(t) <= cap) H5Aread(a, t, buf);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  if (f >= 0) H5Fclose(f);
+  return buf;
+}
+
+static void test_annotations_are_rank0s_strings_on_the_committed_file(void **state) {
+  (void)state;
+  ensure_inputs();
+  char path[PATH_MAX], got[256];
+  h5t_path(path, "annotated.h5");
+  inb_h5_output *o = NULL;
+  int rc = inb_h5_create(path, g_specs, N_SPECS, N_OUT, false, NULL, &o);
+  expect_rc(rc, 0, "inb_h5_create annotated.h5");
+  char mine[64];
+  snprintf(mine, sizeof mine, "from rank %d", g_rank); /* only rank 0's is written */
+  expect_rc(inb_h5_annotate(o, "made_by", mine), 0, "inb_h5_annotate made_by");
+  expect_rc(inb_h5_annotate(o, "made_by", "replaced"), 0, "inb_h5_annotate made_by again: it replaces");
+  expect_rc(inb_h5_annotate(o, "note", "job text\nwith a second line"), 0, "inb_h5_annotate note");
+  expect_rc(inb_h5_annotate(o, NULL, "x"), INB_EINVAL, "a NULL name");
+  expect_rc(inb_h5_commit(&o), 0, "inb_h5_commit");
+  if (g_rank == 0) {
+    expect_eq(strcmp(read_attribute(path, "made_by", got, sizeof got), "replaced"), 0, "made_by is '%s'", got);
+    expect_eq(strcmp(read_attribute(path, "note", got, sizeof got), "job text\nwith a second line"), 0,
+              "note is '%s'", got);
+  }
+  assert_checks();
+}
+
 static void test_an_existing_output_is_refused_without_overwrite_and_left_intact(void **state) {
   (void)state;
   ensure_inputs();
@@ -854,6 +890,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_an_output_over_an_open_input_is_refused_naming_both_and_the_input_survives),
       cmocka_unit_test(test_an_output_appears_under_its_name_only_at_commit),
       cmocka_unit_test(test_abort_removes_the_partial_file_and_leaves_no_output),
+      cmocka_unit_test(test_annotations_are_rank0s_strings_on_the_committed_file),
       cmocka_unit_test(test_an_existing_output_is_refused_without_overwrite_and_left_intact),
       cmocka_unit_test(test_overwrite_replaces_the_old_file_at_commit_and_not_before),
       cmocka_unit_test(test_commit_without_overwrite_does_not_replace_a_file_that_appeared_since_create),
