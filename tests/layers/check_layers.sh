@@ -4,7 +4,7 @@
 # Usage: check_layers.sh SRC_DIR
 set -euo pipefail
 src="${1:?usage: check_layers.sh SRC_DIR}"
-layers=(core engine local mpi run data)
+layers=(core engine local mpi run data jobs cli)
 
 rank_of() {
   local i
