@@ -10,8 +10,8 @@
 #   asan+ubsan   Debug, -DINB_SANITIZE=address, in build-asan/;          ctest (all labels: the fault-injection
 #                walk runs here, where a leak or an overflow on an error path shows too).
 #   tsan         RelWithDebInfo, -DINB_SANITIZE=thread, in build-tsan/;  ctest -LE "bench|faults".
-#   fuzz         clang builds of the wire-format and message-framing fuzzers in build-fuzz/; 60 s and 30 s from
-#                their seed corpora (INB_FUZZ_SECONDS changes the first, half of it the second).
+#   fuzz         clang builds of the wire-format, message-framing and job-file fuzzers in build-fuzz/; 60 s, 30 s
+#                and 30 s from their seed corpora (INB_FUZZ_SECONDS changes the first, half of it the others).
 # A failing build or test phase does not stop the later ones; the exit status is non-zero if any failed.
 #
 # Environment: CTEST_PARALLEL_LEVEL (default: serial, because MPI tests oversubscribe 4 ranks on 2 cores),
@@ -238,13 +238,17 @@ phase_fuzz() {
   local dir="$repo_root/build-fuzz"
   cmake -S "$repo_root" -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DINB_SANITIZE= -DINB_WERROR=ON -DINB_BUILD_TESTS=ON -DINB_BUILD_BENCH=OFF
-  cmake --build "$dir" -j"$build_jobs" --target fuzz_unpack fuzz_frames
+  cmake --build "$dir" -j"$build_jobs" --target fuzz_unpack fuzz_frames fuzz_job
   local seconds="${INB_FUZZ_SECONDS:-60}"
   mkdir -p "$dir/corpus-new" "$dir/frames-corpus-new"
   "$dir/tests/fuzz/fuzz_unpack" "$dir/corpus-new" "$repo_root/tests/fuzz/corpus" \
     -max_total_time="$seconds" -timeout=10 -artifact_prefix="$dir/" -print_final_stats=1 </dev/null
   "$dir/tests/fuzz/fuzz_frames" "$dir/frames-corpus-new" "$repo_root/tests/fuzz/frames_corpus" \
     -max_total_time="$((seconds / 2 > 0 ? seconds / 2 : 1))" -timeout=10 -artifact_prefix="$dir/frames-" \
+    -print_final_stats=1 </dev/null
+  mkdir -p "$dir/job-corpus-new"
+  "$dir/tests/fuzz/fuzz_job" "$dir/job-corpus-new" "$repo_root/tests/fuzz/job_corpus" \
+    -max_total_time="$((seconds / 2 > 0 ? seconds / 2 : 1))" -timeout=10 -artifact_prefix="$dir/job-" \
     -print_final_stats=1 </dev/null
 }
 

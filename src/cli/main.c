@@ -1,0 +1,146 @@
+/* The `inbatch` command: thin. It parses the command line, and the jobs layer does the rest. Run alone it is a
+ * one-rank program; under mpirun or srun it uses every rank, and every rank exits with the same status. */
+#include <getopt.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/cmd.h"
+
+static const char k_usage[] =
+    "Usage: inbatch COMMAND [OPTIONS] ARGS\n"
+    "\n"
+    "Runs per-item work over an HDF5 dataset on every rank of an MPI job, as a YAML job file says.\n"
+    "\n"
+    "Commands:\n"
+    "  run JOB.yaml        run the job's pipeline over every item and write its output\n"
+    "  validate JOB.yaml   check the job without running it: fields, files, datasets, dtypes, shapes, actions\n"
+    "  actions [NAME]      list the built-in actions, or one with its arguments, types and defaults\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help          this help (COMMAND --help: that command's)\n"
+    "      --version       the version\n"
+    "\n"
+    "Run it alone (one rank), or under mpirun -n N / srun to use N ranks.\n"
+    "Exit status: 0 every item succeeded; 1 bad usage or invalid job (nothing ran, nothing written);\n"
+    "2 runtime failure (I/O, MPI, out of memory: no output committed); 3 finished, some items failed (the\n"
+    "output lists them, the first few are printed).\n"
+    "\n"
+    "Example: mpirun -n 4 inbatch run jobs/normalize.yaml --set batch_size=512\n";
+
+static const char k_run_usage[] =
+    "Usage: inbatch run JOB.yaml [--set KEY=VALUE]... [--overwrite] [--dry-run]\n"
+    "\n"
+    "Runs the job's pipeline over every item of its input and writes its output, committed only when the run\n"
+    "completes (a failed run leaves nothing). Items that fail are listed in the output's /inbatch_results and\n"
+    "/inbatch_errors, and the first few on stderr.\n"
+    "\n"
+    "Options:\n"
+    "  --set KEY=VALUE   override a scalar of the job, e.g. --set pipeline.0.args.a=2 (repeatable)\n"
+    "  --overwrite       replace the output if it exists (default: refuse)\n"
+    "  --dry-run         check the job and print what would run, then stop (writes nothing)\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "Exit status: 0 every item succeeded; 1 bad usage or invalid job; 2 runtime failure (no output committed);\n"
+    "3 finished, some items failed.\n"
+    "\n"
+    "Example: mpirun -n 2 inbatch run jobs/normalize.yaml --overwrite\n";
+
+static const char k_validate_usage[] =
+    "Usage: inbatch validate JOB.yaml [--set KEY=VALUE]...\n"
+    "\n"
+    "Checks everything that can be checked without running: the job's fields and their types, the input file\n"
+    "and its datasets, dtypes and shapes through every step, the actions and their arguments, the output path.\n"
+    "\n"
+    "Options:\n"
+    "  --set KEY=VALUE   override a scalar of the job first (repeatable)\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "Exit status: 0 the job is valid; 1 it is not (the message names the file, line and column).\n"
+    "\n"
+    "Example: inbatch validate jobs/normalize.yaml\n";
+
+static const char k_actions_usage[] =
+    "Usage: inbatch actions [NAME]\n"
+    "\n"
+    "Lists the built-in actions with a line each, or one action with its arguments, types and defaults.\n"
+    "\n"
+    "Exit status: 0; 1 for an unknown action.\n"
+    "\n"
+    "Example: inbatch actions clip\n";
+
+/* Options of run and validate. Returns 0, or the usage status after printing why. */
+static int parse_job_options(int argc, char **argv, bool is_run, inb__cmd *cmd) {
+  static const struct option opts[] = {{"set", required_argument, NULL, 's'},
+                                       {"overwrite", no_argument, NULL, 'o'},
+                                       {"dry-run", no_argument, NULL, 'n'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  const char *usage = is_run ? k_run_usage : k_validate_usage;
+  optind = 1;
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) { /* options before or after the job */
+    switch (c) {
+    case 's':
+      if (!strchr(optarg, '=')) return inb__cmd_usage(cmd, "--set takes KEY=VALUE; found '%s'", optarg);
+      cmd->sets[cmd->nsets++] = optarg;
+      if (cmd->nsets == INB__CMD_MAX_SETS) return inb__cmd_usage(cmd, "too many --set options");
+      break;
+    case 'o':
+      if (!is_run) return inb__cmd_usage(cmd, "validate has no --overwrite");
+      cmd->overwrite = true;
+      break;
+    case 'n':
+      if (!is_run) return inb__cmd_usage(cmd, "validate has no --dry-run (it never runs)");
+      cmd->dry_run = true;
+      break;
+    case 'h':
+      cmd->help = usage;
+      return 0;
+    default:
+      return inb__cmd_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind != argc - 1)
+    return inb__cmd_usage(cmd, optind >= argc ? "a job file is needed" : "one job file; found another: '%s'",
+                          optind < argc ? argv[optind + 1] : "");
+  cmd->job = argv[optind];
+  return 0;
+}
+
+static int parse(int argc, char **argv, inb__cmd *cmd) {
+  if (argc < 2) return inb__cmd_usage(cmd, "a command is needed (run, validate or actions)");
+  const char *verb = argv[1];
+  if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0) {
+    cmd->help = k_usage;
+    return 0;
+  }
+  if (strcmp(verb, "--version") == 0) {
+    cmd->verb = INB__CMD_VERSION;
+    return 0;
+  }
+  if (strcmp(verb, "actions") == 0) {
+    cmd->verb = INB__CMD_ACTIONS;
+    if (argc > 2 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) cmd->help = k_actions_usage;
+    if (argc > 3) return inb__cmd_usage(cmd, "actions takes one name at most");
+    cmd->action = argc > 2 ? argv[2] : NULL;
+    return 0;
+  }
+  if (strcmp(verb, "run") == 0 || strcmp(verb, "validate") == 0) {
+    cmd->verb = verb[0] == 'r' ? INB__CMD_RUN : INB__CMD_VALIDATE;
+    return parse_job_options(argc - 1, argv + 1, cmd->verb == INB__CMD_RUN, cmd);
+  }
+  return inb__cmd_usage(cmd, "unknown command '%s' (run, validate, actions)", verb);
+}
+
+int main(int argc, char **argv) {
+  inb__cmd cmd = {0};
+  int status = parse(argc, argv, &cmd);
+  if (status) return status; /* before MPI: every rank parses the same line and exits alike */
+  if (cmd.help) {
+    fputs(cmd.help, stdout);
+    return 0;
+  }
+  return inb__cmd_main(&cmd, &argc, &argv);
+}

@@ -1,0 +1,245 @@
+/* The `inbatch` command's work (see cmd.h). */
+#include "jobs/cmd.h"
+
+#include <hdf5.h>
+#include <inbatch.h>
+#include <mpi.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/status.h"
+#include "jobs/actions.h"
+#include "jobs/job.h"
+#include "jobs/pipeline.h"
+#include "mpi/comm.h"
+
+/* The rank the launcher gave this process, known before MPI starts (0 when run alone). */
+static int launcher_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+  for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++)
+    if (getenv(vars[k])) return atoi(getenv(vars[k]));
+  return 0;
+}
+
+int inb__cmd_usage(const inb__cmd *cmd, const char *fmt, ...) {
+  (void)cmd;
+  if (launcher_rank() != 0) return INB__EXIT_USAGE;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("inbatch: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("\nTry 'inbatch --help'.\n", stderr);
+  return INB__EXIT_USAGE;
+}
+
+/* ---- actions and version: no MPI ------------------------------------------------------------------------- */
+
+static const char *type_name(inb__argtype t) {
+  static const char *const names[] = {"real", "int", "bool", "string", "dtype"};
+  return names[t];
+}
+
+static int list_actions(const char *name) {
+  if (!name) {
+    for (size_t i = 0; i < inb__actions_count(); i++)
+      printf("%-10s %s\n", inb__action_at(i)->name, inb__action_at(i)->doc);
+    return INB__EXIT_OK;
+  }
+  const inb__action_spec *a = inb__action_find(name);
+  if (!a) {
+    fprintf(stderr, "inbatch: no action '%s' (inbatch actions lists them)\n", name);
+    return INB__EXIT_USAGE;
+  }
+  printf("%s: %s\nsources per call: %zu\narguments:%s\n", a->name, a->doc, a->nsrc, a->nargs ? "" : " none");
+  for (size_t k = 0; k < a->nargs; k++)
+    printf("  %-8s %-6s %s%s%s%s%s  %s\n", a->args[k].name, type_name(a->args[k].type),
+           a->args[k].dflt ? "default " : "required", a->args[k].dflt ? a->args[k].dflt : "",
+           a->args[k].choices ? " (one of: " : "", a->args[k].choices ? a->args[k].choices : "",
+           a->args[k].choices ? ")" : "", a->args[k].doc);
+  return INB__EXIT_OK;
+}
+
+/* ---- run and validate ------------------------------------------------------------------------------------- */
+
+typedef struct {
+  int rank, size;
+  MPI_Comm comm;       /* the engine's, for agreements */
+} ranks;
+
+/* Agrees on rc over every rank (the lowest failing rank's message), so that every rank exits alike. */
+static int agree(const ranks *r, int rc) { return r->size > 1 ? inb__mpi_agree(rc, r->comm) : rc; }
+
+static void say(const ranks *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const ranks *r, const char *fmt, ...) {
+  if (r->rank != 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("inbatch: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+/* The job's output is new (or --overwrite) and is not its input. Rank 0 looks; the caller agrees. */
+static int check_output(const inb__job *j, bool overwrite) {
+  struct stat in, out;
+  if (stat(j->output, &out) != 0) return 0;
+  if (stat(j->input, &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
+    return inb__err(INB_EINVAL, "%s: the output '%s' is the input file itself", j->where_output, j->output);
+  if (S_ISDIR(out.st_mode)) return inb__err(INB_EINVAL, "%s: the output '%s' is a directory", j->where_output, j->output);
+  if (!overwrite)
+    return inb__err(INB_EINVAL, "%s: the output '%s' exists (run with --overwrite to replace it)", j->where_output,
+                    j->output);
+  return 0;
+}
+
+/* The hosts of every rank, distinct, comma-separated (rank 0's copy; "" elsewhere). */
+static char *hosts(const ranks *r) {
+  enum { NAME = 64 };
+  char mine[NAME] = "";
+  gethostname(mine, sizeof mine - 1);
+  char *all = r->rank == 0 ? calloc((size_t)r->size, NAME) : NULL;
+  if (r->size > 1)
+    MPI_Gather(mine, NAME, MPI_CHAR, all, NAME, MPI_CHAR, 0, r->comm);
+  else if (all)
+    memcpy(all, mine, NAME);
+  char *list = r->rank == 0 ? calloc((size_t)r->size, NAME + 1) : NULL;
+  for (int k = 0; list && k < r->size; k++) {
+    const char *h = all + (size_t)k * NAME;
+    bool seen = false;
+    for (int j = 0; j < k && !seen; j++) seen = strcmp(h, all + (size_t)j * NAME) == 0;
+    if (!seen) strcat(strcat(list, *list ? "," : ""), h);
+  }
+  free(all);
+  return list;
+}
+
+/* The --set overrides as one line (NULL when none). */
+static char *joined_sets(const inb__cmd *cmd) {
+  size_t n = 1;
+  for (size_t k = 0; k < cmd->nsets; k++) n += strlen(cmd->sets[k]) + 1;
+  char *s = cmd->nsets ? calloc(1, n) : NULL;
+  for (size_t k = 0; s && k < cmd->nsets; k++) strcat(strcat(s, k ? " " : ""), cmd->sets[k]);
+  return s;
+}
+
+/* The first few failures, from the committed output's /inbatch_errors (rank 0). */
+static void print_failures(const char *path, int few) {
+  typedef struct {
+    int64_t index;
+    int32_t code, rank;
+    char message[256];
+  } rec;
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t d = f < 0 ? -1 : H5Dopen2(f, "/inbatch_errors", H5P_DEFAULT);
+  hid_t space = d < 0 ? -1 : H5Dget_space(d);
+  hssize_t n = space < 0 ? 0 : H5Sget_simple_extent_npoints(space);
+  if (n > 0) {
+    hsize_t count[1] = {(hsize_t)(n < few ? n : few)}, start[1] = {0};
+    hid_t msg = H5Tcopy(H5T_C_S1), type = H5Tcreate(H5T_COMPOUND, sizeof(rec));
+    H5Tset_size(msg, 256);
+    H5Tinsert(type, "index", HOFFSET(rec, index), H5T_NATIVE_INT64);
+    H5Tinsert(type, "code", HOFFSET(rec, code), H5T_NATIVE_INT32);
+    H5Tinsert(type, "rank", HOFFSET(rec, rank), H5T_NATIVE_INT32);
+    H5Tinsert(type, "message", HOFFSET(rec, message), msg);
+    rec r[8];
+    hid_t mem = H5Screate_simple(1, count, NULL);
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (H5Dread(d, type, mem, space, H5P_DEFAULT, r) >= 0)
+      for (hsize_t k = 0; k < count[0]; k++)
+        fprintf(stderr, "inbatch: item %lld failed on rank %d: %s\n", (long long)r[k].index, r[k].rank, r[k].message);
+    if (n > few) fprintf(stderr, "inbatch: ... and %lld more (h5dump -d /inbatch_errors %s)\n", (long long)(n - few), path);
+    H5Sclose(mem), H5Tclose(type), H5Tclose(msg);
+  }
+  if (space >= 0) H5Sclose(space);
+  if (d >= 0) H5Dclose(d);
+  if (f >= 0) H5Fclose(f);
+}
+
+static int exit_status_of(int rc) {
+  if (rc == 0) return INB__EXIT_OK;
+  if (rc == INB_EITEM) return INB__EXIT_ITEMS;
+  return rc == INB_EINVAL || rc == INB_ENOTFOUND ? INB__EXIT_USAGE : INB__EXIT_RUNTIME;
+}
+
+/* run: the pipeline, the summary, the first failures. */
+static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, inb__pipeline *p) {
+  char started[64];
+  time_t t0 = time(NULL);
+  struct tm tm;
+  strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t0, &tm));
+  char *host_list = hosts(r), *sets = joined_sets(cmd), version[32];
+  snprintf(version, sizeof version, "%d.%d.%d", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
+  inb__provenance prov = {.job_text = j->text, .job_path = j->path, .sets = sets, .version = version,
+                          .hosts = host_list, .started = started, .ranks = r->size};
+  double w0 = MPI_Wtime();
+  int rc = inb__pipeline_run(p, j, cmd->overwrite, &prov);
+  double wall = MPI_Wtime() - w0;
+  int64_t n = inb__pipeline_items(p);
+  if (rc == 0 || rc == INB_EITEM) {
+    say(r, "%lld items in %.2f s (%.0f items/s) on %d rank%s: %s written", (long long)n, wall,
+        wall > 0 ? (double)n / wall : 0.0, r->size, r->size == 1 ? "" : "s", j->output);
+    if (rc) say(r, "%s", inb_errmsg());
+    if (rc && r->rank == 0) print_failures(j->output, 5);
+  } else {
+    say(r, "%s (nothing was written)", inb_errmsg());
+  }
+  free(host_list);
+  free(sets);
+  return exit_status_of(rc);
+}
+
+static int job_command(const ranks *r, const inb__cmd *cmd) {
+  inb__job *j = NULL;
+  int rc = agree(r, inb__job_load(cmd->job, cmd->sets, cmd->nsets, &j));
+  if (!rc && cmd->verb == INB__CMD_RUN && !cmd->dry_run)
+    rc = agree(r, r->rank == 0 ? check_output(j, cmd->overwrite) : 0);
+  inb__pipeline *p = NULL;
+  if (!rc) rc = inb__pipeline_plan(j, NULL, &p); /* collective: every rank has the same status */
+  int status;
+  if (rc) {
+    say(r, "%s", inb_errmsg());
+    status = exit_status_of(rc) == INB__EXIT_ITEMS ? INB__EXIT_USAGE : exit_status_of(rc);
+  } else if (cmd->verb == INB__CMD_VALIDATE || cmd->dry_run) {
+    if (r->rank == 0) {
+      char plan[4096];
+      inb__pipeline_describe(p, j, plan, sizeof plan);
+      fputs(plan, stdout);
+    }
+    say(r, "job '%s' is valid: %lld items, %zu step%s", cmd->job, (long long)inb__pipeline_items(p), j->nsteps,
+        j->nsteps == 1 ? "" : "s");
+    status = INB__EXIT_OK;
+  } else {
+    status = run_job(r, cmd, j, p);
+  }
+  inb__pipeline_free(&p);
+  inb__job_free(&j);
+  return status;
+}
+
+int inb__cmd_main(const inb__cmd *cmd, int *argc, char ***argv) {
+  if (cmd->verb == INB__CMD_VERSION) {
+    printf("inbatch %d.%d.%d\n", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
+    return INB__EXIT_OK;
+  }
+  if (cmd->verb == INB__CMD_ACTIONS) return launcher_rank() == 0 ? list_actions(cmd->action) : INB__EXIT_OK;
+  if (inb_mpi_init(argc, argv)) {
+    fprintf(stderr, "inbatch: MPI does not start: %s\n", inb_errmsg());
+    return INB__EXIT_RUNTIME;
+  }
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  ranks r = {0, 1, MPI_COMM_NULL};
+  MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &r.size);
+  int status = INB__EXIT_RUNTIME;
+  if (r.size == 1 || inb__mpi_engine_comm(MPI_COMM_WORLD, &r.comm) == 0) status = job_command(&r, cmd);
+  else say(&r, "%s", inb_errmsg());
+  inb_mpi_finalize();
+  return status;
+}

@@ -1,0 +1,544 @@
+/* Job files: read with the YAML document module, checked field by field against what a job may say. Every
+ * message names the file, line and column, the field, what was expected and what was found; unknown fields are
+ * errors with a suggestion. */
+#include "jobs/job.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "jobs/yamldoc.h"
+
+typedef struct {
+  const inb__ydoc *d;
+  inb__job *j;
+  char dir[PATH_MAX];     /* the job file's directory: relative paths start there */
+} binder;
+
+/* ---- small helpers ------------------------------------------------------------------------------------------ */
+
+static char *dup(const char *s) { return s ? strdup(s) : NULL; }
+
+/* "job 'PATH' line L col C" (or "(--set FIELD)") for a node, kept for messages found later. */
+static void where_of(const binder *b, const inb__ynode *n, char *buf, size_t cap) {
+  char path[128];
+  inb__ynode_path(n, path, sizeof path);
+  if (!n)
+    snprintf(buf, cap, "job '%.400s'", inb__ydoc_name(b->d));
+  else if (n->from_set)
+    snprintf(buf, cap, "job '%.400s' (--set %s)", inb__ydoc_name(b->d), path);
+  else
+    snprintf(buf, cap, "job '%.400s' line %d col %d", inb__ydoc_name(b->d), n->line, n->col);
+}
+
+/* Every key of map must be one of known[0..n); the first that is not is an error with a suggestion. Fields
+ * reserved for what is not built yet say so. */
+static int check_keys(const binder *b, const inb__ynode *map, const char *const *known, size_t n,
+                      const char *const *later, size_t nlater) {
+  for (size_t i = 0; i < inb__ynode_len(map); i++) {
+    const inb__ynode *key = inb__ymap_key(map, i);
+    bool ok = false;
+    for (size_t k = 0; k < n && !ok; k++) ok = strcmp(key->text, known[k]) == 0;
+    if (ok) continue;
+    for (size_t k = 0; k < nlater; k++)
+      if (strcmp(key->text, later[k]) == 0)
+        return inb__ynode_err(b->d, key, "", INB_EINVAL, "'%s' is not built yet in this version of inbatch",
+                              key->text);
+    const char *close = inb__did_you_mean(key->text, known, n);
+    char expected[256] = "";
+    for (size_t k = 0, used = 0; k < n && used < sizeof expected; k++)
+      used += (size_t)snprintf(expected + used, sizeof expected - used, "%s%s", k ? ", " : "", known[k]);
+    if (close)
+      return inb__ynode_err(b->d, key, "", INB_EINVAL, "unknown field '%s' (did you mean '%s'?)", key->text, close);
+    return inb__ynode_err(b->d, key, "", INB_EINVAL, "unknown field '%s' (expected one of: %s)", key->text, expected);
+  }
+  return 0;
+}
+
+static int need_map(const binder *b, const inb__ynode *n, const char *field) {
+  char found[96];
+  if (n && n->kind == INB__YMAP) return 0;
+  return inb__ynode_err(b->d, n, field, INB_EINVAL, "expected a mapping (key: value lines); found %s",
+                        inb__ynode_describe(n, found, sizeof found));
+}
+
+static int need_seq(const binder *b, const inb__ynode *n, const char *field) {
+  char found[96];
+  if (n && n->kind == INB__YSEQ) return 0;
+  return inb__ynode_err(b->d, n, field, INB_EINVAL, "expected a list; found %s",
+                        inb__ynode_describe(n, found, sizeof found));
+}
+
+/* A path of the job, made absolute against the job file's directory. */
+static int resolve(const binder *b, const inb__ynode *n, const char *field, char **out) {
+  const char *s;
+  int rc = inb__ynode_str(b->d, n, field, &s);
+  if (rc) return rc;
+  if (!*s) return inb__ynode_err(b->d, n, field, INB_EINVAL, "expected a file name; found an empty string");
+  char buf[PATH_MAX * 2];
+  snprintf(buf, sizeof buf, "%s%s%s", s[0] == '/' ? "" : b->dir, s[0] == '/' ? "" : "/", s);
+  return (*out = strdup(buf)) ? 0 : inb__err(INB_ENOMEM, "out of memory");
+}
+
+static int nonneg_int(const binder *b, const inb__ynode *n, const char *field, int64_t max, int64_t *out) {
+  int64_t v;
+  int rc = inb__ynode_int(b->d, n, field, &v);
+  if (rc) return rc;
+  if (v < 0 || v > max)
+    return inb__ynode_err(b->d, n, field, INB_EINVAL, "expected an integer from 0 to %lld; found %lld", (long long)max,
+                          (long long)v);
+  *out = v;
+  return 0;
+}
+
+/* A name of a component: text without a leading '/'. */
+static int component_name(const binder *b, const inb__ynode *n, const char *field, char **out) {
+  const char *s;
+  int rc = inb__ynode_str(b->d, n, field, &s);
+  if (rc) return rc;
+  while (*s == '/') s++;
+  if (!*s) return inb__ynode_err(b->d, n, field, INB_EINVAL, "expected a component's name; found an empty one");
+  return (*out = strdup(s)) ? 0 : inb__err(INB_ENOMEM, "out of memory");
+}
+
+/* ---- input ------------------------------------------------------------------------------------------------------ */
+
+static int bind_input(binder *b, const inb__ynode *in) {
+  static const char *const keys[] = {"file", "components"};
+  int rc = need_map(b, in, "input");
+  if (!rc) rc = check_keys(b, in, keys, 2, NULL, 0);
+  if (rc) return rc;
+  where_of(b, in, b->j->where_input, sizeof b->j->where_input);
+  const inb__ynode *file = inb__ymap_get(in, "file"), *comps = inb__ymap_get(in, "components");
+  if (!file) return inb__ynode_err(b->d, in, "input.file", INB_EINVAL, "missing: the HDF5 file to read");
+  if ((rc = resolve(b, file, "input.file", &b->j->input))) return rc;
+  if (!comps) return inb__ynode_err(b->d, in, "input.components", INB_EINVAL, "missing: the datasets to read (a list)");
+  size_t n = comps->kind == INB__YSEQ ? inb__ynode_len(comps) : 1;
+  if (comps->kind == INB__YSEQ && n == 0)
+    return inb__ynode_err(b->d, comps, "input.components", INB_EINVAL, "expected at least one dataset; found none");
+  b->j->components = calloc(n, sizeof *b->j->components);
+  if (!b->j->components) return inb__err(INB_ENOMEM, "out of memory");
+  for (size_t k = 0; !rc && k < n; k++) {
+    const inb__ynode *c = comps->kind == INB__YSEQ ? inb__yseq_at(comps, k) : comps;
+    char *name = NULL;
+    rc = component_name(b, c, NULL, &name);
+    char path[PATH_MAX];
+    if (!rc) snprintf(path, sizeof path, "/%s", name);
+    free(name);
+    if (!rc && !(b->j->components[k] = strdup(path))) rc = inb__err(INB_ENOMEM, "out of memory");
+    if (!rc) b->j->ncomponents++;
+  }
+  return rc;
+}
+
+/* ---- output ----------------------------------------------------------------------------------------------------- */
+
+static int bind_shape(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
+  int rc = need_seq(b, n, NULL);
+  if (!rc && inb__ynode_len(n) >= INB_MAX_DIMS)
+    rc = inb__ynode_err(b->d, n, NULL, INB_EINVAL, "expected at most %d dimensions for an item; found %zu",
+                        INB_MAX_DIMS - 1, inb__ynode_len(n));
+  for (size_t k = 0; !rc && k < inb__ynode_len(n); k++) {
+    int64_t v = 0;
+    rc = nonneg_int(b, inb__yseq_at(n, k), NULL, INT64_MAX, &v);
+    if (!rc && v == 0) rc = inb__ynode_err(b->d, inb__yseq_at(n, k), NULL, INB_EINVAL, "expected a size of 1 or more; found 0");
+    ds->shape[k] = v;
+  }
+  ds->ndim = (int)inb__ynode_len(n);
+  ds->has_shape = !rc;
+  return rc;
+}
+
+static int bind_dataset(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
+  static const char *const keys[] = {"name", "dtype", "shape", "like", "chunk_items", "deflate"};
+  static const char *const later[] = {"compression", "codec", "lz4", "zstd", "blosc"};
+  int rc = need_map(b, n, NULL);
+  if (!rc) rc = check_keys(b, n, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
+  if (rc) return rc;
+  where_of(b, n, ds->where, sizeof ds->where);
+  const inb__ynode *v;
+  if (!(v = inb__ymap_get(n, "name"))) return inb__ynode_err(b->d, n, NULL, INB_EINVAL, "'name': missing");
+  if ((rc = component_name(b, v, NULL, &ds->name))) return rc;
+  if ((v = inb__ymap_get(n, "dtype"))) {
+    const char *s;
+    if ((rc = inb__ynode_str(b->d, v, NULL, &s))) return rc;
+    if (inb__dtype_parse(s, &ds->dtype)) return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "%s", inb_errmsg());
+    ds->has_dtype = true;
+  }
+  if ((v = inb__ymap_get(n, "shape")) && (rc = bind_shape(b, v, ds))) return rc;
+  if ((v = inb__ymap_get(n, "like")) && (rc = component_name(b, v, NULL, &ds->like))) return rc;
+  if (ds->like && ds->has_shape)
+    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "give 'shape' or 'like', not both");
+  if ((v = inb__ymap_get(n, "chunk_items")) && (rc = nonneg_int(b, v, NULL, INT64_MAX, &ds->chunk_items))) return rc;
+  int64_t level = 0;
+  if ((v = inb__ymap_get(n, "deflate")) && (rc = nonneg_int(b, v, NULL, 9, &level))) return rc;
+  ds->deflate = (int)level;
+  return 0;
+}
+
+static int bind_output(binder *b, const inb__ynode *out) {
+  static const char *const keys[] = {"file", "datasets"};
+  int rc = need_map(b, out, "output");
+  if (!rc) rc = check_keys(b, out, keys, 2, NULL, 0);
+  if (rc) return rc;
+  where_of(b, out, b->j->where_output, sizeof b->j->where_output);
+  const inb__ynode *file = inb__ymap_get(out, "file"), *sets = inb__ymap_get(out, "datasets");
+  if (!file) return inb__ynode_err(b->d, out, "output.file", INB_EINVAL, "missing: the HDF5 file to write");
+  if ((rc = resolve(b, file, "output.file", &b->j->output))) return rc;
+  if (!sets) return inb__ynode_err(b->d, out, "output.datasets", INB_EINVAL, "missing: the datasets to write (a list)");
+  if ((rc = need_seq(b, sets, "output.datasets"))) return rc;
+  size_t n = inb__ynode_len(sets);
+  b->j->datasets = calloc(n + 1, sizeof *b->j->datasets);
+  if (!b->j->datasets) return inb__err(INB_ENOMEM, "out of memory");
+  for (size_t k = 0; !rc && k < n; k++) {
+    rc = bind_dataset(b, inb__yseq_at(sets, k), &b->j->datasets[k]);
+    b->j->ndatasets = k + 1;
+    for (size_t i = 0; !rc && i < k; i++)
+      if (strcmp(b->j->datasets[i].name, b->j->datasets[k].name) == 0)
+        rc = inb__ynode_err(b->d, inb__yseq_at(sets, k), NULL, INB_EINVAL, "dataset '%s' is named twice",
+                            b->j->datasets[k].name);
+  }
+  return rc;
+}
+
+/* ---- steps ------------------------------------------------------------------------------------------------------- */
+
+static int bind_arg(binder *b, const inb__ynode *n, const char *field, const inb__argspec *spec, size_t k,
+                    inb__argvals *a) {
+  char found[96];
+  int rc = 0;
+  switch (spec->type) {
+  case INB__ARG_REAL: rc = inb__ynode_real(b->d, n, field, &a->v[k].r); break;
+  case INB__ARG_INT: rc = inb__ynode_int(b->d, n, field, &a->v[k].i); break;
+  case INB__ARG_BOOL: rc = inb__ynode_bool(b->d, n, field, &a->v[k].b); break;
+  case INB__ARG_DTYPE:
+    rc = inb__ynode_str(b->d, n, field, &a->v[k].s);
+    if (!rc && inb__dtype_parse(a->v[k].s, &a->v[k].dtype)) rc = inb__ynode_err(b->d, n, field, INB_EINVAL, "%s", inb_errmsg());
+    break;
+  case INB__ARG_STR:
+    rc = inb__ynode_str(b->d, n, field, &a->v[k].s);
+    if (!rc && spec->choices) {
+      char pad[160];
+      snprintf(pad, sizeof pad, " %s ", spec->choices);
+      char word[96];
+      snprintf(word, sizeof word, " %s ", a->v[k].s);
+      if (!strstr(pad, word))
+        rc = inb__ynode_err(b->d, n, field, INB_EINVAL, "expected one of: %s; found %s", spec->choices,
+                            inb__ynode_describe(n, found, sizeof found));
+    }
+    break;
+  }
+  return rc;
+}
+
+/* The default as the job would write it: a real like "-inf", a dtype, a string. */
+static int default_arg(const inb__argspec *spec, size_t k, inb__argvals *a) {
+  const char *s = spec->dflt;
+  switch (spec->type) {
+  case INB__ARG_REAL: a->v[k].r = strtod(s, NULL); break;
+  case INB__ARG_INT: a->v[k].i = strtoll(s, NULL, 10); break;
+  case INB__ARG_BOOL: a->v[k].b = strcmp(s, "true") == 0; break;
+  case INB__ARG_STR: a->v[k].s = s; break;
+  case INB__ARG_DTYPE: a->v[k].s = s; return inb__dtype_parse(s, &a->v[k].dtype);
+  }
+  return 0;
+}
+
+static int bind_args(binder *b, const inb__ynode *step, inb__job_step *st, size_t si) {
+  const inb__action_spec *act = st->action;
+  const inb__ynode *args = inb__ymap_get(step, "args");
+  inb__argvals *a = &st->args;
+  *a = (inb__argvals){.n = act->nargs, .spec = act->args};
+  int rc = args && !inb__ynode_is_null(args) ? need_map(b, args, NULL) : 0;
+  for (size_t i = 0; !rc && args && args->kind == INB__YMAP && i < inb__ynode_len(args); i++) {
+    const inb__ynode *key = inb__ymap_key(args, i);
+    size_t k = 0;
+    while (k < act->nargs && strcmp(act->args[k].name, key->text) != 0) k++;
+    if (k == act->nargs) {
+      const char *names[8];
+      for (size_t j = 0; j < act->nargs; j++) names[j] = act->args[j].name;
+      const char *close = inb__did_you_mean(key->text, names, act->nargs);
+      char list[160] = "";
+      for (size_t j = 0, used = 0; j < act->nargs; j++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", names[j]);
+      return inb__ynode_err(b->d, key, "", INB_EINVAL, "action '%s' has no argument '%s'%s%s%s (its arguments: %s)",
+                            act->name, key->text, close ? " (did you mean '" : "", close ? close : "",
+                            close ? "'?)" : "", act->nargs ? list : "none");
+    }
+    rc = bind_arg(b, inb__ymap_value(args, i), NULL, &act->args[k], k, a);
+    a->v[k].given = true;
+  }
+  for (size_t k = 0; !rc && k < act->nargs; k++) {
+    if (a->v[k].given) continue;
+    if (!act->args[k].dflt)
+      return inb__ynode_err(b->d, args ? args : step, NULL, INB_EINVAL, "step %zu: action '%s' needs argument '%s' (%s)",
+                            si, act->name, act->args[k].name, act->args[k].doc);
+    rc = default_arg(&act->args[k], k, a);
+  }
+  if (!rc && act->check && act->check(a))
+    rc = inb__ynode_err(b->d, args ? args : step, NULL, INB_EINVAL, "%s", inb_errmsg());
+  return rc;
+}
+
+/* One src entry: a name, or a list of names handed to one call. */
+static int bind_sources(binder *b, const inb__ynode *n, inb__job_pair *p) {
+  if (n->kind != INB__YSEQ) {
+    p->nsrc = 1;
+    return component_name(b, n, NULL, &p->src[0]);
+  }
+  if (inb__ynode_len(n) == 0 || inb__ynode_len(n) > INB__MAX_SRC)
+    return inb__ynode_err(b->d, n, NULL, INB_EINVAL, "expected 1 to %d components for one call; found %zu",
+                          INB__MAX_SRC, inb__ynode_len(n));
+  int rc = 0;
+  for (size_t k = 0; !rc && k < inb__ynode_len(n); k++) {
+    rc = component_name(b, inb__yseq_at(n, k), NULL, &p->src[k]);
+    if (!rc) p->nsrc = k + 1;
+  }
+  return rc;
+}
+
+/* src and dst: a name; a list of names (one call each); [[a, b]] (one call with both). dst defaults to src. */
+static int bind_pairs(binder *b, const inb__ynode *step, inb__job_step *st) {
+  const inb__ynode *src = inb__ymap_get(step, "src"), *dst = inb__ymap_get(step, "dst");
+  if (!src) return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "'src': missing: the components the step reads");
+  bool list = src->kind == INB__YSEQ;
+  size_t n = list ? inb__ynode_len(src) : 1;
+  if (n == 0) return inb__ynode_err(b->d, src, NULL, INB_EINVAL, "expected at least one component; found none");
+  if (dst && (dst->kind == INB__YSEQ) != list)
+    return inb__ynode_err(b->d, dst, NULL, INB_EINVAL, "expected %s, as src is; found %s", list ? "a list" : "a name",
+                          list ? "a name" : "a list");
+  if (dst && list && inb__ynode_len(dst) != n)
+    return inb__ynode_err(b->d, dst, NULL, INB_EINVAL, "expected %zu names, one per src entry; found %zu", n,
+                          inb__ynode_len(dst));
+  st->pairs = calloc(n, sizeof *st->pairs);
+  if (!st->pairs) return inb__err(INB_ENOMEM, "out of memory");
+  int rc = 0;
+  for (size_t k = 0; !rc && k < n; k++) {
+    inb__job_pair *p = &st->pairs[k];
+    st->npairs = k + 1;
+    rc = list ? bind_sources(b, inb__yseq_at(src, k), p) : bind_sources(b, src, p);
+    const inb__ynode *d = dst ? (list ? inb__yseq_at(dst, k) : dst) : NULL;
+    if (!rc && d) rc = component_name(b, d, NULL, &p->dst);
+    if (!rc && !d && p->nsrc > 1)
+      rc = inb__ynode_err(b->d, src, NULL, INB_EINVAL, "a call reading %zu components needs a dst", p->nsrc);
+    if (!rc && !d && !(p->dst = strdup(p->src[0]))) rc = inb__err(INB_ENOMEM, "out of memory");
+  }
+  return rc;
+}
+
+static int bind_choice(binder *b, const inb__ynode *n, const char *what, const char *const *names, const int *values,
+                       size_t count, int *out) {
+  const char *s;
+  int rc = inb__ynode_str(b->d, n, NULL, &s);
+  if (rc) return rc;
+  for (size_t k = 0; k < count; k++)
+    if (strcmp(s, names[k]) == 0) {
+      *out = values[k];
+      return 0;
+    }
+  char list[128] = "", found[96];
+  for (size_t k = 0, used = 0; k < count; k++) used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
+  const char *close = inb__did_you_mean(s, names, count);
+  return inb__ynode_err(b->d, n, NULL, INB_EINVAL, "expected a %s (%s); found %s%s%s%s", what, list,
+                        inb__ynode_describe(n, found, sizeof found), close ? " (did you mean '" : "", close ? close : "",
+                        close ? "'?)" : "");
+}
+
+static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
+  static const char *const targets[] = {"mpi", "mpc", "threads", "for", "async"};
+  static const int target_v[] = {INB_MPI, INB_MPI, INB_THREADS, INB_FOR, INB_ASYNC};
+  static const char *const locals[] = {"threads", "for"};
+  static const int local_v[] = {INB_THREADS, INB_FOR};
+  static const char *const schedules[] = {"static", "dynamic"};
+  static const int schedule_v[] = {INB_STATIC, INB_DYNAMIC};
+  const inb__ynode *v;
+  int rc = 0, t = INB_MPI, l = INB_THREADS, s = INB_SCHED_DEFAULT;
+  if ((v = inb__ymap_get(step, "target")) && (rc = bind_choice(b, v, "target", targets, target_v, 5, &t))) return rc;
+  if (t == INB_ASYNC)
+    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "the built-in actions compute: target async (an event loop for "
+                                                     "I/O) has nothing to wait on for them; use mpi, threads or for");
+  if ((v = inb__ymap_get(step, "local")) && (rc = bind_choice(b, v, "local target", locals, local_v, 2, &l))) return rc;
+  if ((v = inb__ymap_get(step, "schedule")) && (rc = bind_choice(b, v, "schedule", schedules, schedule_v, 2, &s))) return rc;
+  st->target = (inb_target)t, st->local = (inb_target)l, st->schedule = (inb_schedule)s;
+  int64_t x = 0;
+  if ((v = inb__ymap_get(step, "n_workers")) && (rc = nonneg_int(b, v, NULL, 4096, &x))) return rc;
+  st->n_workers = (int)x;
+  x = 0;
+  if ((v = inb__ymap_get(step, "retries")) && (rc = nonneg_int(b, v, NULL, 1000, &x))) return rc;
+  st->retries = (int)x;
+  if ((v = inb__ymap_get(step, "chunk")) && (rc = nonneg_int(b, v, NULL, INT64_MAX, &st->chunk))) return rc;
+  if ((v = inb__ymap_get(step, "max_failures")) && (rc = nonneg_int(b, v, NULL, INT64_MAX, &st->max_failures))) return rc;
+  if ((v = inb__ymap_get(step, "init"))) {
+    const char *init;
+    if ((rc = inb__ynode_str(b->d, v, NULL, &init))) return rc;
+    if (strcmp(init, "items") != 0)
+      return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "the built-in actions work item by item (init: items); "
+                                                       "found '%s'", init);
+  }
+  return 0;
+}
+
+static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step *st) {
+  static const char *const keys[] = {"action", "src", "dst", "args", "init", "target", "local", "n_workers",
+                                     "schedule", "chunk", "retries", "max_failures"};
+  static const char *const later[] = {"kernel", "expr", "p", "rng", "plugin"};
+  int rc = need_map(b, step, NULL);
+  if (!rc) rc = check_keys(b, step, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
+  if (rc) return rc;
+  where_of(b, step, st->where, sizeof st->where);
+  char tail[32];
+  snprintf(tail, sizeof tail, " (step %zu)", si);
+  strncat(st->where, tail, sizeof st->where - strlen(st->where) - 1);
+  const inb__ynode *action = inb__ymap_get(step, "action");
+  const char *name;
+  if (!action) return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "'action': missing (inbatch actions lists them)");
+  if ((rc = inb__ynode_str(b->d, action, NULL, &name))) return rc;
+  if (!(st->action = inb__action_find(name))) {
+    const char *names[32];
+    size_t n = inb__actions_count();
+    for (size_t k = 0; k < n && k < 32; k++) names[k] = inb__action_at(k)->name;
+    const char *close = inb__did_you_mean(name, names, n);
+    return inb__ynode_err(b->d, action, NULL, INB_EINVAL, "unknown action '%s'%s%s%s (inbatch actions lists them)",
+                          name, close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "");
+  }
+  if ((rc = bind_options(b, step, st))) return rc;
+  if ((rc = bind_args(b, step, st, si))) return rc;
+  return bind_pairs(b, step, st);
+}
+
+static int bind_pipeline(binder *b, const inb__ynode *p) {
+  int rc = need_seq(b, p, "pipeline");
+  if (rc) return rc;
+  where_of(b, p, b->j->where_pipeline, sizeof b->j->where_pipeline);
+  size_t n = inb__ynode_len(p);
+  if (!n) return inb__ynode_err(b->d, p, "pipeline", INB_EINVAL, "expected at least one step; found none");
+  b->j->steps = calloc(n, sizeof *b->j->steps);
+  if (!b->j->steps) return inb__err(INB_ENOMEM, "out of memory");
+  for (size_t k = 0; !rc && k < n; k++) {
+    rc = bind_step(b, inb__yseq_at(p, k), k, &b->j->steps[k]);
+    b->j->nsteps = k + 1;
+  }
+  return rc;
+}
+
+/* ---- the job ------------------------------------------------------------------------------------------------------ */
+
+static int bind(binder *b, const inb__ynode *root) {
+  static const char *const keys[] = {"input", "batch_size", "output", "pipeline"};
+  static const char *const later[] = {"kernels", "plugins", "seed", "slurm", "journal"};
+  int rc = need_map(b, root, "");
+  if (!rc) rc = check_keys(b, root, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
+  const char *const need[] = {"input", "output", "pipeline"};
+  for (size_t k = 0; !rc && k < 3; k++)
+    if (!inb__ymap_get(root, need[k])) rc = inb__ynode_err(b->d, NULL, need[k], INB_EINVAL, "missing");
+  if (!rc) rc = bind_input(b, inb__ymap_get(root, "input"));
+  const inb__ynode *bs = inb__ymap_get(root, "batch_size");
+  if (!rc && bs) {
+    rc = inb__ynode_int(b->d, bs, NULL, &b->j->batch_size);
+    if (!rc && b->j->batch_size <= 0)
+      rc = inb__ynode_err(b->d, bs, NULL, INB_EINVAL, "expected a positive number of items; found %lld",
+                          (long long)b->j->batch_size);
+  }
+  if (!rc) rc = bind_output(b, inb__ymap_get(root, "output"));
+  if (!rc) rc = bind_pipeline(b, inb__ymap_get(root, "pipeline"));
+  return rc;
+}
+
+/* The job file's text, kept for the output's provenance. */
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n + 4096 + 1 > cap) {
+      char *p = realloc(buf, cap = 2 * cap + 8192);
+      if (!p) break;
+      buf = p;
+    }
+    size_t got = fread(buf + n, 1, 4096, f);
+    n += got;
+    if (got < 4096) break;
+  }
+  fclose(f);
+  if (buf) buf[n] = '\0';
+  return buf;
+}
+
+static int apply_sets(inb__ydoc *d, const char *const *sets, size_t nsets) {
+  for (size_t k = 0; k < nsets; k++) {
+    const char *eq = strchr(sets[k], '=');
+    if (!eq) return inb__err(INB_EINVAL, "--set takes KEY=VALUE; found '%s'", sets[k]);
+    char key[512];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - sets[k]), sets[k]);
+    int rc = inb__ydoc_set(d, key, eq + 1);
+    if (rc) return inb__err(rc, "job '%s': --set %s: %s", inb__ydoc_name(d), sets[k], inb_errmsg());
+  }
+  return 0;
+}
+
+int inb__job_load(const char *path, const char *const *sets, size_t nsets, inb__job **out) {
+  *out = NULL;
+  inb__ydoc *d = NULL;
+  int rc = inb__ydoc_load(path, &d);
+  if (!rc) rc = apply_sets(d, sets, nsets);
+  inb__job *j = rc ? NULL : calloc(1, sizeof *j);
+  if (!rc && !j) rc = inb__err(INB_ENOMEM, "out of memory");
+  binder b = {.d = d, .j = j};
+  if (!rc) {
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    snprintf(b.dir, sizeof b.dir, "%s", dirname(copy));
+    j->path = dup(path);
+    j->text = read_text(path);
+    j->sets = calloc(nsets + 1, sizeof *j->sets);
+    for (size_t k = 0; j->sets && k < nsets; k++) j->sets[j->nsets++] = dup(sets[k]);
+    rc = !j->path || !j->text || !j->sets ? inb__err(INB_ENOMEM, "out of memory") : bind(&b, inb__ydoc_root(d));
+  }
+  /* the argument strings point into the document: keep their own copies, the document goes */
+  for (size_t s = 0; !rc && s < j->nsteps; s++)
+    for (size_t k = 0; k < j->steps[s].args.n; k++)
+      if (j->steps[s].args.v[k].s && !(j->steps[s].args.v[k].s = dup(j->steps[s].args.v[k].s)))
+        rc = inb__err(INB_ENOMEM, "out of memory");
+      else if (j->steps[s].args.v[k].s)
+        j->steps[s].owned_strings |= 1u << k;
+  inb__ydoc_free(&d);
+  if (rc) {
+    inb__job_free(&j);
+    return rc;
+  }
+  *out = j;
+  return 0;
+}
+
+void inb__job_free(inb__job **jp) {
+  if (!jp || !*jp) return;
+  inb__job *j = *jp;
+  free(j->path);
+  free(j->text);
+  for (size_t k = 0; k < j->nsets; k++) free(j->sets[k]);
+  free(j->sets);
+  free(j->input);
+  for (size_t k = 0; k < j->ncomponents; k++) free(j->components[k]);
+  free(j->components);
+  free(j->output);
+  for (size_t k = 0; k < j->ndatasets; k++) free(j->datasets[k].name), free(j->datasets[k].like);
+  free(j->datasets);
+  for (size_t s = 0; s < j->nsteps; s++) {
+    inb__job_step *st = &j->steps[s];
+    for (size_t k = 0; k < st->args.n; k++)
+      if (st->owned_strings & (1u << k)) free((char *)st->args.v[k].s);
+    for (size_t p = 0; p < st->npairs; p++) {
+      for (size_t k = 0; k < st->pairs[p].nsrc; k++) free(st->pairs[p].src[k]);
+      free(st->pairs[p].dst);
+    }
+    free(st->pairs);
+  }
+  free(j->steps);
+  free(j);
+  *jp = NULL;
+}

@@ -1,0 +1,70 @@
+/* Internal: a job, as read from its file and checked: what it reads, what it writes, and its pipeline of steps.
+ * Paths are already resolved against the job file's directory. Every position is kept as the words a message
+ * starts with ("job 'clean.yaml' line 12 col 5"), so that errors found later (running) still say where. */
+#ifndef INB_JOBS_JOB_H
+#define INB_JOBS_JOB_H
+
+#include <inbatch.h>
+
+#include "jobs/actions.h"
+
+enum { INB__WHERE = 600, INB__MAX_SRC = 4 };
+
+typedef struct {
+  char *name;                    /* without a leading '/' */
+  bool has_dtype, has_shape;     /* else taken from the step that writes it */
+  inb_dtype dtype;
+  int ndim;
+  int64_t shape[INB_MAX_DIMS];
+  char *like;                    /* an input component whose dtype and item shape it has; NULL */
+  int64_t chunk_items;           /* 0: the default (contiguous, or 64 items when compressed) */
+  int deflate;                   /* 0..9 */
+  char where[INB__WHERE];
+} inb__job_dataset;
+
+typedef struct {
+  char *src[INB__MAX_SRC];       /* component names, without '/' */
+  size_t nsrc;
+  char *dst;
+} inb__job_pair;
+
+typedef struct {
+  const inb__action_spec *action;
+  inb__argvals args;             /* its strings are the job's own where owned_strings has their bit */
+  unsigned owned_strings;
+  inb__job_pair *pairs;
+  size_t npairs;
+  /* parallel options */
+  inb_target target, local;
+  int n_workers, retries;
+  inb_schedule schedule;
+  int64_t chunk, max_failures;
+  char where[INB__WHERE];
+} inb__job_step;
+
+typedef struct {
+  char *path, *text;             /* the job file and its text (the output records it) */
+  char **sets;                   /* the --set overrides, as given */
+  size_t nsets;
+  char *input;                   /* resolved */
+  char **components;             /* dataset paths in the input ("/images") */
+  size_t ncomponents;
+  int64_t batch_size;            /* 0: the library's bounded default */
+  char *output;                  /* resolved */
+  inb__job_dataset *datasets;
+  size_t ndatasets;
+  inb__job_step *steps;
+  size_t nsteps;
+  char where_input[INB__WHERE], where_output[INB__WHERE], where_pipeline[INB__WHERE];
+} inb__job;
+
+/* Reads and checks the job file at `path`, with the --set overrides sets[0..nsets) ("KEY=VALUE") applied first:
+ * its fields and their types, the actions and their arguments (nothing is opened: inb__pipeline_plan checks the
+ * files). Local: no MPI. On success *out is the caller's (inb__job_free). Returns 0, INB_EINVAL or INB_ENOTFOUND
+ * (the message names the file, line and column, the field, what was expected and what was found), INB_ENOMEM. */
+int inb__job_load(const char *path, const char *const *sets, size_t nsets, inb__job **out);
+
+/* Frees the job and everything it owns; sets *j = NULL. NULL-safe. */
+void inb__job_free(inb__job **j);
+
+#endif

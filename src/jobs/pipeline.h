@@ -1,0 +1,39 @@
+/* Internal: a job's pipeline made runnable. Every step works on one item at a time, so the whole pipeline runs as
+ * one action: for each item, on the rank (and thread) that read its rows, every step in order, each reading the
+ * rows of its sources (the input's, an earlier step's, an output's) and writing its destination (an output
+ * dataset's row, or a row kept in memory for later steps). No row is read twice or moved between ranks. */
+#ifndef INB_JOBS_PIPELINE_H
+#define INB_JOBS_PIPELINE_H
+
+#include "jobs/job.h"
+
+typedef struct inb__pipeline inb__pipeline;
+
+/* Opens the job's input over *comm (an MPI_Comm*, NULL = WORLD: collective) and checks the pipeline against it:
+ * every source exists when its step runs, dtypes and shapes flow from step to step, every output dataset is
+ * written once and matches what writes it, every step has the same parallel options. On success *out is the
+ * caller's (inb__pipeline_free). Returns 0, INB_EINVAL or INB_ENOTFOUND (the message names the job's file,
+ * line and column, or the input), INB_EIO, INB_ENOMEM. */
+int inb__pipeline_plan(const inb__job *j, void *comm, inb__pipeline **out);
+
+/* What the output records of where it came from (strings the caller owns; rank 0's are written, NULL as ""). */
+typedef struct {
+  const char *job_text, *job_path, *sets, *version, *hosts, *started;
+  int ranks;
+} inb__provenance;
+
+/* Creates the output (refused when it exists, unless overwrite), runs the pipeline over every item, records the
+ * provenance, and commits the output, or removes it when the run failed. Collective. Returns 0, INB_EITEM
+ * (some items failed: the output is committed and lists them), or the failure (nothing committed). */
+int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const inb__provenance *prov);
+
+/* The number of items of the input. */
+int64_t inb__pipeline_items(const inb__pipeline *p);
+
+/* One line per step and output, for --dry-run: what reads what and writes where, with dtypes and shapes. */
+void inb__pipeline_describe(const inb__pipeline *p, const inb__job *j, char *buf, size_t cap);
+
+/* Closes the input and frees the plan; sets *p = NULL. Collective (the input's close). NULL-safe. */
+void inb__pipeline_free(inb__pipeline **p);
+
+#endif

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Every kind of bad job the command must refuse before it writes anything: for each, the exit status, words of
+# the message (the file, the line and column where there is one, what was expected and found) and that no output
+# exists. Environment: INBATCH, MAKE_IMAGES, WORK (a scratch directory).
+set -uo pipefail
+inbatch="${INBATCH:?}"
+work="${WORK:?}/bad"
+rm -rf "$work" && mkdir -p "$work"
+"${MAKE_IMAGES:?}" "$work/images.h5" 8 4 || exit 1
+failures=0 cases=0
+
+# Odd inputs, made with h5py: components of different lengths, a string dataset, an empty one.
+/usr/bin/python3 - "$work" <<'PY' || exit 1
+import sys, h5py, numpy as np
+d = sys.argv[1]
+with h5py.File(f"{d}/odd.h5", "w") as f:
+    f["a"] = np.zeros((4, 2), np.float32)
+    f["b"] = np.zeros((5, 2), np.float32)
+    f.create_dataset("s", (4,), dtype=h5py.string_dtype())
+    f["empty"] = np.zeros((0, 2), np.float32)
+PY
+printf 'not an HDF5 file\n' >"$work/text.h5"
+
+good() { # the body of a valid job reading file $1 (default images.h5), writing out.h5
+  cat <<YAML
+input:
+  file: ${1:-images.h5}
+  components: [images]
+output:
+  file: out.h5
+  datasets:
+    - name: y
+pipeline:
+  - action: scale
+    src: images
+    dst: y
+    args: {a: 2}
+YAML
+}
+
+# expect NAME STATUS "WORDS" [ARGS...]: runs inbatch ARGS (default: run job.yaml), checks its status, that its
+# stderr contains each |-separated word, and that out.h5 was not written.
+expect() {
+  local name="$1" want="$2" words="$3"
+  shift 3
+  cases=$((cases + 1))
+  [[ "$name" == "output exists" ]] || rm -f "$work/out.h5"
+  local args=("$@")
+  ((${#args[@]})) || args=(run "$work/job.yaml")
+  local status=0
+  "$inbatch" "${args[@]}" </dev/null >"$work/stdout" 2>"$work/stderr" || status=$?
+  local ok=1 word
+  [[ "$status" == "$want" ]] || ok=0
+  IFS='|' read -ra list <<<"$words"
+  for word in "${list[@]}"; do grep -qF -- "$word" "$work/stderr" || ok=0; done
+  [[ -e "$work/out.h5" && "$name" != "output exists" ]] && ok=0
+  if ((ok)); then
+    echo "ok   $name"
+  else
+    failures=$((failures + 1))
+    echo "FAIL $name: status $status (expected $want); stderr:"
+    sed 's/^/       /' "$work/stderr"
+  fi
+}
+
+job() { cat >"$work/job.yaml"; }
+
+good nothing.h5 | job
+expect "missing input file" 1 "job '$work/job.yaml' line 2|nothing.h5|no such file"
+good text.h5 | job
+expect "input not HDF5" 1 "text.h5|not an HDF5 file"
+good | sed 's/components: \[images\]/components: [imgs]/' | job
+expect "missing dataset" 1 "'/imgs' not found|/images"
+good odd.h5 | sed 's/components: \[images\]/components: [a, b]/; s/src: images/src: a/' | job
+expect "components of different lengths" 1 "different lengths"
+good odd.h5 | sed 's/components: \[images\]/components: [s]/; s/src: images/src: s/' | job
+expect "unsupported dtype" 1 "variable-length string"
+good odd.h5 | sed 's/components: \[images\]/components: [empty]/; s/src: images/src: empty/' | job
+expect "empty dataset" 1 "no items"
+printf 'input:\n  file: images.h5\n  components: [images\noutput: x\n' | job
+expect "YAML syntax error" 1 "job '$work/job.yaml' line|col"
+good | sed 's/^output:/outptu:/' | job
+expect "unknown field" 1 "line 4 col 1|unknown field 'outptu'|did you mean 'output'"
+good | sed 's/{a: 2}/{a: two}/' | job
+expect "wrong type" 1 "line 12|'pipeline.0.args.a'|expected a number|'two'"
+good | sed 's/action: scale/action: scael/' | job
+expect "unknown action" 1 "line 9|unknown action 'scael'|did you mean 'scale'"
+good | sed 's/{a: 2}/{factor: 2}/' | job
+expect "unknown argument" 1 "line 12|has no argument 'factor'|a, b"
+good | sed 's/    args: {a: 2}/    args: {a: 2}\n    target: thread/' | job
+expect "bad target" 1 "line 13|expected a target|'thread'|did you mean 'threads'"
+good | sed 's/    args: {a: 2}/    args: {a: 2}\n    target: async\n    n_workers: 2/' | job
+expect "async target" 1 "line 13|target async"
+good | sed 's/^output:/batch_size: 0\noutput:/' | job
+expect "batch_size 0" 1 "'batch_size'|expected a positive number|0"
+good | sed 's/^output:/batch_size: -4\noutput:/' | job
+expect "batch_size negative" 1 "'batch_size'|-4"
+good | job
+printf 'x' >"$work/out.h5"
+expect "output exists" 1 "out.h5' exists|--overwrite"
+[[ "$(cat "$work/out.h5")" == x ]] || { echo "FAIL output exists: it was changed"; failures=$((failures + 1)); }
+rm -f "$work/out.h5"
+good | sed 's/file: out.h5/file: images.h5/' | job
+expect "output equal to input" 1 "is the input file itself" run "$work/job.yaml" --overwrite
+good | sed 's/^output:/plugins: [libmine.so]\noutput:/' | job
+expect "plugins (not built)" 1 "'plugins' is not built yet"
+good | sed 's/    args: {a: 2}/    args: {a: 2}\n    kernel: "y = x"/' | job
+expect "kernels (not built)" 1 "'kernel' is not built yet"
+good | job
+expect "--set of an unknown key" 1 "--set pipeline.0.argz.a=3|did you mean 'args'" run "$work/job.yaml" --set pipeline.0.argz.a=3
+expect "job path is a directory" 1 "$work|directory" run "$work"
+expect "no job file" 1 "no such file" run "$work/none.yaml"
+expect "unknown option" 1 "unknown option '--fast'|inbatch --help" run "$work/job.yaml" --fast
+expect "unknown command" 1 "unknown command 'rn'" rn "$work/job.yaml"
+
+echo "bad_jobs: $cases cases, $failures failed"
+((failures == 0))

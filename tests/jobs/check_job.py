@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Checks a job's output against numpy: every dataset the job wrote, recomputed from the input with an
+independent computation, and the results table's states.
+
+Usage: check_job.py JOB_NAME INPUT.h5 OUTPUT.h5
+JOB_NAME is one of the jobs under jobs/ (normalize, scale_clip, to_uint8). Exit 0 when everything matches;
+otherwise 1, with what differs."""
+import sys
+
+import h5py
+import numpy as np
+
+DONE, FAILED = 1, 2
+
+
+def fnv1a(row):
+    h = np.uint64(1469598103934665603)
+    prime = np.uint64(1099511628211)
+    with np.errstate(over="ignore"):
+        for byte in row.tobytes():
+            h = np.uint64((h ^ np.uint64(byte)) * prime)
+    return h
+
+
+def round_half_away(v):
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def check_normalize(x, out, states, problems):
+    y, stats = out["normalized"][...], out["stats"][...]
+    for i in range(x.shape[0]):
+        xi = x[i].astype(np.float64)
+        lo, hi = xi.min(), xi.max()
+        if hi == lo:
+            if states[i] != FAILED or np.any(y[i] != 0):
+                problems.append(f"item {i} is constant: it must have failed with zero rows")
+            continue
+        want = ((xi - lo) / (hi - lo)).astype(np.float32)
+        if states[i] != DONE or not np.array_equal(y[i], want):
+            problems.append(f"item {i}: normalized rows differ")
+        s = stats[i]
+        ref = [lo, hi, xi.mean(), xi.std(), 0.0]
+        if not np.allclose(s, ref, rtol=1e-9, atol=1e-12):
+            problems.append(f"item {i}: stats {s} != {ref}")
+
+
+def check_scale_clip(x, out, states, problems):
+    want = np.clip(np.float32(2) * x + np.float32(1), np.float32(0), np.float32(10))
+    if not np.array_equal(out["clipped"][...], want):
+        problems.append("clipped rows differ from clip(2x + 1, 0, 10)")
+    if np.any(states != DONE):
+        problems.append("some items are not done")
+
+
+def check_to_uint8(x, out, states, problems):
+    v = (np.float32(25.5) * x + np.float32(0)).astype(np.float64)
+    want = np.clip(round_half_away(v), 0, 255).astype(np.uint8)
+    if not np.array_equal(out["u8"][...], want):
+        problems.append("u8 rows differ from 25.5x rounded half away from zero and saturated")
+    sums = out["checksum"][...]
+    for i in range(x.shape[0]):
+        if sums[i] != fnv1a(x[i]):
+            problems.append(f"item {i}: checksum differs")
+            break
+    if np.any(states != DONE):
+        problems.append("some items are not done")
+
+
+def main():
+    name, inp, outp = sys.argv[1:4]
+    with h5py.File(inp, "r") as fin, h5py.File(outp, "r") as fout:
+        x = fin["images"][...]
+        table = fout["inbatch_results"][...]
+        problems = []
+        if not np.array_equal(table["index"], np.arange(x.shape[0])):
+            problems.append("the results table's index column is not 0..n-1")
+        {"normalize": check_normalize, "scale_clip": check_scale_clip, "to_uint8": check_to_uint8}[name](
+            x, fout, table["state"], problems)
+        for attr in ("inbatch_job", "inbatch_version", "inbatch_hosts", "inbatch_ranks", "inbatch_started",
+                     "inbatch_ended"):
+            if attr not in fout.attrs:
+                problems.append(f"the output has no attribute {attr}")
+    for p in problems[:10]:
+        print(f"check_job {name}: {p}")
+    if not problems:
+        print(f"check_job {name}: {x.shape[0]} items match")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
