@@ -118,6 +118,10 @@ inb_batch *inb_item_batch(inb_item *it);
 /* The task's position in the call (0-based). */
 size_t inb_item_task(const inb_item *it);
 
+/* The index of the task's item (inb_batch_index of its position; in inb_h5_run, its row in the file), on every
+ * target and rank; -1 for tasks that are not one item each (run_once, custom inits). */
+int64_t inb_item_index(const inb_item *it);
+
 /* The MPI rank the task runs on; 0 outside INB_MPI. */
 int inb_item_rank(const inb_item *it);
 

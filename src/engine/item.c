@@ -40,6 +40,7 @@ void inb__item_release(struct inb_item *it) {
 
 inb_batch *inb_item_batch(inb_item *it) { return it ? it->b : NULL; }
 size_t inb_item_task(const inb_item *it) { return it ? it->task : 0; }
+int64_t inb_item_index(const inb_item *it) { return it ? it->index : -1; }
 int inb_item_rank(const inb_item *it) { return it ? it->rank : 0; }
 void *inb_item_loop(inb_item *it) { return it ? it->loop : NULL; }
 void *inb_item_data(const inb_item *it) { return it ? it->data : NULL; }

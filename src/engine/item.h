@@ -7,6 +7,7 @@
 struct inb_item {
   inb_batch *b;
   size_t task;
+  int64_t index;    /* the item's index in the batch or dataset; -1 for tasks that are not items */
   int rank;
   void *loop;       /* async: the uv_loop_t* */
   char *msg;        /* inb_fail's message for the current task (valid when has_msg) */

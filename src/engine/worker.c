@@ -192,6 +192,7 @@ static void run_one(inb__worker *w, size_t i) {
   inb__call *c = w->c;
   if (late(w, i) || stopped(w, i) || !args_of(w, i)) return;
   w->item.task = c->task_base + i;
+  w->item.index = c->index && c->gen != INB__GEN_ONCE ? c->index[i] : -1;
   inb_value *res = &w->scratch;
   int rc, attempts = 0;
   do {

@@ -357,10 +357,31 @@ static int run_checksum(inb__rows *r, const inb__argvals *a, inb_item *it, inb_v
   return 0;
 }
 
+/* ---- noise: x + N(0, sigma), from the item's own stream ------------------------------------------------------ */
+
+static int run_noise(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result) {
+  (void)it, (void)result;
+  const inb_array *x = &r->src[0];
+  inb_array *y = &r->dst[0];
+  double sigma = inb__arg_real(a, "sigma");
+  for (size_t i = 0, n = inb_array_count(x); i < n; i++)
+    put_float(y->data, y->dtype, i, get(x->data, x->dtype, i) + sigma * inb__rng_normal(r->rng));
+  return 0;
+}
+
+static int check_noise(const inb__argvals *a) {
+  double s = inb__arg_real(a, "sigma");
+  return s >= 0 && s < INFINITY ? 0 : inb__err(INB_EINVAL, "noise's sigma must be finite and >= 0; found %g", s);
+}
+
+static const inb__argspec k_noise_args[] = {
+    {"sigma", INB__ARG_REAL, "1", NULL, "the standard deviation"},
+};
+
 /* ---- the registry -------------------------------------------------------------------------------------------- */
 
-#define SPEC(name, doc, args, shape, check, run) {name, doc, args, sizeof args / sizeof args[0], 1, shape, check, run}
-#define SPEC0(name, doc, shape, run) {name, doc, NULL, 0, 1, shape, NULL, run}
+#define SPEC(name, doc, args, shape, check, run) {name, doc, args, sizeof args / sizeof args[0], 1, false, shape, check, run}
+#define SPEC0(name, doc, shape, run) {name, doc, NULL, 0, 1, false, shape, NULL, run}
 
 static const inb__action_spec k_actions[] = {
     SPEC("scale", "y = a*x + b, elementwise (float rows keep their dtype; integer rows give float64)", k_scale_args,
@@ -375,6 +396,9 @@ static const inb__action_spec k_actions[] = {
     SPEC0("checksum", "per item: FNV-1a (64-bit) of the row's bytes, a uint64 scalar, to verify copies",
           checksum_shape, run_checksum),
     SPEC0("copy", "y = x", same_shape, run_copy),
+    {"noise", "y = x + a normal draw of standard deviation sigma, elementwise, from the item's own random stream "
+              "(the same whatever the ranks or schedule; float rows keep their dtype, integer rows give float64)",
+     k_noise_args, sizeof k_noise_args / sizeof k_noise_args[0], 1, true, float_shape, check_noise, run_noise},
 };
 
 size_t inb__actions_count(void) { return sizeof k_actions / sizeof k_actions[0]; }

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "jobs/rng.h"
+
 typedef enum { INB__ARG_REAL, INB__ARG_INT, INB__ARG_BOOL, INB__ARG_STR, INB__ARG_DTYPE } inb__argtype;
 
 typedef struct {
@@ -33,12 +35,14 @@ typedef struct {
   } v[8];
 } inb__argvals;
 
-/* One item's rows for an action: src[0..nsrc) to read, dst[0..ndst) to write (ndst is 1 for every built-in). */
+/* One item's rows for an action: src[0..nsrc) to read, dst[0..ndst) to write (ndst is 1 for every built-in),
+ * and the item's random stream for this step (NULL unless the action needs one or the step asks, rng: true). */
 typedef struct {
   const inb_array *src;
   size_t nsrc;
   inb_array *dst;
   size_t ndst;
+  inb__rng *rng;
 } inb__rows;
 
 typedef struct inb__action_spec {
@@ -47,6 +51,7 @@ typedef struct inb__action_spec {
   const inb__argspec *args;
   size_t nargs;
   size_t nsrc;            /* sources per call (every built-in: 1) */
+  bool needs_rng;         /* run draws from rows->rng: every item gets its stream */
   /* The destination row of one item: dtype, ndim and shape from the sources' (src rows with data NULL). Returns
    * 0, or INB_EINVAL with inb_errmsg() saying why (the caller adds where). */
   int (*shape)(const inb_array *src, const inb__argvals *a, inb_array *dst);

@@ -384,8 +384,8 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
 
 static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step *st) {
   static const char *const keys[] = {"action", "src", "dst", "args", "init", "target", "local", "n_workers",
-                                     "schedule", "chunk", "retries", "max_failures"};
-  static const char *const later[] = {"kernel", "expr", "p", "rng", "plugin"};
+                                     "schedule", "chunk", "retries", "max_failures", "p", "rng"};
+  static const char *const later[] = {"kernel", "expr", "plugin"};
   int rc = need_map(b, step, NULL);
   if (!rc) rc = check_keys(b, step, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
   if (rc) return rc;
@@ -406,6 +406,16 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
                           name, close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "");
   }
   if ((rc = bind_options(b, step, st))) return rc;
+  const inb__ynode *v;
+  st->p = 1;
+  if ((v = inb__ymap_get(step, "p"))) {
+    if ((rc = inb__ynode_real(b->d, v, NULL, &st->p))) return rc;
+    if (!(st->p > 0 && st->p <= 1))
+      return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "expected a share of the items, above 0 and at most 1; found %g",
+                            st->p);
+  }
+  if ((v = inb__ymap_get(step, "rng")) && (rc = inb__ynode_bool(b->d, v, NULL, &st->rng))) return rc;
+  st->rng = st->rng || st->action->needs_rng;
   if ((rc = bind_args(b, step, st, si))) return rc;
   return bind_pairs(b, step, st);
 }
@@ -428,8 +438,8 @@ static int bind_pipeline(binder *b, const inb__ynode *p) {
 /* ---- the job ------------------------------------------------------------------------------------------------------ */
 
 static int bind(binder *b, const inb__ynode *root) {
-  static const char *const keys[] = {"input", "batch_size", "output", "pipeline"};
-  static const char *const later[] = {"kernels", "plugins", "seed", "slurm", "journal"};
+  static const char *const keys[] = {"input", "batch_size", "output", "pipeline", "seed"};
+  static const char *const later[] = {"kernels", "plugins", "slurm", "journal"};
   int rc = need_map(b, root, "");
   if (!rc) rc = check_keys(b, root, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
   const char *const need[] = {"input", "output", "pipeline"};
@@ -443,6 +453,10 @@ static int bind(binder *b, const inb__ynode *root) {
       rc = inb__ynode_err(b->d, bs, NULL, INB_EINVAL, "expected a positive number of items; found %lld",
                           (long long)b->j->batch_size);
   }
+  const inb__ynode *seed = inb__ymap_get(root, "seed");
+  int64_t s = 0;
+  if (!rc && seed) rc = nonneg_int(b, seed, NULL, INT64_MAX, &s);
+  b->j->seed = (uint64_t)s;
   if (!rc) rc = bind_output(b, inb__ymap_get(root, "output"));
   if (!rc) rc = bind_pipeline(b, inb__ymap_get(root, "pipeline"));
   return rc;

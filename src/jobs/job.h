@@ -39,6 +39,8 @@ typedef struct {
   int n_workers, retries;
   inb_schedule schedule;
   int64_t chunk, max_failures;
+  double p;                      /* the share of the items the step applies to (1: all); the others pass through */
+  bool rng;                      /* every item gets its own random stream (implied by actions that draw) */
   char where[INB__WHERE];
 } inb__job_step;
 
@@ -50,6 +52,7 @@ typedef struct {
   char **components;             /* dataset paths in the input ("/images") */
   size_t ncomponents;
   int64_t batch_size;            /* 0: the library's bounded default */
+  uint64_t seed;                 /* keys every random draw (rng.h) */
   char *output;                  /* resolved */
   inb__job_dataset *datasets;
   size_t ndatasets;

@@ -23,6 +23,7 @@ typedef struct {
 
 typedef struct {
   const inb__job_step *step;
+  size_t step_index;                   /* keys the step's random draws */
   size_t src[INB__MAX_SRC], nsrc, dst; /* slots */
 } call;
 
@@ -99,7 +100,7 @@ static int declared_row(const inb__pipeline *p, const inb__job_dataset *ds, inb_
 /* One src/dst pair of a step: its sources found, its destination's row computed and placed. */
 static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *st, size_t si, const inb__job_pair *pr,
                      bool *written) {
-  call c = {.step = st, .nsrc = pr->nsrc};
+  call c = {.step = st, .step_index = si, .nsrc = pr->nsrc};
   if (pr->nsrc != st->action->nsrc)
     return inb__err(INB_EINVAL, "%s: action '%s' reads %zu component%s a call; this src names %zu", st->where,
                     st->action->name, st->action->nsrc, st->action->nsrc == 1 ? "" : "s", pr->nsrc);
@@ -113,6 +114,14 @@ static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *s
   inb_array out = {0};
   int rc = st->action->shape(&p->slots[c.src[0]].row, &st->args, &out);
   if (rc) return inb__err(rc, "%s: %s", st->where, inb_errmsg());
+  if (st->p < 1 && (pr->nsrc != 1 || !same_row(&out, &p->slots[c.src[0]].row))) {
+    char a[128], b[128];
+    shape_text(&p->slots[c.src[0]].row, a, sizeof a);
+    shape_text(&out, b, sizeof b);
+    return inb__err(INB_EINVAL, "%s: with p below 1 the items the step skips pass through unchanged, so it must "
+                                "write rows like the one it reads (%s); action '%s' writes %s", st->where, a,
+                    st->action->name, b);
+  }
   const inb__job_dataset *ds = output_named(j, pr->dst);
   if (ds) {
     size_t k = (size_t)(ds - j->datasets);
@@ -280,9 +289,16 @@ static int run_item(inb_item *it, const inb_args *args, inb_value *result) {
     int rc = 0;
     for (size_t s = 0; !rc && s < k->nsrc; s++) rc = view(p, k->src[s], it, args, mem, &src[s]);
     if (!rc) rc = view(p, k->dst, it, args, mem, &dst);
-    inb__rows rows = {.src = src, .nsrc = k->nsrc, .dst = &dst, .ndst = 1};
+    if (rc) return rc;
+    int64_t index = inb_item_index(it);
+    if (k->step->p < 1 && !inb__rng_selected(p->job->seed, k->step_index, index, k->step->p)) {
+      if (dst.data != src[0].data) memcpy(dst.data, src[0].data, inb__array_bytes(&src[0])); /* passes through */
+      continue;
+    }
+    inb__rng stream = inb__rng_stream(p->job->seed, k->step_index, index);
+    inb__rows rows = {.src = src, .nsrc = k->nsrc, .dst = &dst, .ndst = 1, .rng = k->step->rng ? &stream : NULL};
     *result = inb_none();
-    if (!rc) rc = k->step->action->run(&rows, &k->step->args, it, result);
+    rc = k->step->action->run(&rows, &k->step->args, it, result);
     if (rc) return rc;
   }
   return 0;

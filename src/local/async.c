@@ -94,6 +94,7 @@ static void start_more(async_run *a) {
     size_t i = a->next++;
     struct inb_item *it = &a->items[i];
     *it = (struct inb_item){.b = c->b, .task = c->task_base + i, .rank = c->rank, .loop = &a->loop,
+                            .index = c->index && c->gen != INB__GEN_ONCE ? c->index[i] : -1,
                             .on_done = on_done, .async = a, .io = c->io, .outrows = &c->outrows,
                             .task_base = c->task_base, .data = c->act->data, .deadline_ns = c->deadline_ns};
     if (inb__worker_late(&a->w, i) || inb__worker_stopped(&a->w, i)) {

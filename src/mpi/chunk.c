@@ -4,8 +4,9 @@
  * rather than a record per task wherever they can, because a record per task costs more than a trivial task:
  *   tasks     record 0: an argument list [INT gen, INT first, INT count] + the item columns:
  *               indices     positional ARRAY int64[count] (the items' indices)
- *               component   named ARRAY (the component's rows first..first+count), under the component's name
- *               items       one named ARRAY of rows per component
+ *               component   the indices as above, and a named ARRAY (the component's rows first..first+count)
+ *                           under the component's name (by reference: a STR naming the component instead)
+ *               items       the indices, and one named ARRAY of rows per component (by reference: STR "")
  *               run_once    nothing
  *               custom      nothing; records 1..count are the tasks' own argument lists
  *   outcomes  record 0: an argument list [INT first, INT count] (+ with a post: ARRAY uint8 kinds[count] and
@@ -42,7 +43,7 @@ static int put_descriptor(const inb__mpi *x, size_t first, size_t count, inb_arg
   if (!rc) rc = inb_args_add(d, inb_int((int64_t)first));
   if (!rc) rc = inb_args_add(d, inb_int((int64_t)count));
   bool rows = c->gen == INB__GEN_COMPONENT || c->gen == INB__GEN_ITEMS;
-  if (!rc && (c->gen == INB__GEN_INDICES || (rows && c->by_ref))) {
+  if (!rc && (c->gen == INB__GEN_INDICES || rows)) { /* every per-item task knows its item (inb_item_index) */
     inb_array idx = {.dtype = INB_I64, .ndim = 1, .shape = {(int64_t)count}, .data = (void *)(c->index + first)};
     rc = inb_args_add(d, inb_arr(idx));
   }
@@ -109,10 +110,11 @@ static int64_t desc_int(const inb_args *d, size_t i) {
 /* Checks that the columns match the generator and the count: the decoder knows bytes, not meaning. */
 static int check_columns(const inb__mpi *x, decoded *d) {
   const inb_args *a = d->desc;
-  bool by_ref = (d->gen == INB__GEN_ITEMS || d->gen == INB__GEN_COMPONENT) && inb_args_npos(a) == 5;
-  size_t want_pos = by_ref ? 5 : d->gen == INB__GEN_INDICES ? 4 : 3;
+  bool rows = d->gen == INB__GEN_ITEMS || d->gen == INB__GEN_COMPONENT;
+  bool by_ref = rows && inb_args_npos(a) == 5;
+  size_t want_pos = by_ref ? 5 : d->gen == INB__GEN_INDICES || rows ? 4 : 3;
   if (inb_args_npos(a) != want_pos) return inb__err(INB_ECORRUPT, "chunk: %zu descriptor values", inb_args_npos(a));
-  if (d->gen == INB__GEN_INDICES || by_ref) {
+  if (d->gen == INB__GEN_INDICES || rows) {
     const inb_value *v = inb_args_at(a, 3);
     if (v->kind != INB_ARRAY || v->u.a.dtype != INB_I64 || v->u.a.ndim != 1 || (uint64_t)v->u.a.shape[0] != d->count)
       return inb__err(INB_ECORRUPT, "chunk: the index column does not hold %llu int64", (unsigned long long)d->count);

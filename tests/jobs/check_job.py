@@ -66,6 +66,19 @@ def check_to_uint8(x, out, states, problems):
         problems.append("some items are not done")
 
 
+def check_augment(x, out, states, problems):
+    y = out["augmented"][...]
+    same = np.array([np.array_equal(y[i], x[i]) for i in range(x.shape[0])])
+    share = 1 - same.mean()
+    if not 0.25 <= share <= 0.75:
+        problems.append(f"{share:.2f} of the items got noise; p is 0.5")
+    d = (y[~same].astype(np.float64) - x[~same])
+    if d.size and not 0.08 <= d.std() <= 0.12:
+        problems.append(f"the noise's standard deviation is {d.std():.3f}; sigma is 0.1")
+    if np.any(states != DONE):
+        problems.append("some items are not done")
+
+
 def main():
     name, inp, outp = sys.argv[1:4]
     with h5py.File(inp, "r") as fin, h5py.File(outp, "r") as fout:
@@ -74,7 +87,8 @@ def main():
         problems = []
         if not np.array_equal(table["index"], np.arange(x.shape[0])):
             problems.append("the results table's index column is not 0..n-1")
-        {"normalize": check_normalize, "scale_clip": check_scale_clip, "to_uint8": check_to_uint8}[name](
+        {"normalize": check_normalize, "scale_clip": check_scale_clip, "to_uint8": check_to_uint8,
+         "augment": check_augment}[name](
             x, fout, table["state"], problems)
         for attr in ("inbatch_job", "inbatch_version", "inbatch_hosts", "inbatch_ranks", "inbatch_started",
                      "inbatch_ended"):

@@ -543,6 +543,51 @@ static void test_call_arrays_are_views_of_the_callers_memory_on_rank0_and_one_co
   assert_checks();
 }
 
+/* ---- every task knows its item ----------------------------------------------------------------------------- */
+
+static int return_index(inb_item *it, const inb_args *args, inb_value *result) {
+  (void)args;
+  *result = inb_int(inb_item_index(it));
+  return 0;
+}
+
+/* The batch's indices are 7*i + 3: each task's result must be its own item's. */
+static int post_indices(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
+                        inb_batch **out, void *data) {
+  (void)call, (void)extra, (void)out, (void)data;
+  for (size_t i = 0; i < inb_results_count(r); i++) {
+    const inb_value *v = inb_result_value(r, i);
+    if (!v) return verdict("task %zu failed: %s", i, inb_result_error(r, i)->message);
+    if (v->u.i != inb_batch_index(b, i)) return verdict("task %zu saw item %lld, not %lld", i, (long long)v->u.i,
+                                                        (long long)inb_batch_index(b, i));
+  }
+  return 0;
+}
+
+static void test_every_task_knows_its_item_index_on_every_rank(void **state) {
+  (void)state;
+  reset_checks();
+  size_t n = 5 * (size_t)g_size + 3;
+  int64_t *index = malloc(n * sizeof *index);
+  for (size_t i = 0; i < n; i++) index[i] = 7 * (int64_t)i + 3;
+  inb_batch *b = inb_batch_new(g_rank == 0 ? index : NULL, g_rank == 0 ? n : 0);
+  float *rows = calloc(n, sizeof *rows);
+  if (g_rank == 0) inb_batch_set(b, "v", (inb_array){.dtype = INB_F32, .ndim = 1, .shape = {(int64_t)n}, .data = rows}, false);
+  const char *inits[] = {"indices", "items", "v"};
+  for (size_t k = 0; k < 3; k++)
+    for (inb_schedule s = INB_STATIC; s <= INB_DYNAMIC; s++) {
+      inb_action act = {.name = "index", .fn = return_index, .init = inits[k], .post = post_indices,
+                        .target = INB_MPI};
+      inb_opts o = {.schedule = s};
+      int rc = inb_run(b, &act, NULL, g_rank == 0 ? &o : NULL, NULL);
+      expect_rc(rc, 0, "init %s, %s: every task's inb_item_index is its item's", inits[k], sched_name(s));
+    }
+  inb_batch_free(&b);
+  free(rows);
+  free(index);
+  assert_checks();
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_call_arguments_from_rank0_reach_every_task_on_every_rank),
@@ -550,6 +595,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_items_init_gives_every_rank_aligned_copies_of_the_rows),
       cmocka_unit_test(test_component_init_gives_every_rank_aligned_copies_of_its_rows),
       cmocka_unit_test(test_call_arrays_are_views_of_the_callers_memory_on_rank0_and_one_copy_per_rank),
+      cmocka_unit_test(test_every_task_knows_its_item_index_on_every_rank),
   };
   return mpitest_main(&argc, &argv, "mpi.test_args", tests, sizeof tests / sizeof tests[0]);
 }
