@@ -16,7 +16,8 @@ static const char k_usage[] =
     "Commands:\n"
     "  run JOB.yaml        run the job's pipeline over every item and write its output\n"
     "  validate JOB.yaml   check the job without running it: fields, files, datasets, dtypes, shapes, actions\n"
-    "  actions [NAME]      list the built-in actions, or one with its arguments, types and defaults\n"
+    "  actions [NAME]      list the actions (built-in, and a plugin's with --plugin FILE), or one with its\n"
+    "                      arguments, types and defaults\n"
     "\n"
     "Options:\n"
     "  -h, --help          this help (COMMAND --help: that command's)\n"
@@ -62,11 +63,17 @@ static const char k_validate_usage[] =
     "Example: inbatch validate jobs/normalize.yaml\n";
 
 static const char k_actions_usage[] =
-    "Usage: inbatch actions [NAME]\n"
+    "Usage: inbatch actions [NAME] [--plugin FILE]...\n"
     "\n"
-    "Lists the built-in actions with a line each, or one action with its arguments, types and defaults.\n"
+    "Lists the actions with a line each, or one action with its arguments, types and defaults: the built-in\n"
+    "ones, and those of the plugins given (shared objects built against <inbatch/plugin.h>; a job loads them\n"
+    "with `plugins: [FILE]`).\n"
     "\n"
-    "Exit status: 0; 1 for an unknown action.\n"
+    "Options:\n"
+    "  --plugin FILE     load the plugin and list its actions too (repeatable)\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "Exit status: 0; 1 for an unknown action or a plugin that does not load.\n"
     "\n"
     "Example: inbatch actions clip\n";
 
@@ -109,6 +116,32 @@ static int parse_job_options(int argc, char **argv, bool is_run, inb__cmd *cmd) 
   return 0;
 }
 
+/* Options of actions. Returns 0, or the usage status after printing why. */
+static int parse_actions_options(int argc, char **argv, inb__cmd *cmd) {
+  static const struct option opts[] = {{"plugin", required_argument, NULL, 'p'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  optind = 1;
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
+    switch (c) {
+    case 'p':
+      if (cmd->nplugins == INB__CMD_MAX_PLUGINS) return inb__cmd_usage(cmd, "too many --plugin options");
+      cmd->plugins[cmd->nplugins++] = optarg;
+      break;
+    case 'h':
+      cmd->help = k_actions_usage;
+      return 0;
+    default:
+      return inb__cmd_usage(cmd, "%s '%s'", optopt == 'p' ? "a file is needed after" : "unknown option",
+                            argv[optind - 1]);
+    }
+  }
+  if (argc - optind > 1) return inb__cmd_usage(cmd, "actions takes one name at most");
+  cmd->action = optind < argc ? argv[optind] : NULL;
+  return 0;
+}
+
 static int parse(int argc, char **argv, inb__cmd *cmd) {
   if (argc < 2) return inb__cmd_usage(cmd, "a command is needed (run, validate or actions)");
   const char *verb = argv[1];
@@ -122,10 +155,7 @@ static int parse(int argc, char **argv, inb__cmd *cmd) {
   }
   if (strcmp(verb, "actions") == 0) {
     cmd->verb = INB__CMD_ACTIONS;
-    if (argc > 2 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0)) cmd->help = k_actions_usage;
-    if (argc > 3) return inb__cmd_usage(cmd, "actions takes one name at most");
-    cmd->action = argc > 2 ? argv[2] : NULL;
-    return 0;
+    return parse_actions_options(argc - 1, argv + 1, cmd);
   }
   if (strcmp(verb, "run") == 0 || strcmp(verb, "validate") == 0) {
     cmd->verb = verb[0] == 'r' ? INB__CMD_RUN : INB__CMD_VALIDATE;

@@ -380,8 +380,8 @@ static const inb__argspec k_noise_args[] = {
 
 /* ---- the registry -------------------------------------------------------------------------------------------- */
 
-#define SPEC(name, doc, args, shape, check, run) {name, doc, args, sizeof args / sizeof args[0], 1, false, shape, check, run}
-#define SPEC0(name, doc, shape, run) {name, doc, NULL, 0, 1, false, shape, NULL, run}
+#define SPEC(name, doc, args, shape, check, run) {name, doc, args, sizeof args / sizeof args[0], 1, false, shape, check, run, NULL}
+#define SPEC0(name, doc, shape, run) {name, doc, NULL, 0, 1, false, shape, NULL, run, NULL}
 
 static const inb__action_spec k_actions[] = {
     SPEC("scale", "y = a*x + b, elementwise (float rows keep their dtype; integer rows give float64)", k_scale_args,
@@ -398,7 +398,7 @@ static const inb__action_spec k_actions[] = {
     SPEC0("copy", "y = x", same_shape, run_copy),
     {"noise", "y = x + a normal draw of standard deviation sigma, elementwise, from the item's own random stream "
               "(the same whatever the ranks or schedule; float rows keep their dtype, integer rows give float64)",
-     k_noise_args, sizeof k_noise_args / sizeof k_noise_args[0], 1, true, float_shape, check_noise, run_noise},
+     k_noise_args, sizeof k_noise_args / sizeof k_noise_args[0], 1, true, float_shape, check_noise, run_noise, NULL},
 };
 
 size_t inb__actions_count(void) { return sizeof k_actions / sizeof k_actions[0]; }

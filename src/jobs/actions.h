@@ -5,21 +5,23 @@
 #ifndef INB_JOBS_ACTIONS_H
 #define INB_JOBS_ACTIONS_H
 
+#include <inbatch/plugin.h>
 #include <inbatch/run.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "jobs/rng.h"
 
-typedef enum { INB__ARG_REAL, INB__ARG_INT, INB__ARG_BOOL, INB__ARG_STR, INB__ARG_DTYPE } inb__argtype;
+/* The argument schema is the plugin ABI's (inbatch/plugin.h): built-in actions, kernels and plugins share it. */
+typedef inb_argspec inb__argspec;
+typedef inb_argtype inb__argtype;
+#define INB__ARG_REAL INB_ARG_REAL
+#define INB__ARG_INT INB_ARG_INT
+#define INB__ARG_BOOL INB_ARG_BOOL
+#define INB__ARG_STR INB_ARG_STR
+#define INB__ARG_DTYPE INB_ARG_DTYPE
 
-typedef struct {
-  const char *name;
-  inb__argtype type;
-  const char *dflt;       /* the default as the job would write it; NULL: required */
-  const char *choices;    /* INB__ARG_STR: the allowed values, space-separated; NULL: any */
-  const char *doc;
-} inb__argspec;
+enum { INB__MAX_ARGS = INB_PLUGIN_MAX_ARGS };
 
 /* An action's argument values, resolved (defaults applied, types checked): read by name. */
 typedef struct {
@@ -32,7 +34,9 @@ typedef struct {
     const char *s;        /* owned by the job */
     inb_dtype dtype;
     bool given;           /* written in the job (or by --set), not the default */
-  } v[8];
+  } v[INB__MAX_ARGS];
+  const void *ext;        /* the action's ext (a plugin's table entry), for its run to find */
+  inb_args *list;         /* a plugin's action: the values as a named list (owned by the step); else NULL */
 } inb__argvals;
 
 /* One item's rows for an action: src[0..nsrc) to read, dst[0..ndst) to write (ndst is 1 for every built-in),
@@ -59,6 +63,7 @@ typedef struct inb__action_spec {
   int (*check)(const inb__argvals *a);
   /* The work on one item. Returns 0, or a failure of the item through inb_fail(it, ...). */
   int (*run)(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result);
+  const void *ext;        /* what an action that is not built in carries (a plugin's entry); NULL */
 } inb__action_spec;
 
 /* The built-in actions, in the order `inbatch actions` lists them, and one by name (NULL when none). */

@@ -45,24 +45,46 @@ static const char *type_name(inb__argtype t) {
   return names[t];
 }
 
-static int list_actions(const char *name) {
-  if (!name) {
-    for (size_t i = 0; i < inb__actions_count(); i++)
-      printf("%-10s %s\n", inb__action_at(i)->name, inb__action_at(i)->doc);
-    return INB__EXIT_OK;
-  }
-  const inb__action_spec *a = inb__action_find(name);
-  if (!a) {
-    fprintf(stderr, "inbatch: no action '%s' (inbatch actions lists them)\n", name);
-    return INB__EXIT_USAGE;
-  }
-  printf("%s: %s\nsources per call: %zu\narguments:%s\n", a->name, a->doc, a->nsrc, a->nargs ? "" : " none");
+static void describe_action(const inb__action_spec *a, const char *origin) {
+  printf("%s: %s\n", a->name, a->doc);
+  if (origin) printf("from plugin: %s\n", origin);
+  printf("sources per call: %zu\narguments:%s\n", a->nsrc, a->nargs ? "" : " none");
   for (size_t k = 0; k < a->nargs; k++)
     printf("  %-8s %-6s %s%s%s%s%s  %s\n", a->args[k].name, type_name(a->args[k].type),
            a->args[k].dflt ? "default " : "required", a->args[k].dflt ? a->args[k].dflt : "",
            a->args[k].choices ? " (one of: " : "", a->args[k].choices ? a->args[k].choices : "",
-           a->args[k].choices ? ")" : "", a->args[k].doc);
-  return INB__EXIT_OK;
+           a->args[k].choices ? ")" : "", a->args[k].doc ? a->args[k].doc : "");
+}
+
+static int list_actions(const inb__cmd *cmd) {
+  inb__plugins *set = NULL;
+  int rc = 0;
+  for (size_t k = 0; !rc && k < cmd->nplugins; k++) rc = inb__plugins_load(&set, cmd->plugins[k], "--plugin");
+  if (rc) {
+    fprintf(stderr, "inbatch: %s\n", inb_errmsg());
+    inb__plugins_free(&set);
+    return INB__EXIT_USAGE;
+  }
+  const char *name = cmd->action;
+  int status = INB__EXIT_OK;
+  if (!name) {
+    for (size_t i = 0; i < inb__actions_count(); i++)
+      printf("%-10s %s\n", inb__action_at(i)->name, inb__action_at(i)->doc);
+    for (size_t i = 0; i < inb__plugins_count(set); i++)
+      printf("%-10s %s  [%s]\n", inb__plugins_at(set, i)->name, inb__plugins_at(set, i)->doc,
+             inb__plugins_origin(set, i));
+  } else if (inb__action_find(name)) {
+    describe_action(inb__action_find(name), NULL);
+  } else if (inb__plugins_find(set, name)) {
+    for (size_t i = 0; i < inb__plugins_count(set); i++)
+      if (strcmp(inb__plugins_at(set, i)->name, name) == 0) describe_action(inb__plugins_at(set, i), inb__plugins_origin(set, i));
+  } else {
+    fprintf(stderr, "inbatch: no action '%s' (inbatch actions lists them%s)\n", name,
+            cmd->nplugins ? "" : "; a plugin's: inbatch actions --plugin FILE");
+    status = INB__EXIT_USAGE;
+  }
+  inb__plugins_free(&set);
+  return status;
 }
 
 /* ---- run and validate ------------------------------------------------------------------------------------- */
@@ -228,7 +250,7 @@ int inb__cmd_main(const inb__cmd *cmd, int *argc, char ***argv) {
     printf("inbatch %d.%d.%d\n", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
     return INB__EXIT_OK;
   }
-  if (cmd->verb == INB__CMD_ACTIONS) return launcher_rank() == 0 ? list_actions(cmd->action) : INB__EXIT_OK;
+  if (cmd->verb == INB__CMD_ACTIONS) return launcher_rank() == 0 ? list_actions(cmd) : INB__EXIT_OK;
   if (inb_mpi_init(argc, argv)) {
     fprintf(stderr, "inbatch: MPI does not start: %s\n", inb_errmsg());
     return INB__EXIT_RUNTIME;

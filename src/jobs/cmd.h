@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum { INB__CMD_MAX_SETS = 64 };
+enum { INB__CMD_MAX_SETS = 64, INB__CMD_MAX_PLUGINS = 16 };
 
 /* The command's exit statuses (documented in --help and the README). */
 enum {
@@ -24,6 +24,8 @@ typedef struct {
   size_t nsets;
   bool overwrite, dry_run;
   const char *action;                   /* actions: one name, or NULL for all */
+  const char *plugins[INB__CMD_MAX_PLUGINS]; /* actions --plugin: the shared objects, as given */
+  size_t nplugins;
   const char *help;                     /* set: print it to stdout and exit 0 */
 } inb__cmd;
 

@@ -259,7 +259,7 @@ static int bind_args(binder *b, const inb__ynode *step, inb__job_step *st, size_
     size_t k = 0;
     while (k < act->nargs && strcmp(act->args[k].name, key->text) != 0) k++;
     if (k == act->nargs) {
-      const char *names[8];
+      const char *names[INB__MAX_ARGS];
       for (size_t j = 0; j < act->nargs; j++) names[j] = act->args[j].name;
       const char *close = inb__did_you_mean(key->text, names, act->nargs);
       char list[160] = "";
@@ -279,6 +279,7 @@ static int bind_args(binder *b, const inb__ynode *step, inb__job_step *st, size_
                             si, act->name, act->args[k].name, act->args[k].doc);
     rc = default_arg(&act->args[k], k, a);
   }
+  if (!rc && act->ext) rc = inb__plugin_bind(act, a);
   if (!rc && act->check && act->check(a))
     rc = inb__ynode_err(b->d, args ? args : step, NULL, INB_EINVAL, "%s", inb_errmsg());
   return rc;
@@ -397,13 +398,16 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
   const char *name;
   if (!action) return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "'action': missing (inbatch actions lists them)");
   if ((rc = inb__ynode_str(b->d, action, NULL, &name))) return rc;
-  if (!(st->action = inb__action_find(name))) {
-    const char *names[32];
-    size_t n = inb__actions_count();
-    for (size_t k = 0; k < n && k < 32; k++) names[k] = inb__action_at(k)->name;
+  if (!(st->action = inb__action_find(name)) && !(st->action = inb__plugins_find(b->j->plugins, name))) {
+    const char *names[64];
+    size_t n = 0;
+    for (size_t k = 0; k < inb__actions_count() && n < 64; k++) names[n++] = inb__action_at(k)->name;
+    for (size_t k = 0; k < inb__plugins_count(b->j->plugins) && n < 64; k++)
+      names[n++] = inb__plugins_at(b->j->plugins, k)->name;
     const char *close = inb__did_you_mean(name, names, n);
-    return inb__ynode_err(b->d, action, NULL, INB_EINVAL, "unknown action '%s'%s%s%s (inbatch actions lists them)",
-                          name, close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "");
+    return inb__ynode_err(b->d, action, NULL, INB_EINVAL, "unknown action '%s'%s%s%s (inbatch actions lists them%s)",
+                          name, close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "",
+                          b->j->plugins ? "; with --plugin FILE, a plugin's" : "");
   }
   if ((rc = bind_options(b, step, st))) return rc;
   const inb__ynode *v;
@@ -435,11 +439,29 @@ static int bind_pipeline(binder *b, const inb__ynode *p) {
   return rc;
 }
 
+/* ---- plugins ---------------------------------------------------------------------------------------------------- */
+
+/* plugins: a shared object's path, or a list of them, relative to the job file. Loaded now: the steps name their
+ * actions. */
+static int bind_plugins(binder *b, const inb__ynode *n) {
+  size_t count = n->kind == INB__YSEQ ? inb__ynode_len(n) : 1;
+  int rc = 0;
+  for (size_t k = 0; !rc && k < count; k++) {
+    const inb__ynode *item = n->kind == INB__YSEQ ? inb__yseq_at(n, k) : n;
+    char *path = NULL, where[INB__WHERE];
+    rc = resolve(b, item, "plugins", &path);
+    where_of(b, item, where, sizeof where);
+    if (!rc) rc = inb__plugins_load(&b->j->plugins, path, where);
+    free(path);
+  }
+  return rc;
+}
+
 /* ---- the job ------------------------------------------------------------------------------------------------------ */
 
 static int bind(binder *b, const inb__ynode *root) {
-  static const char *const keys[] = {"input", "batch_size", "output", "pipeline", "seed"};
-  static const char *const later[] = {"kernels", "plugins", "slurm", "journal"};
+  static const char *const keys[] = {"input", "batch_size", "output", "pipeline", "seed", "plugins"};
+  static const char *const later[] = {"kernels", "slurm", "journal"};
   int rc = need_map(b, root, "");
   if (!rc) rc = check_keys(b, root, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
   const char *const need[] = {"input", "output", "pipeline"};
@@ -458,6 +480,8 @@ static int bind(binder *b, const inb__ynode *root) {
   if (!rc && seed) rc = nonneg_int(b, seed, NULL, INT64_MAX, &s);
   b->j->seed = (uint64_t)s;
   if (!rc) rc = bind_output(b, inb__ymap_get(root, "output"));
+  const inb__ynode *plugins = inb__ymap_get(root, "plugins");
+  if (!rc && plugins) rc = bind_plugins(b, plugins);
   if (!rc) rc = bind_pipeline(b, inb__ymap_get(root, "pipeline"));
   return rc;
 }
@@ -546,6 +570,7 @@ void inb__job_free(inb__job **jp) {
     inb__job_step *st = &j->steps[s];
     for (size_t k = 0; k < st->args.n; k++)
       if (st->owned_strings & (1u << k)) free((char *)st->args.v[k].s);
+    inb_args_free(&st->args.list);
     for (size_t p = 0; p < st->npairs; p++) {
       for (size_t k = 0; k < st->pairs[p].nsrc; k++) free(st->pairs[p].src[k]);
       free(st->pairs[p].dst);
@@ -553,6 +578,7 @@ void inb__job_free(inb__job **jp) {
     free(st->pairs);
   }
   free(j->steps);
+  inb__plugins_free(&j->plugins); /* after the steps: their actions are the plugins' */
   free(j);
   *jp = NULL;
 }

@@ -7,8 +7,9 @@
 #include <inbatch.h>
 
 #include "jobs/actions.h"
+#include "jobs/plugins.h"
 
-enum { INB__WHERE = 600, INB__MAX_SRC = 4 };
+enum { INB__WHERE = 600, INB__MAX_SRC = INB_PLUGIN_MAX_SRC };
 
 typedef struct {
   char *name;                    /* without a leading '/' */
@@ -53,6 +54,7 @@ typedef struct {
   size_t ncomponents;
   int64_t batch_size;            /* 0: the library's bounded default */
   uint64_t seed;                 /* keys every random draw (rng.h) */
+  inb__plugins *plugins;         /* the plugins the job loads (NULL: none); their actions live as long as it */
   char *output;                  /* resolved */
   inb__job_dataset *datasets;
   size_t ndatasets;

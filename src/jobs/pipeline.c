@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "core/value.h"
+#include "engine/item.h"
 
 /* Where an item's row of a component lives while the pipeline runs on it. */
 typedef enum { FROM_INPUT, TO_OUTPUT, IN_MEMORY } slot_kind;
@@ -278,6 +279,13 @@ static int view(const inb__pipeline *p, size_t s, inb_item *it, const inb_args *
   return 0;
 }
 
+/* A failed call of a pipeline of several steps: its message says which step ("step 1 (gamma): ..."). */
+static int failed_in(inb_item *it, int rc, const call *k) {
+  char was[INB__ERRMSG_MAX];
+  snprintf(was, sizeof was, "%s", it->has_msg ? it->msg : inb_strerror(rc)); /* inb_fail writes over it->msg */
+  return inb_fail(it, rc, "step %zu (%s): %s", k->step_index, k->step->action->name, was);
+}
+
 /* The pipeline on one item: every call in order. The item's result is the last call's. */
 static int run_item(inb_item *it, const inb_args *args, inb_value *result) {
   const inb__pipeline *p = inb_item_data(it);
@@ -299,7 +307,7 @@ static int run_item(inb_item *it, const inb_args *args, inb_value *result) {
     inb__rows rows = {.src = src, .nsrc = k->nsrc, .dst = &dst, .ndst = 1, .rng = k->step->rng ? &stream : NULL};
     *result = inb_none();
     rc = k->step->action->run(&rows, &k->step->args, it, result);
-    if (rc) return rc;
+    if (rc) return p->job->nsteps > 1 ? failed_in(it, rc, k) : rc;
   }
   return 0;
 }
@@ -340,7 +348,10 @@ int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const
   if (!rc) rc = annotate(out, prov);
   if (!rc) {
     const inb__job_step *s0 = &j->steps[0];
-    inb_action act = {.name = s0->action->name, .fn = run_item, .init = "items", .target = s0->target,
+    char name[160] = ""; /* what the run's messages call it: "normalize > gamma > threshold" */
+    for (size_t k = 0, used = 0; k < j->nsteps && used < sizeof name; k++)
+      used += (size_t)snprintf(name + used, sizeof name - used, "%s%s", k ? " > " : "", j->steps[k].action->name);
+    inb_action act = {.name = name, .fn = run_item, .init = "items", .target = s0->target,
                       .local = s0->local, .data = p};
     inb_opts o = {.n_workers = s0->n_workers, .schedule = s0->schedule, .chunk = (size_t)s0->chunk,
                   .retries = s0->retries, .max_failures = s0->max_failures};

@@ -3,7 +3,7 @@
 independent computation, and the results table's states.
 
 Usage: check_job.py JOB_NAME INPUT.h5 OUTPUT.h5
-JOB_NAME is one of the jobs under jobs/ (normalize, scale_clip, to_uint8). Exit 0 when everything matches;
+JOB_NAME is one of the jobs under jobs/ (normalize, scale_clip, to_uint8, augment, mask). Exit 0 when everything matches;
 otherwise 1, with what differs."""
 import sys
 
@@ -79,6 +79,25 @@ def check_augment(x, out, states, problems):
         problems.append("some items are not done")
 
 
+def check_mask(x, out, states, problems):
+    bright, mask = out["bright"][...], out["mask"][...]
+    if bright.dtype != np.float32 or mask.dtype != np.uint8:
+        problems.append(f"dtypes {bright.dtype}, {mask.dtype}; expected float32 (as the images) and uint8")
+    for i in range(x.shape[0]):
+        xi = x[i].astype(np.float64)
+        lo, hi = xi.min(), xi.max()
+        if hi == lo:
+            if states[i] != FAILED or np.any(bright[i] != 0) or np.any(mask[i] != 0):
+                problems.append(f"item {i} is constant: it must have failed with zero rows")
+            continue
+        unit = ((xi - lo) / (hi - lo)).astype(np.float32)
+        want = np.sqrt(unit.astype(np.float64)).astype(np.float32)
+        if states[i] != DONE or not np.array_equal(bright[i], want):
+            problems.append(f"item {i}: bright rows differ from sqrt(normalized)")
+        if not np.array_equal(mask[i], (want >= 0.8).astype(np.uint8)):
+            problems.append(f"item {i}: mask differs from bright >= 0.8")
+
+
 def main():
     name, inp, outp = sys.argv[1:4]
     with h5py.File(inp, "r") as fin, h5py.File(outp, "r") as fout:
@@ -88,7 +107,7 @@ def main():
         if not np.array_equal(table["index"], np.arange(x.shape[0])):
             problems.append("the results table's index column is not 0..n-1")
         {"normalize": check_normalize, "scale_clip": check_scale_clip, "to_uint8": check_to_uint8,
-         "augment": check_augment}[name](
+         "augment": check_augment, "mask": check_mask}[name](
             x, fout, table["state"], problems)
         for attr in ("inbatch_job", "inbatch_version", "inbatch_hosts", "inbatch_ranks", "inbatch_started",
                      "inbatch_ended"):

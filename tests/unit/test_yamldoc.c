@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "jobs/yamldoc.h"
+#include "oom_walk.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -665,7 +666,8 @@ static void test_ten_thousand_keys_parse_and_a_late_duplicate_is_found(void **st
 /* ---- out of memory -------------------------------------------------------------------------------------------- */
 
 /* Loads a job, changes a value and adds a key: every allocation of the module is reached. */
-static int load_and_set(const char *path) {
+static int load_and_set(void *ctx) {
+  const char *path = ctx;
   inb__ydoc *d = NULL;
   int rc = inb__ydoc_load(path, &d);
   if (!rc) rc = inb__ydoc_set(d, "pipeline.0.args.k", "4");
@@ -676,29 +678,8 @@ static int load_and_set(const char *path) {
 
 static void test_out_of_memory_anywhere_is_enomem_and_leaves_nothing_allocated(void **state) {
   (void)state;
-  const char *path = write_file("oom.yaml", JOB, strlen(JOB));
-  long live = inb__fault_live();
-  assert_int_equal(load_and_set(path), 0); /* lists the sites it reaches */
-  size_t sites = 0;
-  for (size_t i = 0; i < inb__fault_nsites(); i++) {
-    char key[256];
-    if (!inb__fault_site(i, key, sizeof key, NULL) || strncmp(key, "src/jobs/yamldoc.c:", 19) != 0) continue;
-    sites++;
-    for (long nth = 1;; nth++) {
-      inb__fault_arm(key, nth);
-      int rc = load_and_set(path);
-      bool fired = inb__fault_fired();
-      inb__fault_arm(NULL, 0);
-      if (!fired) {
-        assert_int_equal(rc, 0);
-        break;
-      }
-      if (rc != INB_ENOMEM) fail_msg("%s, hit %ld: %d (%s)", key, nth, rc, inb_errmsg());
-      assert_int_equal(inb__fault_live(), live);
-    }
-  }
-  assert_true(sites >= 5);
-  assert_int_equal(inb__fault_live(), live);
+  static const char *const files[] = {"src/jobs/yamldoc.c:"};
+  assert_true(inb_test_oom_walk(load_and_set, (void *)write_file("oom.yaml", JOB, strlen(JOB)), files, 1) >= 5);
 }
 
 int main(void) {
