@@ -11,8 +11,9 @@ Usage: jobs/run-demo.sh [--no-install] [--ranks N] [--help] [-- N_IMAGES [BATCH]
 
 Builds inbatch (Release, in build-demo/), writes build-demo/data/images.h5 (N_IMAGES synthetic 64x64 float32
 images, default 2048; a few constant on purpose) if missing, and runs the job jobs/normalize.yaml with
-`mpirun -n N inbatch run` (N default 2, batches of BATCH items, default 256): every image rescaled to [0, 1]
-and its statistics kept, in build-demo/data/normalized.h5, with /inbatch_results and /inbatch_errors listing
+`mpirun -n N inbatch run` (N default 2, batches of BATCH items, default 256): every image rescaled to [0, 1],
+its edges found by a kernel (C in the job file, compiled at start into ~/.cache/inbatch) and its statistics
+kept, in build-demo/data/normalized.h5, with /inbatch_results and /inbatch_errors listing
 each image's outcome (the constant images fail with a message; the others go on). The command exits with 3
 (finished, some items failed): the demo expects exactly that, and exits 0; any other status is its own.
 

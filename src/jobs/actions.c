@@ -128,8 +128,8 @@ static int run_scale(inb__rows *r, const inb__argvals *a, inb_item *it, inb_valu
 }
 
 static const inb__argspec k_scale_args[] = {
-    {"a", INB__ARG_REAL, "1", NULL, "the factor"},
-    {"b", INB__ARG_REAL, "0", NULL, "the offset"},
+    {"a", INB_ARG_REAL, "1", NULL, "the factor"},
+    {"b", INB_ARG_REAL, "0", NULL, "the offset"},
 };
 
 /* ---- clip: into [lo, hi] --------------------------------------------------------------------------------- */
@@ -182,8 +182,8 @@ static int run_clip(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value
 }
 
 static const inb__argspec k_clip_args[] = {
-    {"lo", INB__ARG_REAL, "-inf", NULL, "the lower bound (none when unset)"},
-    {"hi", INB__ARG_REAL, "inf", NULL, "the upper bound (none when unset)"},
+    {"lo", INB_ARG_REAL, "-inf", NULL, "the lower bound (none when unset)"},
+    {"hi", INB_ARG_REAL, "inf", NULL, "the upper bound (none when unset)"},
 };
 
 /* ---- copy ------------------------------------------------------------------------------------------------ */
@@ -222,7 +222,7 @@ static int run_normalize(inb__rows *r, const inb__argvals *a, inb_item *it, inb_
 }
 
 static const inb__argspec k_normalize_args[] = {
-    {"method", INB__ARG_STR, "zscore", "zscore minmax", "zscore: (x - mean) / std; minmax: (x - min) / (max - min)"},
+    {"method", INB_ARG_STR, "zscore", "zscore minmax", "zscore: (x - mean) / std; minmax: (x - min) / (max - min)"},
 };
 
 /* ---- cast ------------------------------------------------------------------------------------------------ */
@@ -302,7 +302,7 @@ static int run_cast(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value
 }
 
 static const inb__argspec k_cast_args[] = {
-    {"dtype", INB__ARG_DTYPE, NULL, NULL,
+    {"dtype", INB_ARG_DTYPE, NULL, NULL,
      "the new dtype. To an integer: rounded half away from zero, saturated at the type's range; NaN fails the "
      "item. Between integers: exact, saturated. To a float: the nearest value"},
 };
@@ -375,7 +375,7 @@ static int check_noise(const inb__argvals *a) {
 }
 
 static const inb__argspec k_noise_args[] = {
-    {"sigma", INB__ARG_REAL, "1", NULL, "the standard deviation"},
+    {"sigma", INB_ARG_REAL, "1", NULL, "the standard deviation"},
 };
 
 /* ---- the registry -------------------------------------------------------------------------------------------- */

@@ -14,12 +14,6 @@
 
 /* The argument schema is the plugin ABI's (inbatch/plugin.h): built-in actions, kernels and plugins share it. */
 typedef inb_argspec inb__argspec;
-typedef inb_argtype inb__argtype;
-#define INB__ARG_REAL INB_ARG_REAL
-#define INB__ARG_INT INB_ARG_INT
-#define INB__ARG_BOOL INB_ARG_BOOL
-#define INB__ARG_STR INB_ARG_STR
-#define INB__ARG_DTYPE INB_ARG_DTYPE
 
 enum { INB__MAX_ARGS = INB_PLUGIN_MAX_ARGS };
 

@@ -40,7 +40,7 @@ int inb__cmd_usage(const inb__cmd *cmd, const char *fmt, ...) {
 
 /* ---- actions and version: no MPI ------------------------------------------------------------------------- */
 
-static const char *type_name(inb__argtype t) {
+static const char *type_name(inb_argtype t) {
   static const char *const names[] = {"real", "int", "bool", "string", "dtype"};
   return names[t];
 }

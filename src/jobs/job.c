@@ -212,14 +212,14 @@ static int bind_arg(binder *b, const inb__ynode *n, const char *field, const inb
   char found[96];
   int rc = 0;
   switch (spec->type) {
-  case INB__ARG_REAL: rc = inb__ynode_real(b->d, n, field, &a->v[k].r); break;
-  case INB__ARG_INT: rc = inb__ynode_int(b->d, n, field, &a->v[k].i); break;
-  case INB__ARG_BOOL: rc = inb__ynode_bool(b->d, n, field, &a->v[k].b); break;
-  case INB__ARG_DTYPE:
+  case INB_ARG_REAL: rc = inb__ynode_real(b->d, n, field, &a->v[k].r); break;
+  case INB_ARG_INT: rc = inb__ynode_int(b->d, n, field, &a->v[k].i); break;
+  case INB_ARG_BOOL: rc = inb__ynode_bool(b->d, n, field, &a->v[k].b); break;
+  case INB_ARG_DTYPE:
     rc = inb__ynode_str(b->d, n, field, &a->v[k].s);
     if (!rc && inb__dtype_parse(a->v[k].s, &a->v[k].dtype)) rc = inb__ynode_err(b->d, n, field, INB_EINVAL, "%s", inb_errmsg());
     break;
-  case INB__ARG_STR:
+  case INB_ARG_STR:
     rc = inb__ynode_str(b->d, n, field, &a->v[k].s);
     if (!rc && spec->choices) {
       char pad[160];
@@ -239,11 +239,11 @@ static int bind_arg(binder *b, const inb__ynode *n, const char *field, const inb
 static int default_arg(const inb__argspec *spec, size_t k, inb__argvals *a) {
   const char *s = spec->dflt;
   switch (spec->type) {
-  case INB__ARG_REAL: a->v[k].r = strtod(s, NULL); break;
-  case INB__ARG_INT: a->v[k].i = strtoll(s, NULL, 10); break;
-  case INB__ARG_BOOL: a->v[k].b = strcmp(s, "true") == 0; break;
-  case INB__ARG_STR: a->v[k].s = s; break;
-  case INB__ARG_DTYPE: a->v[k].s = s; return inb__dtype_parse(s, &a->v[k].dtype);
+  case INB_ARG_REAL: a->v[k].r = strtod(s, NULL); break;
+  case INB_ARG_INT: a->v[k].i = strtoll(s, NULL, 10); break;
+  case INB_ARG_BOOL: a->v[k].b = strcmp(s, "true") == 0; break;
+  case INB_ARG_STR: a->v[k].s = s; break;
+  case INB_ARG_DTYPE: a->v[k].s = s; return inb__dtype_parse(s, &a->v[k].dtype);
   }
   return 0;
 }
@@ -383,32 +383,106 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
   return 0;
 }
 
+/* Where a kernel's code starts in the job file, for the compiler's messages: a block scalar's (|) first line is
+ * the one after the |, its column the block's indentation (YAML strips it); a scalar on its key's line starts at
+ * its node (past a quote). 0, 0 for code given by --set. */
+static void code_position(const binder *b, const inb__ynode *n, int *line, int *col) {
+  *line = *col = 0;
+  if (n->from_set || n->line <= 0) return;
+  if (!n->block) {
+    *line = n->line;
+    *col = n->col + (n->quoted ? 1 : 0);
+    return;
+  }
+  *line = n->line + 1;
+  const char *t = b->j->text;
+  for (int l = 1; t && *t && l < *line; t++)
+    if (*t == '\n') l++;
+  while (t && *t) { /* the first line with text gives the indentation */
+    size_t sp = strspn(t, " ");
+    if (t[sp] != '\n' && t[sp] != '\r' && t[sp] != '\0') {
+      *col = (int)sp + 1;
+      return;
+    }
+    t = strchr(t, '\n');
+    if (t) t++;
+  }
+}
+
+/* A kernel step: its code, its output dtype, and its arguments' names (every one a number); the action it runs is
+ * a stand-in until the plan builds the kernel for its sources' dtype. */
+static int bind_kernel(binder *b, const inb__ynode *step, const inb__ynode *code, bool is_expr, inb__job_step *st) {
+  const char *text;
+  int rc = inb__ynode_str(b->d, code, NULL, &text);
+  if (rc) return rc;
+  inb__job_kernel *k = st->kernel = calloc(1, sizeof *k);
+  if (!k || !(k->code = strdup(text))) return inb__err(INB_ENOMEM, "out of memory");
+  k->is_expr = is_expr;
+  code_position(b, code, &k->line, &k->col);
+  const inb__ynode *v = inb__ymap_get(step, "dtype");
+  if (v) {
+    if ((rc = inb__ynode_str(b->d, v, NULL, &text))) return rc;
+    if (inb__dtype_parse(text, &k->dtype)) return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "%s", inb_errmsg());
+    k->has_dtype = true;
+  }
+  const inb__ynode *args = inb__ymap_get(step, "args");
+  if (args && !inb__ynode_is_null(args) && (rc = need_map(b, args, NULL))) return rc;
+  size_t n = args && args->kind == INB__YMAP ? inb__ynode_len(args) : 0;
+  if (n > INB__MAX_ARGS)
+    return inb__ynode_err(b->d, args, NULL, INB_EINVAL, "a kernel takes at most %d arguments; found %zu",
+                          INB__MAX_ARGS, n);
+  if (!(k->args = calloc(n + 1, sizeof *k->args))) return inb__err(INB_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    k->args[i] = (inb__argspec){.type = INB_ARG_REAL, .doc = "a number the kernel's code reads by this name"};
+    if (!(k->args[i].name = strdup(inb__ymap_key(args, i)->text))) return inb__err(INB_ENOMEM, "out of memory");
+  }
+  k->stand_in = (inb__action_spec){.name = is_expr ? "expr" : "kernel", .doc = "the step's own code",
+                                   .args = k->args, .nargs = n, .nsrc = 1};
+  st->action = &k->stand_in;
+  return 0;
+}
+
+static int bind_action(binder *b, const inb__ynode *action, inb__job_step *st) {
+  const char *name;
+  int rc = inb__ynode_str(b->d, action, NULL, &name);
+  if (rc) return rc;
+  if ((st->action = inb__action_find(name)) || (st->action = inb__plugins_find(b->j->plugins, name))) return 0;
+  const char *names[64];
+  size_t n = 0;
+  for (size_t k = 0; k < inb__actions_count() && n < 64; k++) names[n++] = inb__action_at(k)->name;
+  for (size_t k = 0; k < inb__plugins_count(b->j->plugins) && n < 64; k++)
+    names[n++] = inb__plugins_at(b->j->plugins, k)->name;
+  const char *close = inb__did_you_mean(name, names, n);
+  return inb__ynode_err(b->d, action, NULL, INB_EINVAL, "unknown action '%s'%s%s%s (inbatch actions lists them%s)",
+                        name, close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "",
+                        b->j->plugins ? "; with --plugin FILE, a plugin's" : "");
+}
+
 static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step *st) {
-  static const char *const keys[] = {"action", "src", "dst", "args", "init", "target", "local", "n_workers",
-                                     "schedule", "chunk", "retries", "max_failures", "p", "rng"};
-  static const char *const later[] = {"kernel", "expr", "plugin"};
+  static const char *const keys[] = {"action", "kernel", "expr", "dtype", "src", "dst", "args", "init", "target",
+                                     "local", "n_workers", "schedule", "chunk", "retries", "max_failures", "p",
+                                     "rng"};
   int rc = need_map(b, step, NULL);
-  if (!rc) rc = check_keys(b, step, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
+  if (!rc) rc = check_keys(b, step, keys, sizeof keys / sizeof keys[0], NULL, 0);
   if (rc) return rc;
   where_of(b, step, st->where, sizeof st->where);
   char tail[32];
   snprintf(tail, sizeof tail, " (step %zu)", si);
   strncat(st->where, tail, sizeof st->where - strlen(st->where) - 1);
-  const inb__ynode *action = inb__ymap_get(step, "action");
-  const char *name;
-  if (!action) return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "'action': missing (inbatch actions lists them)");
-  if ((rc = inb__ynode_str(b->d, action, NULL, &name))) return rc;
-  if (!(st->action = inb__action_find(name)) && !(st->action = inb__plugins_find(b->j->plugins, name))) {
-    const char *names[64];
-    size_t n = 0;
-    for (size_t k = 0; k < inb__actions_count() && n < 64; k++) names[n++] = inb__action_at(k)->name;
-    for (size_t k = 0; k < inb__plugins_count(b->j->plugins) && n < 64; k++)
-      names[n++] = inb__plugins_at(b->j->plugins, k)->name;
-    const char *close = inb__did_you_mean(name, names, n);
-    return inb__ynode_err(b->d, action, NULL, INB_EINVAL, "unknown action '%s'%s%s%s (inbatch actions lists them%s)",
-                          name, close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "",
-                          b->j->plugins ? "; with --plugin FILE, a plugin's" : "");
-  }
+  const inb__ynode *action = inb__ymap_get(step, "action"), *kernel = inb__ymap_get(step, "kernel"),
+                   *expr = inb__ymap_get(step, "expr"), *dtype = inb__ymap_get(step, "dtype");
+  int given = (action != NULL) + (kernel != NULL) + (expr != NULL);
+  if (given == 0)
+    return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "'action' (inbatch actions lists them), 'kernel' (C code) "
+                                                        "or 'expr' (an elementwise expression): missing");
+  if (given > 1)
+    return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a step runs one of 'action', 'kernel' and 'expr'; found %d",
+                          given);
+  if (action && dtype)
+    return inb__ynode_err(b->d, dtype, NULL, INB_EINVAL, "'dtype' is a kernel's output dtype; an action's follows "
+                                                         "from its inputs (the cast action changes it)");
+  rc = action ? bind_action(b, action, st) : bind_kernel(b, step, kernel ? kernel : expr, expr != NULL, st);
+  if (rc) return rc;
   if ((rc = bind_options(b, step, st))) return rc;
   const inb__ynode *v;
   st->p = 1;
@@ -419,6 +493,9 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
                             st->p);
   }
   if ((v = inb__ymap_get(step, "rng")) && (rc = inb__ynode_bool(b->d, v, NULL, &st->rng))) return rc;
+  if (st->rng && st->kernel)
+    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "a kernel has no random stream in this version of inbatch "
+                                                     "(the noise action draws from one; p selects without one)");
   st->rng = st->rng || st->action->needs_rng;
   if ((rc = bind_args(b, step, st, si))) return rc;
   return bind_pairs(b, step, st);
@@ -553,6 +630,14 @@ int inb__job_load(const char *path, const char *const *sets, size_t nsets, inb__
   return 0;
 }
 
+static void free_kernel(inb__job_kernel *k) {
+  if (!k) return;
+  for (size_t i = 0; k->args && k->args[i].name; i++) free((char *)k->args[i].name);
+  free(k->args);
+  free(k->code);
+  free(k);
+}
+
 void inb__job_free(inb__job **jp) {
   if (!jp || !*jp) return;
   inb__job *j = *jp;
@@ -571,6 +656,7 @@ void inb__job_free(inb__job **jp) {
     for (size_t k = 0; k < st->args.n; k++)
       if (st->owned_strings & (1u << k)) free((char *)st->args.v[k].s);
     inb_args_free(&st->args.list);
+    free_kernel(st->kernel);
     for (size_t p = 0; p < st->npairs; p++) {
       for (size_t k = 0; k < st->pairs[p].nsrc; k++) free(st->pairs[p].src[k]);
       free(st->pairs[p].dst);

@@ -29,8 +29,21 @@ typedef struct {
   char *dst;
 } inb__job_pair;
 
+/* A kernel step's own code (kernel: the body of a per-item function, or expr: an elementwise expression), built by
+ * the plan (kernels.h) once the sources' dtypes are known. */
 typedef struct {
-  const inb__action_spec *action;
+  char *code;
+  bool is_expr;
+  int line, col;                 /* where the code starts in the job file (0: given by --set) */
+  bool has_dtype;                /* else the destination's dtype is the source's */
+  inb_dtype dtype;
+  inb__argspec *args;            /* one REAL per argument, named as the job names them, in its order */
+  inb__action_spec stand_in;     /* the step's action until the plan builds the kernel: "kernel" or "expr" */
+} inb__job_kernel;
+
+typedef struct {
+  const inb__action_spec *action; /* a built-in, a plugin's, or a kernel's stand-in */
+  inb__job_kernel *kernel;       /* a kernel step's code; NULL for an action */
   inb__argvals args;             /* its strings are the job's own where owned_strings has their bit */
   unsigned owned_strings;
   inb__job_pair *pairs;

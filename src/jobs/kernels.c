@@ -297,7 +297,7 @@ static int describe(const inb__kernel_src *src, inb__kernel *k) {
       if (strcmp(name, src->arg_names[b]) == 0)
         return inb__err(INB_EINVAL, "job '%s' line %d: kernel argument '%s' is named twice", job, line, name);
     snprintf(k->names[a], sizeof k->names[a], "%s", name);
-    k->args[a] = (inb__argspec){.name = k->names[a], .type = INB__ARG_REAL, .doc = "a number the kernel's code reads"};
+    k->args[a] = (inb__argspec){.name = k->names[a], .type = INB_ARG_REAL, .doc = "a number the kernel's code reads"};
   }
   k->magic = KERNEL_MAGIC;
   k->nargs = src->nargs;

@@ -82,7 +82,7 @@ typedef struct inb__kernel inb__kernel;
 int inb__kernel_build(const inb__kernel_src *src, void *comm, inb__kernel **out);
 
 /* The kernel as an action (owned by k, valid until inb__kernel_free): name "kernel" (or "expr"), one source
- * per call, its arguments the src's names in their order, all INB__ARG_REAL and required, and its ext the
+ * per call, its arguments the src's names in their order, all INB_ARG_REAL and required, and its ext the
  * kernel. shape: the source row with the destination dtype; INB_EINVAL when the source row's dtype is not the
  * kernel's src. run: the compiled function on the item's rows, with the values a->v[0..nargs).r; a failed item's
  * message is "kernel at FILE line L: " and fail()'s words. The step's inb__argvals must be bound against this

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/item.h"
+#include "jobs/kernels.h"
 
 /* Where an item's row of a component lives while the pipeline runs on it. */
 typedef enum { FROM_INPUT, TO_OUTPUT, IN_MEMORY } slot_kind;
@@ -24,6 +25,8 @@ typedef struct {
 
 typedef struct {
   const inb__job_step *step;
+  const inb__action_spec *action;      /* the step's, or the kernel built for this call's source dtype */
+  inb__argvals args;                   /* the step's, bound to that action */
   size_t step_index;                   /* keys the step's random draws */
   size_t src[INB__MAX_SRC], nsrc, dst; /* slots */
 } call;
@@ -36,6 +39,8 @@ struct inb__pipeline {
   size_t ncalls;
   size_t scratch_bytes;         /* the rows one task keeps in memory */
   inb_h5_output_spec *specs;    /* one per output dataset of the job */
+  inb__kernel **kernels;        /* built for the kernel steps' calls (one per call: the source dtypes may differ) */
+  size_t nkernels;
   const inb__job *job;
 };
 
@@ -98,9 +103,33 @@ static int declared_row(const inb__pipeline *p, const inb__job_dataset *ds, inb_
   return 0;
 }
 
-/* One src/dst pair of a step: its sources found, its destination's row computed and placed. */
+/* The action of a call: the step's; for a kernel step, its code built for the source's dtype (collective: every
+ * rank plans the same calls in the same order). */
+static int call_action(inb__pipeline *p, const inb__job *j, const inb__job_step *st, inb_dtype src, void *comm,
+                       call *c) {
+  c->action = st->action;
+  c->args = st->args;
+  const inb__job_kernel *k = st->kernel;
+  if (!k) return 0;
+  const char *names[INB__MAX_ARGS];
+  for (size_t i = 0; i < st->args.n; i++) names[i] = k->args[i].name;
+  inb__kernel_src ks = {.code = k->is_expr ? NULL : k->code, .expr = k->is_expr ? k->code : NULL,
+                        .job_path = j->path, .line = k->line, .col = k->col, .src = src,
+                        .dst = k->has_dtype ? k->dtype : src, .arg_names = names, .nargs = st->args.n};
+  inb__kernel **slot = &p->kernels[p->nkernels]; /* room for every kernel call was made before any build */
+  int rc = inb__kernel_build(&ks, comm, slot);
+  if (rc == INB_EINVAL) return rc; /* the message names the job and the code's line */
+  if (rc) return inb__err(rc, "%s: %s", st->where, inb_errmsg()); /* no compiler, no cache: where it was needed */
+  p->nkernels++;
+  c->action = inb__kernel_action(*slot);
+  c->args.spec = c->action->args;
+  c->args.ext = c->action->ext;
+  return 0;
+}
+
+/* One src/dst pair of a step: its sources found, its action ready, its destination's row computed and placed. */
 static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *st, size_t si, const inb__job_pair *pr,
-                     bool *written) {
+                     void *comm, bool *written) {
   call c = {.step = st, .step_index = si, .nsrc = pr->nsrc};
   if (pr->nsrc != st->action->nsrc)
     return inb__err(INB_EINVAL, "%s: action '%s' reads %zu component%s a call; this src names %zu", st->where,
@@ -112,8 +141,10 @@ static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *s
                       st->where, pr->src[k]);
     c.src[k] = (size_t)s;
   }
+  int rc = call_action(p, j, st, p->slots[c.src[0]].row.dtype, comm, &c);
+  if (rc) return rc;
   inb_array out = {0};
-  int rc = st->action->shape(&p->slots[c.src[0]].row, &st->args, &out);
+  rc = c.action->shape(&p->slots[c.src[0]].row, &c.args, &out);
   if (rc) return inb__err(rc, "%s: %s", st->where, inb_errmsg());
   if (st->p < 1 && (pr->nsrc != 1 || !same_row(&out, &p->slots[c.src[0]].row))) {
     char a[128], b[128];
@@ -159,10 +190,13 @@ static bool same_options(const inb__job_step *a, const inb__job_step *b) {
          a->max_failures == b->max_failures;
 }
 
-static int plan_steps(inb__pipeline *p, const inb__job *j) {
+static int plan_steps(inb__pipeline *p, const inb__job *j, void *comm) {
+  size_t nkernels = 0;
+  for (size_t s = 0; s < j->nsteps; s++) nkernels += j->steps[s].kernel ? j->steps[s].npairs : 0;
   bool *written = calloc(j->ndatasets + 1, sizeof *written);
   p->specs = calloc(j->ndatasets + 1, sizeof *p->specs);
-  if (!written || !p->specs) {
+  p->kernels = calloc(nkernels + 1, sizeof *p->kernels);
+  if (!written || !p->specs || !p->kernels) {
     free(written);
     return inb__err(INB_ENOMEM, "out of memory");
   }
@@ -173,7 +207,7 @@ static int plan_steps(inb__pipeline *p, const inb__job *j) {
       rc = inb__err(INB_EINVAL, "%s: its parallel options (target, local, n_workers, schedule, chunk, retries, "
                                 "max_failures) differ from step 0's: steps run together, item by item, so they "
                                 "share them", st->where);
-    for (size_t k = 0; !rc && k < st->npairs; k++) rc = plan_pair(p, j, st, s, &st->pairs[k], written);
+    for (size_t k = 0; !rc && k < st->npairs; k++) rc = plan_pair(p, j, st, s, &st->pairs[k], comm, written);
   }
   for (size_t k = 0; !rc && k < j->ndatasets; k++) {
     p->specs[k].name = j->datasets[k].name; /* made "/name" below */
@@ -203,7 +237,7 @@ int inb__pipeline_plan(const inb__job *j, void *comm, inb__pipeline **out) {
   }
   if (!rc && inb_h5_length(p->in) == 0)
     rc = inb__err(INB_EINVAL, "%s: input '%s' has no items (its components are empty)", j->where_input, j->input);
-  if (!rc) rc = plan_steps(p, j);
+  if (!rc) rc = plan_steps(p, j, comm);
   if (rc) {
     inb__pipeline_free(&p);
     return rc;
@@ -221,7 +255,7 @@ void inb__pipeline_describe(const inb__pipeline *p, const inb__job *j, char *buf
     const slot *d = &p->slots[k->dst];
     char row[128];
     shape_text(&d->row, row, sizeof row);
-    used += (size_t)snprintf(buf + used, cap - used, "  %s: %s -> %s (%s, %s)\n", k->step->action->name,
+    used += (size_t)snprintf(buf + used, cap - used, "  %s: %s -> %s (%s, %s)\n", k->action->name,
                              p->slots[k->src[0]].name, d->name, row, d->kind == TO_OUTPUT ? "written" : "kept");
   }
   if (used < cap) snprintf(buf + used, cap - used, "output %s: %zu dataset%s\n", j->output, j->ndatasets,
@@ -283,7 +317,7 @@ static int view(const inb__pipeline *p, size_t s, inb_item *it, const inb_args *
 static int failed_in(inb_item *it, int rc, const call *k) {
   char was[INB__ERRMSG_MAX];
   snprintf(was, sizeof was, "%s", it->has_msg ? it->msg : inb_strerror(rc)); /* inb_fail writes over it->msg */
-  return inb_fail(it, rc, "step %zu (%s): %s", k->step_index, k->step->action->name, was);
+  return inb_fail(it, rc, "step %zu (%s): %s", k->step_index, k->action->name, was);
 }
 
 /* The pipeline on one item: every call in order. The item's result is the last call's. */
@@ -306,7 +340,7 @@ static int run_item(inb_item *it, const inb_args *args, inb_value *result) {
     inb__rng stream = inb__rng_stream(p->job->seed, k->step_index, index);
     inb__rows rows = {.src = src, .nsrc = k->nsrc, .dst = &dst, .ndst = 1, .rng = k->step->rng ? &stream : NULL};
     *result = inb_none();
-    rc = k->step->action->run(&rows, &k->step->args, it, result);
+    rc = k->action->run(&rows, &k->args, it, result);
     if (rc) return p->job->nsteps > 1 ? failed_in(it, rc, k) : rc;
   }
   return 0;
@@ -381,6 +415,8 @@ void inb__pipeline_free(inb__pipeline **pp) {
   free(p->slots);
   free(p->calls);
   free(p->specs);
+  for (size_t k = 0; k < p->nkernels; k++) inb__kernel_free(&p->kernels[k]);
+  free(p->kernels);
   free(p);
   *pp = NULL;
 }

@@ -57,7 +57,30 @@ rm -f "$work/out.h5"
 good | sed 's/file: out.h5/file: images.h5/' | job
 expect "output equal to input" 1 "is the input file itself" run "$work/job.yaml" --overwrite
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    kernel: "y = x"/' | job
-expect "kernels (not built)" 1 "'kernel' is not built yet"
+expect "action and kernel both" 1 "line 9 col 5|a step runs one of 'action', 'kernel' and 'expr'; found 2"
+kernel_job() { # a job whose step is kernel code $1 (its lines indented by 6), with extra step lines $2
+  good | sed '/action: scale/,$d'
+  printf '  - kernel: |\n%s\n    src: images\n    dst: y\n%s' "$(sed 's/^/      /' <<<"$1")" "${2:-}"
+}
+kernel_job $'for (size_t j = 0; j < n; j++)\n  y[j] = k * x[j] + zz;' '    args: {k: 2}
+' | job
+expect "kernel that does not compile" 1 "job '$work/job.yaml' line 10: the kernel does not compile|job.yaml:11:27: error: 'zz' undeclared" validate "$work/job.yaml"
+kernel_job 'y[0] = x[0];' '    args: {x: 2}
+' | job
+expect "kernel argument named like its rows" 1 "kernel argument 'x' is a name the kernel has already"
+kernel_job 'y[0] = x[0];' '    args: {k: two}
+' | job
+expect "kernel argument not a number" 1 "line 13 col 15|expected a number; found 'two'"
+kernel_job 'y[0] = x[0];' '    rng: true
+' | job
+expect "kernel with rng" 1 "line 13 col 10|a kernel has no random stream"
+kernel_job 'y[0] = x[0];' | job
+CC=/nonexistent/cc expect "no C compiler for a kernel" 1 "line 9 col 5 (step 0)|the C compiler '/nonexistent/cc' is not found" validate "$work/job.yaml"
+INBATCH_CACHE=/proc/none expect "kernel cache not writable" 2 "cannot make the kernel cache '/proc/none'" validate "$work/job.yaml"
+good | sed 's/    args: {a: 2}/    args: {a: 2}\n    dtype: uint8/' | job
+expect "dtype of an action" 1 "line 13 col 12|'dtype' is a kernel's output dtype"
+good | sed 's/- action: scale/- expr: "x +"/; s/    args: {a: 2}//' | job
+expect "expression that does not compile" 1 "line 9: the expression does not compile|job.yaml:9:16: error" validate "$work/job.yaml"
 good | job
 expect "--set of an unknown key" 1 "--set pipeline.0.argz.a=3|did you mean 'args'" run "$work/job.yaml" --set pipeline.0.argz.a=3
 expect "job path is a directory" 1 "$work|directory" run "$work"

@@ -26,18 +26,29 @@ def round_half_away(v):
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
 
+def edges(img):
+    """The kernel of jobs/normalize.yaml in numpy, in float32 as the kernel computes (no FMA: -ffp-contract=off)."""
+    dx = np.zeros_like(img)
+    dy = np.zeros_like(img)
+    dx[:, :-1] = img[:, 1:] - img[:, :-1]
+    dy[:-1, :] = img[1:, :] - img[:-1, :]
+    return np.sqrt(dx * dx + dy * dy)
+
+
 def check_normalize(x, out, states, problems):
-    y, stats = out["normalized"][...], out["stats"][...]
+    y, stats, e = out["normalized"][...], out["stats"][...], out["edges"][...]
     for i in range(x.shape[0]):
         xi = x[i].astype(np.float64)
         lo, hi = xi.min(), xi.max()
         if hi == lo:
-            if states[i] != FAILED or np.any(y[i] != 0):
+            if states[i] != FAILED or np.any(y[i] != 0) or np.any(e[i] != 0):
                 problems.append(f"item {i} is constant: it must have failed with zero rows")
             continue
         want = ((xi - lo) / (hi - lo)).astype(np.float32)
         if states[i] != DONE or not np.array_equal(y[i], want):
             problems.append(f"item {i}: normalized rows differ")
+        if not np.array_equal(e[i], edges(want)):
+            problems.append(f"item {i}: edges differ from the gradient's magnitude")
         s = stats[i]
         ref = [lo, hi, xi.mean(), xi.std(), 0.0]
         if not np.allclose(s, ref, rtol=1e-9, atol=1e-12):

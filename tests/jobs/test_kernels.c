@@ -287,7 +287,7 @@ static void test_arguments_index_and_shape_reach_the_code(void **state) {
     const inb__action_spec *a = inb__kernel_action(k);
     expect_eq(a->nargs, 2, "the action takes the two arguments");
     expect_eq(strcmp(a->args[0].name, "k") == 0 && strcmp(a->args[1].name, "b") == 0, 1, "in their order");
-    expect_eq(a->args[0].type == INB__ARG_REAL && !a->args[0].dflt, 1, "numbers, required");
+    expect_eq(a->args[0].type == INB_ARG_REAL && !a->args[0].dflt, 1, "numbers, required");
     rows_run c = {.act = a, .vals = {2.5, -0.75}, .ref = k_x_plus_b, .src = INB_F64, .dst = INB_F64};
     expect_rc(run_rows(&c), 0, "k * x + b + index + shape[1] with k = 2.5, b = -0.75");
     c.vals[0] = -3;
