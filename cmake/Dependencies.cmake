@@ -25,6 +25,13 @@ target_link_libraries(inb_hdf5 INTERFACE ${HDF5_C_LIBRARIES})
 target_compile_definitions(inb_hdf5 INTERFACE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
 
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+# The compression codecs of output datasets (src/data/h5codecs.c): their HDF5 filters are the library's own,
+# registered in-process, on the codec libraries (Debian: liblz4-dev libzstd-dev libblosc-dev).
+pkg_check_modules(LZ4 REQUIRED IMPORTED_TARGET liblz4)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+pkg_check_modules(BLOSC REQUIRED IMPORTED_TARGET blosc)
+# What inbatch.pc names for a static link (the modules found here, with their own dependencies).
+set(INB_PC_CODEC_MODULES "liblz4 libzstd blosc")
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
 if(INB_BUILD_TESTS)
   pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)

@@ -72,8 +72,12 @@ packages=(
   openmpi-bin libopenmpi-dev
   libhdf5-openmpi-dev hdf5-tools
   libuv1-dev libyaml-dev libcmocka-dev
+  liblz4-dev libzstd-dev libblosc-dev
   clang libclang-rt-14-dev
   python3-mpi4py python3-h5py-mpi
+  # h5py reading the compressed outputs: Debian's hdf5plugin embeds no filter, so the LZ4 and Blosc plugins come
+  # apart, and Zstd (no Debian plugin) is decoded chunk by chunk with python3-zstandard
+  python3-hdf5plugin hdf5-filter-plugin hdf5-filter-plugin-blosc-serial python3-zstandard
 )
 
 is_root=0

@@ -53,16 +53,68 @@ int inb_h5_component(const inb_h5_input *in, const char *name, inb_array *item);
 
 /* ---- Outputs -------------------------------------------------------------------------------------------- */
 
+/* How an output's chunks are compressed. Each codec is an HDF5 filter under its registered id, with the
+ * parameters (cd_values) that the usual filter plugins (the HDF Group's, hdf5plugin's) write and read, so h5py with
+ * hdf5plugin or those plugins, h5dump, and any HDF5 program with the plugins reads the files. The library
+ * compresses in-process: no plugin is needed to write, nor to read back in a program that called
+ * inb_h5_register_codecs (inb_h5_create calls it). */
+typedef enum {
+  INB_H5_NONE = 0,    /* no compression (unless `deflate` says otherwise) */
+  INB_H5_DEFLATE = 1, /* zlib, HDF5's own filter (id 1): levels 1..9, 0 = 4 (h5py's gzip default) */
+  INB_H5_LZ4 = 2,     /* LZ4 (id 32004, cd_values {0}: one LZ4 block per chunk up to 1 GiB): no levels, 0 only */
+  INB_H5_ZSTD = 3,    /* Zstandard (id 32015, cd_values {level}): levels 1..22, 0 = 3 (zstd's default) */
+  INB_H5_BLOSC = 4,   /* Blosc 1 (id 32001, cd_values {2, 2, type size, chunk bytes, level, shuffle, compressor}):
+                         levels 1..9, 0 = 5 (hdf5plugin's default); chunks under 2 GiB */
+} inb_h5_codec;
+
+/* Reordering a chunk's bytes before it is compressed, so that the bytes of equal rank in neighbouring numbers
+ * (the exponents of floats, the high bytes of small integers) sit together: better ratios for numeric data. */
+typedef enum {
+  INB_H5_SHUFFLE_DEFAULT = 0, /* Blosc: byte shuffle; the other codecs: none */
+  INB_H5_SHUFFLE_NONE = 1,
+  INB_H5_SHUFFLE_BYTE = 2,    /* Blosc: its own shuffle; deflate, LZ4, Zstd: HDF5's shuffle filter (id 2) first */
+  INB_H5_SHUFFLE_BIT = 3,     /* Blosc only (its bit shuffle) */
+} inb_h5_shuffle;
+
+/* The compressor inside Blosc (recorded in its cd_values; any Blosc reader decodes all of them). */
+typedef enum {
+  INB_H5_BLOSC_LZ4 = 0,       /* the default, as hdf5plugin's */
+  INB_H5_BLOSC_BLOSCLZ = 1,
+  INB_H5_BLOSC_LZ4HC = 2,
+  INB_H5_BLOSC_ZLIB = 3,
+  INB_H5_BLOSC_ZSTD = 4,
+} inb_h5_blosc_compressor;
+
+/* One output dataset. Fields left zero take their defaults, so `{.name, .dtype, .ndim, .shape}` is a contiguous,
+ * uncompressed dataset and `.chunk_items = 64, .codec = INB_H5_ZSTD` adds Zstd at its default level.
+ * Compression needs chunks (chunk_items > 0). inb_h5_create refuses a spec it cannot honour with INB_EINVAL, the
+ * message naming the output file, the dataset, the field and the values it accepts: a level outside the codec's
+ * range, `deflate` together with `codec`, `level` or `shuffle` without compression, bit shuffle or
+ * blosc_compressor without Blosc, a Blosc compressor this libblosc lacks, a Blosc chunk over Blosc's limit (2 GiB
+ * less 17 bytes). */
 typedef struct {
   const char *name;              /* dataset path in the output file, e.g. "/scaled" */
   inb_dtype dtype;
   int ndim;                      /* dims of one item (0 = a scalar per item) */
   int64_t shape[INB_MAX_DIMS];   /* the item's shape */
-  int64_t chunk_items;           /* items per HDF5 chunk; 0 = contiguous (then deflate must be 0) */
-  int deflate;                   /* 0 = none, 1..9 = zlib level */
+  int64_t chunk_items;           /* items per HDF5 chunk; 0 = contiguous (then no compression) */
+  int deflate;                   /* 0 = none, 1..9 = zlib level: the same as codec INB_H5_DEFLATE at that level
+                                    (kept for existing callers; set this or `codec`, not both) */
+  inb_h5_codec codec;            /* the compression of the chunks; INB_H5_NONE = none (or `deflate`) */
+  int level;                     /* the codec's level, 0 = its default: ranges at inb_h5_codec */
+  inb_h5_shuffle shuffle;        /* before compressing; needs a codec (or `deflate`) unless DEFAULT or NONE */
+  inb_h5_blosc_compressor blosc_compressor; /* Blosc's inner compressor; 0 (LZ4) unless codec is INB_H5_BLOSC */
 } inb_h5_output_spec;
 
 typedef struct inb_h5_output inb_h5_output;
+
+/* Registers the library's LZ4 (32004), Zstd (32015) and Blosc (32001) filters with the HDF5 library of this
+ * process, so that the program's own HDF5 calls read (and write) datasets compressed with them, as plugins would
+ * (plugins built for another HDF5, such as a distribution's serial ones, cannot be loaded into a parallel
+ * HDF5). Registered filters replace plugins of the same ids in this process. inb_h5_create calls it for the
+ * codecs it writes. Registers once per process; thread-safe; local (no MPI). Returns 0, or INB_EIO when HDF5
+ * refuses (then a later call tries again). */
+int inb_h5_register_codecs(void);
 
 /* Creates the output file `path` with datasets `specs[0..n)` of `length` items each, plus the results (see
  * "The results of a run" below). Until inb_h5_commit the file lives under a temporary name next to the target
@@ -71,8 +123,8 @@ typedef struct inb_h5_output inb_h5_output;
  * process (the same file, by device and inode, whatever the spelling) is always refused. Collective over *comm
  * (as inb_h5_open). On success *out is owned by the caller (inb_h5_commit or inb_h5_abort); on failure *out is
  * NULL and nothing is left behind. Returns 0, INB_EINVAL (a bad spec; path exists and !overwrite; path is an
- * open input: the message names both), INB_EIO (directory not writable: the message names it), INB_ENOMEM,
- * INB_EMPI. */
+ * open input: the message names both), INB_EIO (directory not writable: the message names it; HDF5 refused a
+ * codec's filter), INB_ENOMEM, INB_EMPI. */
 int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
                   void *comm, inb_h5_output **out);
 

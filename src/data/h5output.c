@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/scratch.h"
+#include "data/h5codecs.h"
 #include "data/h5output.h"
 #include "mpi/msg.h"
 
@@ -87,7 +88,19 @@ static inb__h5_tablerow not_run_row(int64_t index) {
   return (inb__h5_tablerow){.index = index, .value = NAN, .code = 0, .state = INB_H5_NOT_RUN};
 }
 
-static int check_spec(const char *path, const inb_h5_output_spec *s) {
+/* The rows of a chunk of spec s in a dataset of `length` items (chunks are clamped to the dataset), and the bytes
+ * of a row (saturated: a row too large for memory is refused by HDF5 when the dataset is made). */
+static int64_t chunk_rows(const inb_h5_output_spec *s, int64_t length) {
+  return s->chunk_items > length && length > 0 ? length : s->chunk_items;
+}
+static size_t row_bytes(const inb_h5_output_spec *s) {
+  size_t b = inb_dtype_size(s->dtype);
+  for (int d = 0; d < s->ndim; d++)
+    b = (uint64_t)s->shape[d] > SIZE_MAX / b ? SIZE_MAX : b * (size_t)s->shape[d];
+  return b;
+}
+
+static int check_spec(const char *path, const inb_h5_output_spec *s, int64_t length) {
   if (!s->name || !*s->name) return inb__err(INB_EINVAL, "output '%s': a dataset without a name", path);
   if ((unsigned)s->dtype > (unsigned)INB_F64)
     return inb__err(INB_EINVAL, "output '%s': dataset '%s': unknown dtype %d", path, s->name, (int)s->dtype);
@@ -98,10 +111,11 @@ static int check_spec(const char *path, const inb_h5_output_spec *s) {
     if (s->shape[d] <= 0)
       return inb__err(INB_EINVAL, "output '%s': dataset '%s': shape[%d] is %lld", path, s->name, d,
                       (long long)s->shape[d]);
-  if (s->chunk_items < 0 || s->deflate < 0 || s->deflate > 9 || (s->deflate && !s->chunk_items))
-    return inb__err(INB_EINVAL, "output '%s': dataset '%s': deflate must be 0..9 and needs chunk_items > 0", path,
-                    s->name);
-  return 0;
+  if (s->chunk_items < 0)
+    return inb__err(INB_EINVAL, "output '%s': dataset '%s': chunk_items must be >= 0 (0 = contiguous); found %lld",
+                    path, s->name, (long long)s->chunk_items);
+  inb__h5codec codec;
+  return inb__h5_codec_check(path, s, chunk_rows(s, length), row_bytes(s), &codec);
 }
 
 /* Rank 0's checks of the target: never an open input, refused if it exists (unless overwrite), its directory
@@ -152,13 +166,15 @@ static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5
     d->row.shape[k] = d->c.shape[k + 1] = s->shape[k];
   }
   d->c.path = inb__strdup(s->name);
-  d->compressed = s->deflate > 0;
+  inb__h5codec codec; /* the spec passed its check: this only resolves it again */
+  inb__h5_codec_check(o->final_path, s, chunk_rows(s, o->length), row_bytes(s), &codec);
+  d->compressed = codec.codec != INB_H5_NONE;
   for (int k = 0; k <= s->ndim; k++) maxdims[k] = dims[k];
   if (!dims[0] && s->chunk_items) maxdims[0] = H5S_UNLIMITED; /* an empty chunked dataset: chunks exceed it */
   hid_t space = H5Screate_simple(s->ndim + 1, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every row is written: filling first would write twice */
   if (s->chunk_items) H5Pset_chunk(dcpl, s->ndim + 1, chunk);
-  if (s->deflate) H5Pset_deflate(dcpl, (unsigned)s->deflate);
+  inb__h5_codec_apply(dcpl, &codec); /* a failure here fails the create below */
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
   d->c.dset = H5Dcreate2(o->file, s->name, inb__h5_native(s->dtype), space, lcpl, dcpl, H5P_DEFAULT);
@@ -265,7 +281,8 @@ static uint64_t create_digest(const char *path, const inb_h5_output_spec *specs,
   for (size_t k = 0; specs && k < n; k++) {
     const inb_h5_output_spec *s = &specs[k];
     h = inb__digest_str(h, s->name);
-    int64_t v[5] = {s->dtype, s->ndim, s->chunk_items, s->deflate, 0};
+    int64_t v[8] = {s->dtype, s->ndim, s->chunk_items, s->deflate, s->codec, s->level, s->shuffle,
+                    s->blosc_compressor};
     h = inb__digest_bytes(h, v, sizeof v);
     for (int d = 0; d < s->ndim && d < INB_MAX_DIMS; d++) h = inb__digest_i64(h, s->shape[d]);
   }
@@ -288,7 +305,7 @@ static int prepare_output(inb_h5_output *o, const char *path, const inb_h5_outpu
            : !o->final_path || !o->tmp_path || !o->outs || !o->names ? inb__err(INB_ENOMEM, "out of memory")
            : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
   for (size_t k = 0; !rc && k < n; k++) {
-    rc = check_spec(path, &specs[k]);
+    rc = check_spec(path, &specs[k], length);
     o->names[k] = specs[k].name;
     for (size_t j = 0; !rc && j < k; j++)
       if (strcmp(specs[j].name, specs[k].name) == 0)
