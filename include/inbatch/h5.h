@@ -24,7 +24,8 @@ typedef struct inb_h5_input inb_h5_input;
 /* Opens `path` read-only with the datasets `components[0..n)` (HDF5 paths, e.g. "/images"); each must have a
  * numeric dtype of inb_dtype and the same first dimension, the item count. File access goes through MPI-IO
  * when *comm (an MPI_Comm*; NULL = MPI_COMM_WORLD) has more than one rank, POSIX otherwise (MPI need not be
- * initialised then). Collective. On success *out is owned by the caller (inb_h5_close); on failure *out is NULL.
+ * initialised then). Datasets compressed with deflate, LZ4, Zstd or Blosc read as any other (the codecs are
+ * registered first). Collective. On success *out is owned by the caller (inb_h5_close); on failure *out is NULL.
  * Returns 0, INB_ENOTFOUND (file or dataset missing: the message names the file and lists its datasets),
  * INB_EINVAL (not an HDF5 file, unsupported dtype, lengths differ, n == 0), INB_EIO, INB_ENOMEM, INB_EMPI. */
 int inb_h5_open(const char *path, const char *const *components, size_t n, void *comm, inb_h5_input **out);

@@ -177,6 +177,7 @@ int inb_h5_open(const char *path, const char *const *components, size_t n, void 
   int rc = !in || !in->file_path ? inb__err(INB_ENOMEM, "inb_h5_open: out of memory")
            : !path || !*path ? inb__err(INB_EINVAL, "inb_h5_open: no file name")
            : (!components || !n) ? inb__err(INB_EINVAL, "input '%s': no components named", path) : 0;
+  if (!rc) rc = inb_h5_register_codecs(); /* inputs compressed with LZ4, Zstd or Blosc read like any other */
   char what[1200];
   snprintf(what, sizeof what, "inb_h5_open '%s' (rank 0's)", path ? path : "");
   inb__ecomm *held = NULL;

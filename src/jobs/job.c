@@ -153,11 +153,47 @@ static int bind_shape(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
   return rc;
 }
 
+static int bind_choice(binder *b, const inb__ynode *n, const char *what, const char *const *names, const int *values,
+                       size_t count, int *out);
+
+/* compression: a codec's name, or {codec, level, shuffle, blosc_compressor}; the library checks the levels and
+ * combinations against the dataset when the plan is made. */
+static int bind_compression(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
+  static const char *const codecs[] = {"none", "deflate", "lz4", "zstd", "blosc"};
+  static const int codec_v[] = {INB_H5_NONE, INB_H5_DEFLATE, INB_H5_LZ4, INB_H5_ZSTD, INB_H5_BLOSC};
+  static const char *const shuffles[] = {"default", "none", "byte", "bit"};
+  static const int shuffle_v[] = {INB_H5_SHUFFLE_DEFAULT, INB_H5_SHUFFLE_NONE, INB_H5_SHUFFLE_BYTE, INB_H5_SHUFFLE_BIT};
+  static const char *const inner[] = {"lz4", "blosclz", "lz4hc", "zlib", "zstd"};
+  static const int inner_v[] = {INB_H5_BLOSC_LZ4, INB_H5_BLOSC_BLOSCLZ, INB_H5_BLOSC_LZ4HC, INB_H5_BLOSC_ZLIB,
+                                INB_H5_BLOSC_ZSTD};
+  static const char *const keys[] = {"codec", "level", "shuffle", "blosc_compressor"};
+  int v = 0, rc = 0;
+  if (n->kind != INB__YMAP) {
+    rc = bind_choice(b, n, "codec", codecs, codec_v, 5, &v);
+    ds->codec = (inb_h5_codec)v;
+    return rc;
+  }
+  if ((rc = check_keys(b, n, keys, 4, NULL, 0))) return rc;
+  const inb__ynode *x = inb__ymap_get(n, "codec");
+  if (!x) return inb__ynode_err(b->d, n, NULL, INB_EINVAL, "'codec': missing (none, deflate, lz4, zstd or blosc)");
+  if ((rc = bind_choice(b, x, "codec", codecs, codec_v, 5, &v))) return rc;
+  ds->codec = (inb_h5_codec)v;
+  int64_t level = 0;
+  if ((x = inb__ymap_get(n, "level")) && (rc = nonneg_int(b, x, NULL, 100, &level))) return rc;
+  ds->level = (int)level;
+  if ((x = inb__ymap_get(n, "shuffle")) && (rc = bind_choice(b, x, "shuffle", shuffles, shuffle_v, 4, &v))) return rc;
+  ds->shuffle = x ? (inb_h5_shuffle)v : INB_H5_SHUFFLE_DEFAULT;
+  if ((x = inb__ymap_get(n, "blosc_compressor")) &&
+      (rc = bind_choice(b, x, "Blosc compressor", inner, inner_v, 5, &v)))
+    return rc;
+  ds->blosc_compressor = x ? (inb_h5_blosc_compressor)v : INB_H5_BLOSC_LZ4;
+  return 0;
+}
+
 static int bind_dataset(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
-  static const char *const keys[] = {"name", "dtype", "shape", "like", "chunk_items", "deflate"};
-  static const char *const later[] = {"compression", "codec", "lz4", "zstd", "blosc"};
+  static const char *const keys[] = {"name", "dtype", "shape", "like", "chunk_items", "deflate", "compression"};
   int rc = need_map(b, n, NULL);
-  if (!rc) rc = check_keys(b, n, keys, sizeof keys / sizeof keys[0], later, sizeof later / sizeof later[0]);
+  if (!rc) rc = check_keys(b, n, keys, sizeof keys / sizeof keys[0], NULL, 0);
   if (rc) return rc;
   where_of(b, n, ds->where, sizeof ds->where);
   const inb__ynode *v;
@@ -177,7 +213,11 @@ static int bind_dataset(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
   int64_t level = 0;
   if ((v = inb__ymap_get(n, "deflate")) && (rc = nonneg_int(b, v, NULL, 9, &level))) return rc;
   ds->deflate = (int)level;
-  return 0;
+  const inb__ynode *c = inb__ymap_get(n, "compression");
+  if (c && v)
+    return inb__ynode_err(b->d, c, NULL, INB_EINVAL, "give 'deflate' or 'compression', not both (deflate: N is "
+                                                     "compression: {codec: deflate, level: N})");
+  return c ? bind_compression(b, c, ds) : 0;
 }
 
 static int bind_output(binder *b, const inb__ynode *out) {

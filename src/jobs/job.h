@@ -20,6 +20,10 @@ typedef struct {
   char *like;                    /* an input component whose dtype and item shape it has; NULL */
   int64_t chunk_items;           /* 0: the default (contiguous, or 64 items when compressed) */
   int deflate;                   /* 0..9 */
+  inb_h5_codec codec;            /* compression: ... (or deflate: N, the same as codec deflate at level N) */
+  int level;
+  inb_h5_shuffle shuffle;
+  inb_h5_blosc_compressor blosc_compressor;
   char where[INB__WHERE];
 } inb__job_dataset;
 

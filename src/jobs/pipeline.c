@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "core/value.h"
+#include "data/h5codecs.h"
 #include "engine/item.h"
 #include "jobs/kernels.h"
 
@@ -103,6 +104,22 @@ static int declared_row(const inb__pipeline *p, const inb__job_dataset *ds, inb_
   return 0;
 }
 
+/* An output dataset's spec from its declaration and the row written into it; its compression checked now, so
+ * that validate reports what the output's creation would refuse. */
+static int output_spec(const inb__pipeline *p, const inb__job *j, const inb__job_dataset *ds, const inb_array *row,
+                       inb_h5_output_spec *spec) {
+  *spec = (inb_h5_output_spec){.name = ds->name, .dtype = row->dtype, .ndim = row->ndim,
+                               .chunk_items = ds->chunk_items, .deflate = ds->deflate, .codec = ds->codec,
+                               .level = ds->level, .shuffle = ds->shuffle, .blosc_compressor = ds->blosc_compressor};
+  memcpy(spec->shape, row->shape, sizeof row->shape);
+  if ((ds->deflate || ds->codec != INB_H5_NONE) && !ds->chunk_items) spec->chunk_items = 64;
+  int64_t chunk = spec->chunk_items < inb_h5_length(p->in) ? spec->chunk_items : inb_h5_length(p->in);
+  inb__h5codec resolved;
+  int rc = inb__h5_codec_check(j->output, spec, chunk, inb__array_bytes(row), &resolved);
+  spec->name = NULL; /* named "/name" when the output is made */
+  return rc ? inb__err(rc, "%s: %s", ds->where, inb_errmsg()) : 0;
+}
+
 /* The action of a call: the step's; for a kernel step, its code built for the source's dtype (collective: every
  * rank plans the same calls in the same order). */
 static int call_action(inb__pipeline *p, const inb__job *j, const inb__job_step *st, inb_dtype src, void *comm,
@@ -170,10 +187,7 @@ static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *s
       return inb__err(INB_EINVAL, "%s: step %zu (%s) writes rows of %s into dataset '%s', declared %s (a cast step, "
                                   "or the declaration, must change)", ds->where, si, st->action->name, a, pr->dst, b);
     written[k] = true;
-    p->specs[k] = (inb_h5_output_spec){.dtype = out.dtype, .ndim = out.ndim, .chunk_items = ds->chunk_items,
-                                       .deflate = ds->deflate};
-    memcpy(p->specs[k].shape, out.shape, sizeof out.shape);
-    if (ds->deflate && !ds->chunk_items) p->specs[k].chunk_items = 64;
+    if ((rc = output_spec(p, j, ds, &out, &p->specs[k]))) return rc;
   }
   if ((rc = add_slot(p, pr->dst, ds ? TO_OUTPUT : IN_MEMORY, out))) return rc;
   c.dst = p->nslots - 1;

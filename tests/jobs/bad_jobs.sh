@@ -58,6 +58,14 @@ good | sed 's/file: out.h5/file: images.h5/' | job
 expect "output equal to input" 1 "is the input file itself" run "$work/job.yaml" --overwrite
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    kernel: "y = x"/' | job
 expect "action and kernel both" 1 "line 9 col 5|a step runs one of 'action', 'kernel' and 'expr'; found 2"
+good | sed 's/    - name: y/    - name: y\n      deflate: 1\n      compression: lz4/' | job
+expect "deflate and compression" 1 "line 9 col 20|give 'deflate' or 'compression', not both"
+good | sed 's/    - name: y/    - name: y\n      compression: lz5/' | job
+expect "unknown codec" 1 "line 8 col 20|expected a codec (none, deflate, lz4, zstd, blosc); found 'lz5' (did you mean 'lz4'?)"
+good | sed 's/    - name: y/    - name: y\n      compression: {codec: zstd, level: 23}/' | job
+expect "codec level out of range" 1 "line 7 col 7|dataset 'y': zstd levels are 1..22 (0 = 3); found 23" validate "$work/job.yaml"
+good | sed 's/    - name: y/    - name: y\n      compression: {codec: lz4, shuffle: bit}/' | job
+expect "bit shuffle without Blosc" 1 "bit shuffle is Blosc's"
 kernel_job() { # a job whose step is kernel code $1 (its lines indented by 6), with extra step lines $2
   good | sed '/action: scale/,$d'
   printf '  - kernel: |\n%s\n    src: images\n    dst: y\n%s' "$(sed 's/^/      /' <<<"$1")" "${2:-}"

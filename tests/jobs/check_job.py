@@ -109,6 +109,19 @@ def check_mask(x, out, states, problems):
             problems.append(f"item {i}: mask differs from bright >= 0.8")
 
 
+# The filters each job's datasets must carry (HDF5 filter ids: 32001 Blosc, 32004 LZ4, 1 deflate).
+FILTERS = {"scale_clip": {"clipped": [32001]}, "to_uint8": {"u8": [32004], "checksum": []},
+           "normalize": {"normalized": [1], "edges": []}}
+
+
+def check_filters(name, out, problems):
+    for dset, want in FILTERS.get(name, {}).items():
+        plist = out[dset].id.get_create_plist()
+        got = [plist.get_filter(k)[0] for k in range(plist.get_nfilters())]
+        if got != want:
+            problems.append(f"dataset {dset} has filters {got}; the job asks for {want}")
+
+
 def main():
     name, inp, outp = sys.argv[1:4]
     with h5py.File(inp, "r") as fin, h5py.File(outp, "r") as fout:
@@ -120,6 +133,7 @@ def main():
         {"normalize": check_normalize, "scale_clip": check_scale_clip, "to_uint8": check_to_uint8,
          "augment": check_augment, "mask": check_mask}[name](
             x, fout, table["state"], problems)
+        check_filters(name, fout, problems)
         for attr in ("inbatch_job", "inbatch_version", "inbatch_hosts", "inbatch_ranks", "inbatch_started",
                      "inbatch_ended"):
             if attr not in fout.attrs:
