@@ -25,7 +25,7 @@ typedef struct {
 
 typedef struct {
   inb__h5comp c;          /* shape[0] = length */
-  bool compressed;        /* deflate: writes must be collective (HDF5 1.10) */
+  bool compressed;        /* any codec (deflate, LZ4, Zstd, Blosc): writes must be collective (HDF5 1.10) */
   inb_array row;          /* dtype and shape of one item's row */
   uint8_t *kept;          /* rows kept for the current batch, in the order of kept_index */
   size_t kept_cap;

@@ -213,7 +213,7 @@ static size_t batch_items(const inb_h5_plan *plan, const inb_h5_input *in, const
   return bs ? bs : 1;
 }
 
-static bool any_deflate(const inb_h5_output *o) {
+static bool any_compressed(const inb_h5_output *o) {
   for (size_t k = 0; k < o->n; k++)
     if (o->outs[k].compressed) return true;
   return false;
@@ -262,7 +262,7 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   /* Compressed outputs are written (and compressed) by each rank at the batch's end: equal shares of rows keep
    * the ranks from waiting for each other there, so the default schedule becomes STATIC for them. */
   inb_opts o = opts ? *opts : (inb_opts){0};
-  if (o.schedule == INB_SCHED_DEFAULT && out && any_deflate(out)) o.schedule = INB_STATIC;
+  if (o.schedule == INB_SCHED_DEFAULT && out && any_compressed(out)) o.schedule = INB_STATIC;
   h5run *outer = current;
   current = &h;
   int first_rc = 0;
