@@ -205,7 +205,7 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, inb__
   double wall = MPI_Wtime() - w0;
   int64_t n = inb__pipeline_items(p);
   if (rc == 0 || rc == INB_EITEM) {
-    say(r, "%lld items in %.2f s (%.0f items/s) on %d rank%s: %s written", (long long)n, wall,
+    say(r, "%lld items in %.3f s (%.0f items/s) on %d rank%s: %s written", (long long)n, wall,
         wall > 0 ? (double)n / wall : 0.0, r->size, r->size == 1 ? "" : "s", j->output);
     if (rc) say(r, "%s", inb_errmsg());
     if (rc && r->rank == 0) print_failures(j->output, 5);
