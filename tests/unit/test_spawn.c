@@ -32,10 +32,10 @@
 
 static char g_dir[] = "/tmp/test_spawn.XXXXXX"; /* files of the tests; removed by main */
 
-/* A path under g_dir (four at a time). */
+/* A path under g_dir (four at a time per thread: tasks' threads build paths too). */
 static const char *in_dir(const char *name) {
-  static char bufs[4][512];
-  static int next;
+  static _Thread_local char bufs[4][512];
+  static _Thread_local int next;
   char *p = bufs[next++ % 4];
   snprintf(p, sizeof bufs[0], "%s/%s", g_dir, name);
   return p;
