@@ -14,6 +14,7 @@
 
 #include "core/status.h"
 #include "jobs/actions.h"
+#include "jobs/farm.h"
 #include "jobs/job.h"
 #include "jobs/pipeline.h"
 #include "mpi/comm.h"
@@ -108,9 +109,17 @@ static void say(const ranks *r, const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
-/* The job's output is new (or --overwrite) and is not its input. Rank 0 looks; the caller agrees. */
+/* The job's output (or an exec job's results file) is new (or --overwrite) and is not its input. Rank 0 looks;
+ * the caller agrees. */
 static int check_output(const inb__job *j, bool overwrite) {
   struct stat in, out;
+  if (!j->output) {
+    if (stat(j->results, &out) != 0) return 0;
+    if (S_ISDIR(out.st_mode))
+      return inb__err(INB_EINVAL, "%s: the results file '%s' is a directory", j->where_output, j->results);
+    return overwrite ? 0 : inb__err(INB_EINVAL, "%s: the results file '%s' exists (run with --overwrite to replace "
+                                                "it)", j->where_output, j->results);
+  }
   if (stat(j->output, &out) != 0) return 0;
   if (stat(j->input, &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
     return inb__err(INB_EINVAL, "%s: the output '%s' is the input file itself", j->where_output, j->output);
@@ -190,8 +199,32 @@ static int exit_status_of(int rc) {
   return rc == INB_EINVAL || rc == INB_ENOTFOUND ? INB__EXIT_USAGE : INB__EXIT_RUNTIME;
 }
 
-/* run: the pipeline, the summary, the first failures. */
-static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, inb__pipeline *p) {
+/* What a job runs: the pipeline of a job over HDF5, or the tasks of an exec job. */
+typedef struct {
+  inb__pipeline *p;
+  inb__farm *f;
+} work;
+
+static int plan(const ranks *r, const inb__job *j, work *w) {
+  if (j->input) return inb__pipeline_plan(j, NULL, &w->p);
+  MPI_Comm comm = r->size > 1 ? r->comm : MPI_COMM_WORLD;
+  return inb__farm_plan(j, &comm, &w->f);
+}
+
+static int64_t items(const work *w) { return w->p ? inb__pipeline_items(w->p) : inb__farm_items(w->f); }
+
+static void describe(const work *w, const inb__job *j, char *buf, size_t cap) {
+  if (w->p) inb__pipeline_describe(w->p, j, buf, cap);
+  else inb__farm_describe(w->f, j, buf, cap);
+}
+
+static void free_work(work *w) {
+  inb__pipeline_free(&w->p);
+  inb__farm_free(&w->f);
+}
+
+/* run: the pipeline or the tasks, the summary, the first failures. */
+static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work *w) {
   char started[64];
   time_t t0 = time(NULL);
   struct tm tm;
@@ -201,14 +234,15 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, inb__
   inb__provenance prov = {.job_text = j->text, .job_path = j->path, .sets = sets, .version = version,
                           .hosts = host_list, .started = started, .ranks = r->size};
   double w0 = MPI_Wtime();
-  int rc = inb__pipeline_run(p, j, cmd->overwrite, &prov);
+  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, &prov);
   double wall = MPI_Wtime() - w0;
-  int64_t n = inb__pipeline_items(p);
+  int64_t n = items(w);
   if (rc == 0 || rc == INB_EITEM) {
-    say(r, "%lld items in %.3f s (%.0f items/s) on %d rank%s: %s written", (long long)n, wall,
-        wall > 0 ? (double)n / wall : 0.0, r->size, r->size == 1 ? "" : "s", j->output);
+    say(r, "%lld %s in %.3f s (%.0f/s) on %d rank%s: %s written", (long long)n, w->p ? "items" : "tasks", wall,
+        wall > 0 ? (double)n / wall : 0.0, r->size, r->size == 1 ? "" : "s", w->p ? j->output : j->results);
     if (rc) say(r, "%s", inb_errmsg());
-    if (rc && r->rank == 0) print_failures(j->output, 5);
+    if (rc && r->rank == 0 && w->p) print_failures(j->output, 5);
+    if (rc && r->rank == 0 && w->f) inb__farm_print_failures(w->f, stderr, 5);
   } else {
     say(r, "%s (nothing was written)", inb_errmsg());
   }
@@ -222,25 +256,25 @@ static int job_command(const ranks *r, const inb__cmd *cmd) {
   int rc = agree(r, inb__job_load(cmd->job, cmd->sets, cmd->nsets, &j));
   if (!rc && cmd->verb == INB__CMD_RUN && !cmd->dry_run)
     rc = agree(r, r->rank == 0 ? check_output(j, cmd->overwrite) : 0);
-  inb__pipeline *p = NULL;
-  if (!rc) rc = inb__pipeline_plan(j, NULL, &p); /* collective: every rank has the same status */
+  work w = {0};
+  if (!rc) rc = plan(r, j, &w); /* collective: every rank has the same status */
   int status;
   if (rc) {
     say(r, "%s", inb_errmsg());
     status = exit_status_of(rc) == INB__EXIT_ITEMS ? INB__EXIT_USAGE : exit_status_of(rc);
   } else if (cmd->verb == INB__CMD_VALIDATE || cmd->dry_run) {
     if (r->rank == 0) {
-      char plan[4096];
-      inb__pipeline_describe(p, j, plan, sizeof plan);
-      fputs(plan, stdout);
+      char text[4096];
+      describe(&w, j, text, sizeof text);
+      fputs(text, stdout);
     }
-    say(r, "job '%s' is valid: %lld items, %zu step%s", cmd->job, (long long)inb__pipeline_items(p), j->nsteps,
+    say(r, "job '%s' is valid: %lld items, %zu step%s", cmd->job, (long long)items(&w), j->nsteps,
         j->nsteps == 1 ? "" : "s");
     status = INB__EXIT_OK;
   } else {
-    status = run_job(r, cmd, j, p);
+    status = run_job(r, cmd, j, &w);
   }
-  inb__pipeline_free(&p);
+  free_work(&w);
   inb__job_free(&j);
   return status;
 }

@@ -107,14 +107,32 @@ static int component_name(const binder *b, const inb__ynode *n, const char *fiel
 
 /* ---- input ------------------------------------------------------------------------------------------------------ */
 
+/* input: a task list (tasks: FILE) or a range (count: N), for exec jobs. */
+static int bind_task_input(binder *b, const inb__ynode *in, const inb__ynode *tasks, const inb__ynode *count) {
+  const inb__ynode *comps = inb__ymap_get(in, "components");
+  if (comps)
+    return inb__ynode_err(b->d, inb__ymap_key(in, comps->index), "", INB_EINVAL, "'components' are the datasets of "
+                          "an HDF5 input (input.file); a task list's items are its lines");
+  if (tasks) return resolve(b, tasks, "input.tasks", &b->j->tasks);
+  int rc = nonneg_int(b, count, "input.count", INT64_MAX, &b->j->count);
+  if (!rc && b->j->count == 0)
+    rc = inb__ynode_err(b->d, count, "input.count", INB_EINVAL, "expected at least 1 item; found 0");
+  return rc;
+}
+
 static int bind_input(binder *b, const inb__ynode *in) {
-  static const char *const keys[] = {"file", "components"};
+  static const char *const keys[] = {"file", "components", "tasks", "count"};
   int rc = need_map(b, in, "input");
-  if (!rc) rc = check_keys(b, in, keys, 2, NULL, 0);
+  if (!rc) rc = check_keys(b, in, keys, 4, NULL, 0);
   if (rc) return rc;
   where_of(b, in, b->j->where_input, sizeof b->j->where_input);
-  const inb__ynode *file = inb__ymap_get(in, "file"), *comps = inb__ymap_get(in, "components");
-  if (!file) return inb__ynode_err(b->d, in, "input.file", INB_EINVAL, "missing: the HDF5 file to read");
+  const inb__ynode *file = inb__ymap_get(in, "file"), *comps = inb__ymap_get(in, "components"),
+                   *tasks = inb__ymap_get(in, "tasks"), *count = inb__ymap_get(in, "count");
+  int given = (file != NULL) + (tasks != NULL) + (count != NULL);
+  if (given != 1)
+    return inb__ynode_err(b->d, in, "input", INB_EINVAL, "expected one of 'file' (an HDF5 file), 'tasks' (a task "
+                          "file, one task per line) and 'count' (items 0..N-1); found %d", given);
+  if (!file) return bind_task_input(b, in, tasks, count);
   if ((rc = resolve(b, file, "input.file", &b->j->input))) return rc;
   if (!comps) return inb__ynode_err(b->d, in, "input.components", INB_EINVAL, "missing: the datasets to read (a list)");
   size_t n = comps->kind == INB__YSEQ ? inb__ynode_len(comps) : 1;
@@ -220,13 +238,33 @@ static int bind_dataset(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
   return c ? bind_compression(b, c, ds) : 0;
 }
 
+/* output of an exec job: its results file and its folder of logs. */
+static int bind_exec_output(binder *b, const inb__ynode *out) {
+  const inb__ynode *file = inb__ymap_get(out, "file") ? inb__ymap_get(out, "file") : inb__ymap_get(out, "datasets");
+  if (file)
+    return inb__ynode_err(b->d, file, NULL, INB_EINVAL, "an exec job (input: tasks or count) writes a results file "
+                          "(output.results) and its tasks' own files; an HDF5 output for it is not built yet");
+  const inb__ynode *results = inb__ymap_get(out, "results"), *logs = inb__ymap_get(out, "logs");
+  if (!results)
+    return inb__ynode_err(b->d, out, "output.results", INB_EINVAL, "missing: the results file (one line per task: "
+                          "index, rank, start, runtime, exit status, signal, attempts, command)");
+  int rc = resolve(b, results, "output.results", &b->j->results);
+  if (!rc && logs) rc = resolve(b, logs, "output.logs", &b->j->logs);
+  return rc;
+}
+
 static int bind_output(binder *b, const inb__ynode *out) {
-  static const char *const keys[] = {"file", "datasets"};
+  static const char *const keys[] = {"file", "datasets", "results", "logs"};
   int rc = need_map(b, out, "output");
-  if (!rc) rc = check_keys(b, out, keys, 2, NULL, 0);
+  if (!rc) rc = check_keys(b, out, keys, 4, NULL, 0);
   if (rc) return rc;
   where_of(b, out, b->j->where_output, sizeof b->j->where_output);
-  const inb__ynode *file = inb__ymap_get(out, "file"), *sets = inb__ymap_get(out, "datasets");
+  if (!b->j->input) return bind_exec_output(b, out);
+  const inb__ynode *file = inb__ymap_get(out, "file"), *sets = inb__ymap_get(out, "datasets"),
+                   *exec_only = inb__ymap_get(out, "results") ? inb__ymap_get(out, "results") : inb__ymap_get(out, "logs");
+  if (exec_only)
+    return inb__ynode_err(b->d, inb__ymap_key(out, exec_only->index), "", INB_EINVAL, "'results' and 'logs' are an "
+                          "exec job's (input: tasks or count); this job's results are its output's /inbatch_results");
   if (!file) return inb__ynode_err(b->d, out, "output.file", INB_EINVAL, "missing: the HDF5 file to write");
   if ((rc = resolve(b, file, "output.file", &b->j->output))) return rc;
   if (!sets) return inb__ynode_err(b->d, out, "output.datasets", INB_EINVAL, "missing: the datasets to write (a list)");
@@ -400,8 +438,9 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
   int rc = 0, t = INB_MPI, l = INB_THREADS, s = INB_SCHED_DEFAULT;
   if ((v = inb__ymap_get(step, "target")) && (rc = bind_choice(b, v, "target", targets, target_v, 5, &t))) return rc;
   if (t == INB_ASYNC)
-    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "the built-in actions compute: target async (an event loop for "
-                                                     "I/O) has nothing to wait on for them; use mpi, threads or for");
+    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "target async (an event loop) is not built for job steps: "
+                                                     "use mpi, threads or for (exec runs n_workers programs at once "
+                                                     "on any of them)");
   if ((v = inb__ymap_get(step, "local")) && (rc = bind_choice(b, v, "local target", locals, local_v, 2, &l))) return rc;
   if ((v = inb__ymap_get(step, "schedule")) && (rc = bind_choice(b, v, "schedule", schedules, schedule_v, 2, &s))) return rc;
   st->target = (inb_target)t, st->local = (inb_target)l, st->schedule = (inb_schedule)s;
@@ -498,10 +537,135 @@ static int bind_action(binder *b, const inb__ynode *action, inb__job_step *st) {
                         b->j->plugins ? "; with --plugin FILE, a plugin's" : "");
 }
 
+/* ---- exec steps ----------------------------------------------------------------------------------------------- */
+
+/* The fields only an exec step has. */
+static const char *const k_exec_keys[] = {"argv", "cmd", "shell", "cwd", "env", "timeout", "grace", "retry_delay",
+                                          "outputs", "log"};
+enum { N_EXEC_KEYS = sizeof k_exec_keys / sizeof k_exec_keys[0] };
+
+static const inb__action_spec k_exec_stand_in = {.name = "exec", .doc = "a program run once per task", .nsrc = 1};
+
+/* A word that may hold placeholders: a scalar's text (numbers too: `argv: [sleep, 1]`). */
+static int bind_word(binder *b, const inb__ynode *n, inb__job_word *w) {
+  char found[96];
+  if (!n || n->kind != INB__YSCALAR || inb__ynode_is_null(n))
+    return inb__ynode_err(b->d, n, NULL, INB_EINVAL, "expected a word (text); found %s",
+                          inb__ynode_describe(n, found, sizeof found));
+  where_of(b, n, w->where, sizeof w->where);
+  return (w->text = strdup(n->text)) ? 0 : inb__err(INB_ENOMEM, "out of memory");
+}
+
+/* A list of words (or one word); *out is the caller's, *count its length. */
+static int bind_words(binder *b, const inb__ynode *n, bool one_allowed, inb__job_word **out, size_t *count) {
+  bool list = n->kind == INB__YSEQ;
+  if (!list && !one_allowed) return need_seq(b, n, NULL);
+  size_t len = list ? inb__ynode_len(n) : 1;
+  if (len == 0) return inb__ynode_err(b->d, n, NULL, INB_EINVAL, "expected at least one word; found an empty list");
+  if (!(*out = calloc(len, sizeof **out))) return inb__err(INB_ENOMEM, "out of memory");
+  int rc = 0;
+  for (size_t k = 0; !rc && k < len; k++) {
+    rc = bind_word(b, list ? inb__yseq_at(n, k) : n, &(*out)[k]);
+    *count = k + 1;
+  }
+  return rc;
+}
+
+/* env: NAME: value (a word), each set for every task as NAME=value. */
+static int bind_env(binder *b, const inb__ynode *n, inb__job_exec *x) {
+  int rc = need_map(b, n, NULL);
+  if (rc) return rc;
+  size_t len = inb__ynode_len(n);
+  if (!(x->env = calloc(len + 1, sizeof *x->env))) return inb__err(INB_ENOMEM, "out of memory");
+  for (size_t k = 0; !rc && k < len; k++) {
+    const char *name = inb__ymap_key(n, k)->text;
+    if (!*name || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name) ||
+        (name[0] >= '0' && name[0] <= '9'))
+      return inb__ynode_err(b->d, inb__ymap_key(n, k), "", INB_EINVAL, "'%s' is not an environment variable's name "
+                            "(letters, digits and _, not first a digit)", name);
+    inb__job_word *w = &x->env[k];
+    x->nenv = k + 1;
+    if ((rc = bind_word(b, inb__ymap_value(n, k), w))) return rc;
+    size_t need = strlen(name) + 1 + strlen(w->text) + 1;
+    char *pair = malloc(need);
+    if (!pair) return inb__err(INB_ENOMEM, "out of memory");
+    snprintf(pair, need, "%s=%s", name, w->text);
+    free(w->text);
+    w->text = pair;
+  }
+  return rc;
+}
+
+static int nonneg_real(binder *b, const inb__ynode *n, double *out) {
+  int rc = inb__ynode_real(b->d, n, NULL, out);
+  if (!rc && !(*out >= 0 && *out < 1e9))
+    rc = inb__ynode_err(b->d, n, NULL, INB_EINVAL, "expected seconds, 0 or more; found %g", *out);
+  return rc;
+}
+
+/* Fields that are not an exec step's (it has no rows, arguments or random streams). */
+static int refuse_row_fields(binder *b, const inb__ynode *step) {
+  static const char *const rows[] = {"src", "dst", "args", "p", "rng", "dtype"};
+  for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+    const inb__ynode *v = inb__ymap_get(step, rows[k]);
+    if (v)
+      return inb__ynode_err(b->d, inb__ymap_key(step, v->index), "", INB_EINVAL, "an exec step runs a program per "
+                            "task: it has no '%s' (its words take the task's text through placeholders: {}, {1}, "
+                            "{index})", rows[k]);
+  }
+  return 0;
+}
+
+/* The program: argv (a list of words, run as they are) or, with shell: true, cmd (one command line for /bin/sh). */
+static int bind_program(binder *b, const inb__ynode *step, inb__job_exec *x) {
+  const inb__ynode *argv = inb__ymap_get(step, "argv"), *cmd = inb__ymap_get(step, "cmd"), *v;
+  int rc = (v = inb__ymap_get(step, "shell")) ? inb__ynode_bool(b->d, v, NULL, &x->shell) : 0;
+  if (rc) return rc;
+  if (x->shell && argv)
+    return inb__ynode_err(b->d, inb__ymap_key(step, argv->index), "", INB_EINVAL, "with shell: true the program is "
+                          "cmd: (one command line for /bin/sh -c); argv: is a list of words run without a shell");
+  if (!x->shell && cmd)
+    return inb__ynode_err(b->d, inb__ymap_key(step, cmd->index), "", INB_EINVAL, "cmd: is a command line for "
+                          "/bin/sh: it needs shell: true; without a shell, give argv: [program, arg, ...]");
+  if (!argv && !cmd)
+    return inb__ynode_err(b->d, step, x->shell ? "cmd" : "argv", INB_EINVAL, "missing: %s", x->shell ?
+                          "the command line for /bin/sh -c" : "the program and its arguments (a list of words)");
+  if (cmd && cmd->kind != INB__YSCALAR)
+    return inb__ynode_err(b->d, cmd, NULL, INB_EINVAL, "expected one command line (a string)");
+  return argv ? bind_words(b, argv, false, &x->argv, &x->nargv) : bind_words(b, cmd, true, &x->argv, &x->nargv);
+}
+
+static int bind_exec(binder *b, const inb__ynode *step, inb__job_step *st) {
+  static const char *const logs[] = {"tagged", "files", "discard"};
+  static const int log_v[] = {INB__LOG_TAGGED, INB__LOG_FILES, INB__LOG_DISCARD};
+  int rc = refuse_row_fields(b, step);
+  inb__job_exec *x = rc ? NULL : (st->exec = calloc(1, sizeof *st->exec));
+  if (!rc && !x) return inb__err(INB_ENOMEM, "out of memory");
+  if (rc) return rc;
+  st->action = &k_exec_stand_in;
+  x->grace = 5;
+  const inb__ynode *v;
+  if ((rc = bind_program(b, step, x))) return rc;
+  if ((v = inb__ymap_get(step, "cwd")) && (rc = bind_word(b, v, &x->cwd))) return rc;
+  if ((v = inb__ymap_get(step, "env")) && (rc = bind_env(b, v, x))) return rc;
+  if ((v = inb__ymap_get(step, "outputs")) && (rc = bind_words(b, v, false, &x->outputs, &x->noutputs))) return rc;
+  if ((v = inb__ymap_get(step, "timeout")) && (rc = nonneg_real(b, v, &x->timeout))) return rc;
+  if ((v = inb__ymap_get(step, "grace")) && (rc = nonneg_real(b, v, &x->grace))) return rc;
+  if ((v = inb__ymap_get(step, "retry_delay")) && (rc = nonneg_real(b, v, &x->retry_delay))) return rc;
+  int log = INB__LOG_TAGGED;
+  if ((v = inb__ymap_get(step, "log")) && (rc = bind_choice(b, v, "log", logs, log_v, 3, &log))) return rc;
+  x->log = (inb__job_log)log;
+  if (x->log == INB__LOG_FILES && !b->j->logs)
+    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "log: files writes each task's stdout and stderr into the "
+                          "folder output.logs: name it");
+  return bind_options(b, step, st);
+}
+
 static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step *st) {
-  static const char *const keys[] = {"action", "kernel", "expr", "dtype", "src", "dst", "args", "init", "target",
-                                     "local", "n_workers", "schedule", "chunk", "retries", "max_failures", "p",
-                                     "rng"};
+  static const char *const keys[] = {"action", "kernel", "expr", "dtype", "src", "dst", "args", "init",
+                                     "target", "local", "n_workers", "schedule", "chunk", "retries", "max_failures",
+                                     "p", "rng", "argv", "cmd", "shell", "cwd", "env", "timeout", "grace",
+                                     "retry_delay", "outputs", "log"};
   int rc = need_map(b, step, NULL);
   if (!rc) rc = check_keys(b, step, keys, sizeof keys / sizeof keys[0], NULL, 0);
   if (rc) return rc;
@@ -513,11 +677,18 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
                    *expr = inb__ymap_get(step, "expr"), *dtype = inb__ymap_get(step, "dtype");
   int given = (action != NULL) + (kernel != NULL) + (expr != NULL);
   if (given == 0)
-    return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "'action' (inbatch actions lists them), 'kernel' (C code) "
-                                                        "or 'expr' (an elementwise expression): missing");
+    return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "'action' (inbatch actions lists them; exec runs a program), "
+                                                        "'kernel' (C code) or 'expr' (an elementwise expression): "
+                                                        "missing");
   if (given > 1)
     return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a step runs one of 'action', 'kernel' and 'expr'; found %d",
                           given);
+  if (action && action->kind == INB__YSCALAR && strcmp(action->text, "exec") == 0) return bind_exec(b, step, st);
+  for (size_t k = 0; k < N_EXEC_KEYS; k++)
+    if ((dtype = inb__ymap_get(step, k_exec_keys[k])))
+      return inb__ynode_err(b->d, inb__ymap_key(step, dtype->index), "", INB_EINVAL, "'%s' is an exec step's (action: "
+                            "exec, a program run per task)", k_exec_keys[k]);
+  dtype = inb__ymap_get(step, "dtype");
   if (action && dtype)
     return inb__ynode_err(b->d, dtype, NULL, INB_EINVAL, "'dtype' is a kernel's output dtype; an action's follows "
                                                          "from its inputs (the cast action changes it)");
@@ -541,6 +712,24 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
   return bind_pairs(b, step, st);
 }
 
+/* An exec job is one exec step over a task list; a job over HDF5 has no exec step. */
+static int check_kind(binder *b, const inb__ynode *p) {
+  bool farm = !b->j->input;
+  for (size_t k = 0; k < b->j->nsteps; k++) {
+    const inb__ynode *step = inb__yseq_at(p, k);
+    if (farm && !b->j->steps[k].exec)
+      return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a job over a task list (input: tasks or count) runs one "
+                            "exec step: its items are lines, not rows of an HDF5 input");
+    if (farm && k > 0)
+      return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a job over a task list runs one exec step; found %zu "
+                            "steps (one command line can chain programs, with shell: true)", b->j->nsteps);
+    if (!farm && b->j->steps[k].exec)
+      return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "exec runs a program per task of a task list (input: "
+                            "tasks or count); this job's input is an HDF5 file");
+  }
+  return 0;
+}
+
 static int bind_pipeline(binder *b, const inb__ynode *p) {
   int rc = need_seq(b, p, "pipeline");
   if (rc) return rc;
@@ -553,7 +742,7 @@ static int bind_pipeline(binder *b, const inb__ynode *p) {
     rc = bind_step(b, inb__yseq_at(p, k), k, &b->j->steps[k]);
     b->j->nsteps = k + 1;
   }
-  return rc;
+  return rc ? rc : check_kind(b, p);
 }
 
 /* ---- plugins ---------------------------------------------------------------------------------------------------- */
@@ -670,6 +859,20 @@ int inb__job_load(const char *path, const char *const *sets, size_t nsets, inb__
   return 0;
 }
 
+static void free_words(inb__job_word *w, size_t n) {
+  for (size_t k = 0; w && k < n; k++) free(w[k].text);
+  free(w);
+}
+
+static void free_exec(inb__job_exec *x) {
+  if (!x) return;
+  free_words(x->argv, x->nargv);
+  free(x->cwd.text);
+  free_words(x->env, x->nenv);
+  free_words(x->outputs, x->noutputs);
+  free(x);
+}
+
 static void free_kernel(inb__job_kernel *k) {
   if (!k) return;
   for (size_t i = 0; k->args && k->args[i].name; i++) free((char *)k->args[i].name);
@@ -686,6 +889,9 @@ void inb__job_free(inb__job **jp) {
   for (size_t k = 0; k < j->nsets; k++) free(j->sets[k]);
   free(j->sets);
   free(j->input);
+  free(j->tasks);
+  free(j->results);
+  free(j->logs);
   for (size_t k = 0; k < j->ncomponents; k++) free(j->components[k]);
   free(j->components);
   free(j->output);
@@ -697,6 +903,7 @@ void inb__job_free(inb__job **jp) {
       if (st->owned_strings & (1u << k)) free((char *)st->args.v[k].s);
     inb_args_free(&st->args.list);
     free_kernel(st->kernel);
+    free_exec(st->exec);
     for (size_t p = 0; p < st->npairs; p++) {
       for (size_t k = 0; k < st->pairs[p].nsrc; k++) free(st->pairs[p].src[k]);
       free(st->pairs[p].dst);

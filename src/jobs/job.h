@@ -45,9 +45,39 @@ typedef struct {
   inb__action_spec stand_in;     /* the step's action until the plan builds the kernel: "kernel" or "expr" */
 } inb__job_kernel;
 
+/* A word of an exec step that may hold placeholders ({}, {1}, {index}, ...: template.h), with where it is written
+ * (the placeholders are compiled when the run is planned; their errors name this place). */
 typedef struct {
-  const inb__action_spec *action; /* a built-in, a plugin's, or a kernel's stand-in */
+  char *text;                    /* NULL: not given */
+  char where[INB__WHERE];
+} inb__job_word;
+
+/* Where an exec step's tasks write their stdout and stderr. */
+typedef enum {
+  INB__LOG_TAGGED,               /* the run's stdout and stderr, each line prefixed by its task's index */
+  INB__LOG_FILES,                /* output.logs/INDEX.out and INDEX.err */
+  INB__LOG_DISCARD
+} inb__job_log;
+
+/* An exec step: a program run once per task (command farming), never through a shell unless it says so. */
+typedef struct {
+  inb__job_word *argv;           /* the program and its arguments; with shell, one word: the command for /bin/sh */
+  size_t nargv;
+  bool shell;
+  inb__job_word cwd;             /* the tasks' working directory; text NULL: where the command was started */
+  inb__job_word *env;            /* "NAME=VALUE" set for every task (the value may hold placeholders) */
+  size_t nenv;
+  inb__job_word *outputs;        /* files a task writes: removed when it fails, so none looks complete */
+  size_t noutputs;
+  double timeout, grace;         /* seconds; timeout 0: none; then SIGTERM, and SIGKILL `grace` later */
+  double retry_delay;            /* seconds between a failed attempt and the next (retries: the step's) */
+  inb__job_log log;
+} inb__job_exec;
+
+typedef struct {
+  const inb__action_spec *action; /* a built-in, a plugin's, or a kernel's or exec's stand-in */
   inb__job_kernel *kernel;       /* a kernel step's code; NULL for an action */
+  inb__job_exec *exec;           /* an exec step's program; NULL otherwise */
   inb__argvals args;             /* its strings are the job's own where owned_strings has their bit */
   unsigned owned_strings;
   inb__job_pair *pairs;
@@ -66,13 +96,17 @@ typedef struct {
   char *path, *text;             /* the job file and its text (the output records it) */
   char **sets;                   /* the --set overrides, as given */
   size_t nsets;
-  char *input;                   /* resolved */
+  char *input;                   /* an HDF5 input, resolved; NULL for a task list or a range */
+  char *tasks;                   /* a task file (one task per line), resolved; NULL otherwise */
+  int64_t count;                 /* a range of items 0..count-1 (count: N); 0 otherwise */
   char **components;             /* dataset paths in the input ("/images") */
   size_t ncomponents;
   int64_t batch_size;            /* 0: the library's bounded default */
   uint64_t seed;                 /* keys every random draw (rng.h) */
   inb__plugins *plugins;         /* the plugins the job loads (NULL: none); their actions live as long as it */
-  char *output;                  /* resolved */
+  char *output;                  /* the HDF5 output, resolved; NULL for an exec job */
+  char *results;                 /* an exec job's results file (one line per task), resolved */
+  char *logs;                    /* an exec job's folder of task logs (log: files), resolved; NULL: none */
   inb__job_dataset *datasets;
   size_t ndatasets;
   inb__job_step *steps;

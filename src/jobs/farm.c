@@ -1,0 +1,485 @@
+/* Command farming (see farm.h): the task list on every rank, one inb_run over its items whose task runs the step's
+ * program through the spawner, the outcomes gathered to rank 0 and written as the results file. */
+#define _GNU_SOURCE /* sigabbrev_np */
+#include "jobs/farm.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <mpi.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/digest.h"
+#include "core/status.h"
+#include "local/local.h"
+#include "mpi/comm.h"
+#include "jobs/spawn.h"
+#include "jobs/tasks.h"
+#include "jobs/template.h"
+
+enum { MSG = 112 };
+
+/* One task's outcome, as it travels to rank 0 (bytes: the ranks of a job share one architecture). */
+typedef struct {
+  int64_t index;
+  double start, runtime;     /* the last attempt's: wall clock at its start (s since the epoch), elapsed (s) */
+  int32_t rank, exit_status, signal, attempts;
+  uint8_t failed, started;   /* started: the program ran (else it could not be started: msg says why) */
+  char msg[MSG];             /* the last attempt's failure, "" when done */
+} record;
+
+struct inb__farm {
+  const inb__job *j;
+  const inb__job_exec *x;
+  MPI_Comm comm;
+  int rank, size;
+  inb__tasks *tasks;
+  inb__template **argv, **env, **outputs, *cwd; /* the step's words, compiled (cwd NULL: not given) */
+  size_t nargv, nenv, noutputs;
+  int workers, omp_threads;
+  char jobdir[PATH_MAX];   /* the job file's folder: a relative cwd starts there, as the job's other paths do */
+  /* the records of the tasks this rank ran; then, on rank 0, every task's by index (NULL: never ran) */
+  pthread_mutex_t lock;
+  record *mine;
+  size_t nmine, capmine;
+  record *all;
+  bool *ran;
+};
+
+/* ---- planning ------------------------------------------------------------------------------------------------- */
+
+/* Compiles one word of the step (a shell command when shell); a fault names the job's line and the word. */
+static int compile_word(const inb__job_word *w, bool shell, inb__template **out) {
+  *out = NULL;
+  if (!w->text) return 0;
+  size_t bad = 0;
+  int rc = inb__template_compile(w->text, shell ? INB__TEMPLATE_SHELL : 0, out, &bad);
+  if (rc == INB_EINVAL)
+    return inb__err(rc, "%s: %s, at character %zu of '%s'", w->where, inb_errmsg(), bad + 1, w->text);
+  return rc ? inb__err(rc, "%s: %s", w->where, inb_errmsg()) : 0;
+}
+
+static int compile_words(const inb__job_word *w, size_t n, bool shell, inb__template ***out) {
+  *out = calloc(n + 1, sizeof **out);
+  if (!*out) return inb__err(INB_ENOMEM, "out of memory");
+  int rc = 0;
+  for (size_t k = 0; !rc && k < n; k++) rc = compile_word(&w[k], shell, &(*out)[k]);
+  return rc;
+}
+
+/* Every rank read the same tasks: rank 0's count and digest, compared everywhere. */
+static int same_tasks(inb__farm *f) {
+  uint64_t mine[2] = {(uint64_t)inb__tasks_count(f->tasks), INB__DIGEST_START}, root[2];
+  for (int64_t i = 0; i < inb__tasks_count(f->tasks); i++) {
+    size_t len;
+    const char *t = inb__tasks_text(f->tasks, i, &len);
+    if (t) mine[1] = inb__digest_bytes(mine[1], t, len + 1);
+  }
+  memcpy(root, mine, sizeof root);
+  if (f->size > 1 && MPI_Bcast(root, 2, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS)
+    return inb__err(INB_EMPI, "the task list's check: MPI_Bcast failed");
+  if (mine[0] != root[0] || mine[1] != root[1])
+    return inb__err(INB_EINVAL, "rank %d read another task list than rank 0 (%llu tasks, rank 0 %llu): the ranks "
+                    "must see the same file (a shared file system)", f->rank, (unsigned long long)mine[0],
+                    (unsigned long long)root[0]);
+  return 0;
+}
+
+static int load_tasks(inb__farm *f, const inb__job *j) {
+  int rc = j->tasks ? inb__tasks_load(j->tasks, &f->tasks) : inb__tasks_range(j->count, &f->tasks);
+  if (rc) return inb__err(rc, "%s: %s", j->where_input, inb_errmsg());
+  return 0;
+}
+
+/* Rank 0: the results file can be written (its folder exists and is writable) and is not the task file. */
+static int check_results(const inb__job *j) {
+  char copy[PATH_MAX];
+  snprintf(copy, sizeof copy, "%s", j->results);
+  const char *dir = dirname(copy);
+  if (access(dir, W_OK) != 0)
+    return inb__err(INB_EINVAL, "%s: the results file's folder '%s' %s", j->where_output, dir,
+                    errno == ENOENT ? "does not exist" : "is not writable");
+  struct stat a, b;
+  if (j->tasks && stat(j->tasks, &a) == 0 && stat(j->results, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return inb__err(INB_EINVAL, "%s: the results file '%s' is the task file itself", j->where_output, j->results);
+  if (j->logs && mkdir(j->logs, 0777) != 0 && errno != EEXIST)
+    return inb__err(INB_EIO, "%s: cannot make the logs folder '%s': %s", j->where_output, j->logs, strerror(errno));
+  return 0;
+}
+
+static int agree(const inb__farm *f, int rc) { return f->size > 1 ? inb__mpi_agree(rc, f->comm) : rc; }
+
+int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
+  *out = NULL;
+  inb__farm *f = calloc(1, sizeof *f);
+  if (!f) return agree(&(inb__farm){.size = 2, .comm = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD},
+                       inb__err(INB_ENOMEM, "out of memory"));
+  f->j = j;
+  f->x = j->steps[0].exec;
+  f->comm = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD;
+  snprintf(f->jobdir, sizeof f->jobdir, "%s", j->path);
+  snprintf(f->jobdir, sizeof f->jobdir, "%s", dirname(f->jobdir));
+  MPI_Comm_rank(f->comm, &f->rank);
+  MPI_Comm_size(f->comm, &f->size);
+  pthread_mutex_init(&f->lock, NULL);
+  int rc = agree(f, load_tasks(f, j));
+  if (!rc) rc = agree(f, same_tasks(f));
+  const inb__job_exec *x = f->x;
+  if (!rc) rc = compile_words(x->argv, x->nargv, x->shell, &f->argv);
+  if (!rc) rc = compile_words(x->env, x->nenv, false, &f->env);
+  if (!rc) rc = compile_words(x->outputs, x->noutputs, false, &f->outputs);
+  if (!rc) rc = compile_word(&x->cwd, false, &f->cwd);
+  f->nargv = x->nargv, f->nenv = x->nenv, f->noutputs = x->noutputs;
+  rc = agree(f, rc); /* the words are the same on every rank: so are their errors, but a rank may run out of memory */
+  if (!rc) rc = agree(f, f->rank == 0 ? check_results(j) : 0);
+  if (!rc) rc = agree(f, inb__spawn_init());
+  int cores = inb__cpus_available();
+  f->workers = j->steps[0].n_workers > 0 ? j->steps[0].n_workers : cores;
+  f->omp_threads = cores / f->workers > 1 ? cores / f->workers : 1;
+  if (rc) {
+    inb__farm_free(&f);
+    return rc;
+  }
+  *out = f;
+  return 0;
+}
+
+int64_t inb__farm_items(const inb__farm *f) { return inb__tasks_count(f->tasks); }
+
+/* ---- one task ------------------------------------------------------------------------------------------------ */
+
+static void sleep_s(double s) {
+  if (s <= 0) return;
+  struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+}
+
+static void keep(inb__farm *f, const record *r) {
+  pthread_mutex_lock(&f->lock);
+  if (f->nmine == f->capmine) {
+    size_t cap = f->capmine ? 2 * f->capmine : 256;
+    record *p = realloc(f->mine, cap * sizeof *p);
+    if (p) f->mine = p, f->capmine = cap;
+  }
+  if (f->nmine < f->capmine) f->mine[f->nmine++] = *r; /* out of memory: the task shows as not run */
+  pthread_mutex_unlock(&f->lock);
+}
+
+/* Runs the spawn spec up to 1 + retries times; *r is the last attempt's outcome. */
+static void attempts(const inb__farm *f, const inb__spawn_spec *spec, record *rec) {
+  int most = 1 + f->j->steps[0].retries;
+  inb__spawn_result res;
+  for (int a = 1; a <= most; a++) {
+    if (a > 1) sleep_s(f->x->retry_delay);
+    memset(&res, 0, sizeof res);
+    if (inb__spawn_run(spec, &res)) {
+      res.ok = false;
+      snprintf(res.msg, sizeof res.msg, "%s", inb_errmsg());
+    }
+    rec->attempts = a;
+    if (res.ok) break;
+  }
+  rec->start = res.start_s, rec->runtime = res.runtime_s;
+  rec->started = res.started, rec->exit_status = res.exit_status, rec->signal = res.signal;
+  rec->failed = !res.ok;
+  snprintf(rec->msg, sizeof rec->msg, "%.*s", (int)sizeof rec->msg - 1, res.msg);
+}
+
+/* Task i as the templates see it. */
+static inb__task_view view(const inb__farm *f, int64_t i, int rank) {
+  inb__task_view task = {.index = i, .line = inb__tasks_line(f->tasks, i), .rank = rank, .file = f->j->tasks};
+  task.text = inb__tasks_text(f->tasks, i, &task.len);
+  return task;
+}
+
+/* A task's words, expanded (each array from inb__template_argv: one block, inb__free). */
+typedef struct {
+  char **argv, **env, **outputs, **cwd;
+} expanded;
+
+static int expand(const inb__farm *f, const inb__task_view *task, expanded *e) {
+  int rc = inb__template_argv(f->argv, f->nargv, task, &e->argv);
+  if (!rc) rc = inb__template_argv(f->env, f->nenv, task, &e->env);
+  if (!rc) rc = inb__template_argv(f->outputs, f->noutputs, task, &e->outputs);
+  if (!rc && f->cwd) rc = inb__template_argv(&f->cwd, 1, task, &e->cwd);
+  return rc;
+}
+
+static void free_outputs(char **outs, size_t n) {
+  for (size_t k = 0; outs && k < n; k++) free(outs[k]);
+  free(outs);
+}
+
+static void expanded_free(expanded *e) {
+  inb__free(e->argv), inb__free(e->env), inb__free(e->outputs), inb__free(e->cwd);
+}
+
+/* The task's declared outputs as paths the runner can remove: a relative one is the task's, under its cwd.
+ * Returns a new array (free_outputs), or NULL when out of memory. */
+static char **output_paths(const inb__farm *f, const expanded *e, const char *cwd) {
+  char **outs = calloc(f->noutputs + 1, sizeof *outs);
+  for (size_t k = 0; outs && k < f->noutputs; k++) {
+    const char *o = e->outputs[k];
+    bool rel = cwd && o[0] != '/';
+    if (asprintf(&outs[k], "%s%s%s", rel ? cwd : "", rel ? "/" : "", o) < 0) {
+      outs[k] = NULL;
+      free_outputs(outs, f->noutputs);
+      return NULL;
+    }
+  }
+  return outs;
+}
+
+enum { FIXED_ENV = 4 }; /* INBATCH_INDEX, INBATCH_LINE, INBATCH_RANK, OMP_NUM_THREADS */
+
+/* Runs task i's expanded command; *rec gets its outcome. */
+static void launch(const inb__farm *f, const inb__task_view *task, const expanded *e, record *rec) {
+  char fixed[FIXED_ENV][48], out_path[PATH_MAX], err_path[PATH_MAX], tag[24];
+  snprintf(fixed[0], sizeof fixed[0], "INBATCH_INDEX=%lld", (long long)task->index);
+  snprintf(fixed[1], sizeof fixed[1], "INBATCH_LINE=%lld", (long long)task->line);
+  snprintf(fixed[2], sizeof fixed[2], "INBATCH_RANK=%d", task->rank);
+  snprintf(fixed[3], sizeof fixed[3], "OMP_NUM_THREADS=%d", f->omp_threads);
+  /* the job's own entries come after: a later entry of the same name wins (spawn.h) */
+  char cwd[2 * PATH_MAX];
+  if (e->cwd) snprintf(cwd, sizeof cwd, "%s%s%s", e->cwd[0][0] == '/' ? "" : f->jobdir, e->cwd[0][0] == '/' ? "" : "/",
+                       e->cwd[0]);
+  char **env = calloc(FIXED_ENV + f->nenv + 1, sizeof *env), **outs = output_paths(f, e, e->cwd ? cwd : NULL);
+  if (!env || !outs) {
+    free(env), free_outputs(outs, f->noutputs);
+    rec->failed = 1;
+    snprintf(rec->msg, sizeof rec->msg, "out of memory");
+    return;
+  }
+  for (int k = 0; k < FIXED_ENV; k++) env[k] = fixed[k];
+  for (size_t k = 0; k < f->nenv; k++) env[FIXED_ENV + k] = e->env[k];
+  char *shell[] = {"/bin/sh", "-c", f->x->shell ? e->argv[0] : NULL, NULL};
+  const char *logs = f->j->logs ? f->j->logs : ".";
+  snprintf(out_path, sizeof out_path, "%s/%lld.out", logs, (long long)task->index);
+  snprintf(err_path, sizeof err_path, "%s/%lld.err", logs, (long long)task->index);
+  snprintf(tag, sizeof tag, "%lld", (long long)task->index);
+  inb__spawn_spec spec = {.argv = f->x->shell ? shell : e->argv, .cwd = e->cwd ? cwd : NULL, .env_add = env,
+                          .timeout_s = f->x->timeout, .grace_s = f->x->grace, .tag = tag,
+                          .stdout_path = out_path, .stderr_path = err_path,
+                          .outputs = (const char *const *)outs, .noutputs = f->noutputs,
+                          .out = f->x->log == INB__LOG_FILES     ? INB__OUT_FILES
+                                 : f->x->log == INB__LOG_DISCARD ? INB__OUT_DISCARD
+                                                                 : INB__OUT_TAGGED};
+  attempts(f, &spec, rec);
+  free(env), free_outputs(outs, f->noutputs);
+}
+
+static int run_task(inb_item *it, const inb_args *args, inb_value *result) {
+  (void)args, (void)result;
+  inb__farm *f = inb_item_data(it);
+  inb__task_view task = view(f, inb_item_index(it), inb_item_rank(it));
+  record rec = {.index = task.index, .rank = task.rank};
+  expanded e = {0};
+  if (expand(f, &task, &e) == 0) {
+    launch(f, &task, &e, &rec);
+  } else {
+    rec.failed = 1;
+    snprintf(rec.msg, sizeof rec.msg, "%s", inb_errmsg());
+  }
+  expanded_free(&e);
+  keep(f, &rec);
+  return rec.failed ? inb_fail(it, INB_EITEM, "%s", rec.msg) : 0;
+}
+
+/* ---- the results ------------------------------------------------------------------------------------------------ */
+
+/* Every rank's records to rank 0, placed by index. Collective. */
+static int gather(inb__farm *f) {
+  int n = (int)f->nmine * (int)sizeof(record), *counts = NULL, *displs = NULL;
+  char *recv = NULL;
+  int rc = 0;
+  if (f->rank == 0) {
+    counts = calloc((size_t)f->size, sizeof *counts);
+    displs = calloc((size_t)f->size, sizeof *displs);
+    if (!counts || !displs) rc = inb__err(INB_ENOMEM, "out of memory for the results");
+  }
+  if (MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS)
+    rc = inb__err(INB_EMPI, "the results' gather failed");
+  size_t total = 0;
+  for (int k = 0; f->rank == 0 && counts && k < f->size; k++) displs[k] = (int)total, total += (size_t)counts[k];
+  if (f->rank == 0 && !rc && !(recv = malloc(total + 1))) rc = inb__err(INB_ENOMEM, "out of memory for the results");
+  rc = agree(f, rc);
+  if (!rc && MPI_Gatherv(f->mine, n, MPI_BYTE, recv, counts, displs, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
+    rc = inb__err(INB_EMPI, "the results' gather failed");
+  int64_t items = inb__tasks_count(f->tasks);
+  if (!rc && f->rank == 0) {
+    f->all = calloc((size_t)items + 1, sizeof *f->all);
+    f->ran = calloc((size_t)items + 1, sizeof *f->ran);
+    if (!f->all || !f->ran) rc = inb__err(INB_ENOMEM, "out of memory for the results");
+    for (size_t k = 0; !rc && k < total / sizeof(record); k++) {
+      record r;
+      memcpy(&r, recv + k * sizeof r, sizeof r);
+      if (r.index >= 0 && r.index < items) f->all[r.index] = r, f->ran[r.index] = true;
+    }
+  }
+  free(counts), free(displs), free(recv);
+  return agree(f, rc);
+}
+
+/* A text for one column of the results file: tabs, newlines and backslashes escaped. */
+static void put_field(FILE *to, const char *s) {
+  for (; *s; s++) {
+    if (*s == '\t') fputs("\\t", to);
+    else if (*s == '\n') fputs("\\n", to);
+    else if (*s == '\r') fputs("\\r", to);
+    else if (*s == '\\') fputs("\\\\", to);
+    else fputc(*s, to);
+  }
+}
+
+/* The command task i ran (its words joined, quoted where a word needs it), as the results file shows it. */
+static void put_command(const inb__farm *f, FILE *to, int64_t i, int rank) {
+  inb__task_view task = view(f, i, rank);
+  char **words = NULL;
+  if (inb__template_argv(f->argv, f->nargv, &task, &words) != 0) {
+    put_field(to, inb_errmsg());
+    return;
+  }
+  for (size_t k = 0; k < f->nargv; k++) {
+    if (k) fputc(' ', to);
+    bool plain = f->x->shell || (words[k][0] && strspn(words[k], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                  "0123456789_-+=/.,:@%") == strlen(words[k]));
+    if (!plain) fputc('\'', to);
+    put_field(to, words[k]);
+    if (!plain) fputc('\'', to);
+  }
+  inb__free(words);
+}
+
+static void put_time(FILE *to, double t) {
+  time_t s = (time_t)t;
+  struct tm tm;
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", gmtime_r(&s, &tm));
+  fprintf(to, "%s.%03dZ", buf, (int)((t - (double)s) * 1000));
+}
+
+static void put_record(const inb__farm *f, FILE *to, int64_t i) {
+  const record *r = &f->all[i];
+  fprintf(to, "%lld\t", (long long)i);
+  if (!f->ran[i]) {
+    fputs("-\t-\t-\t-\t-\t0\tnot_run\t", to);
+    put_command(f, to, i, 0);
+    fputs("\tnot started (the run stopped: max_failures)\n", to);
+    return;
+  }
+  fprintf(to, "%d\t", r->rank);
+  put_time(to, r->start);
+  fprintf(to, "\t%.3f\t", r->runtime);
+  if (r->started && !r->signal) fprintf(to, "%d\t", r->exit_status);
+  else fputs("-\t", to);
+  if (r->signal) fprintf(to, "SIG%s\t", sigabbrev_np(r->signal) ? sigabbrev_np(r->signal) : "?");
+  else fputs("-\t", to);
+  fprintf(to, "%d\t%s\t", r->attempts, r->failed ? "failed" : "done");
+  put_command(f, to, i, r->rank);
+  fputc('\t', to);
+  put_field(to, r->failed ? r->msg : "-");
+  fputc('\n', to);
+}
+
+/* Rank 0: the results file, under a temporary name renamed into place when complete. */
+static int write_results(const inb__farm *f, const inb__job *j, const inb__provenance *prov) {
+  char tmp[PATH_MAX + 32];
+  snprintf(tmp, sizeof tmp, "%s.partial-%ld", j->results, (long)getpid());
+  FILE *to = fopen(tmp, "w");
+  if (!to) return inb__err(INB_EIO, "%s: cannot write '%s': %s", j->where_output, tmp, strerror(errno));
+  int64_t n = inb__tasks_count(f->tasks);
+  fprintf(to, "# inbatch %s: job %s, %lld tasks, %d rank%s (%s), started %s\n", prov->version, prov->job_path,
+          (long long)n, prov->ranks, prov->ranks == 1 ? "" : "s", prov->hosts ? prov->hosts : "", prov->started);
+  fputs("# index\trank\tstart\truntime\texit\tsignal\tattempts\tstate\tcommand\tmessage\n", to);
+  for (int64_t i = 0; i < n; i++) put_record(f, to, i);
+  bool ok = fflush(to) == 0 && fsync(fileno(to)) == 0 && !ferror(to);
+  ok = fclose(to) == 0 && ok;
+  if (!ok || rename(tmp, j->results) != 0) {
+    int e = errno;
+    unlink(tmp);
+    return inb__err(INB_EIO, "%s: cannot write the results file '%s': %s", j->where_output, j->results, strerror(e));
+  }
+  return 0;
+}
+
+int inb__farm_run(inb__farm *f, const inb__job *j, const inb__provenance *prov) {
+  int64_t n = inb__tasks_count(f->tasks);
+  inb_batch *b = inb_batch_new(NULL, (size_t)n);
+  const inb__job_step *st = &j->steps[0];
+  inb_action act = {.name = "exec", .fn = run_task, .init = "items", .target = st->target, .local = st->local,
+                    .data = f};
+  inb_opts o = {.n_workers = f->workers, .schedule = st->schedule, .chunk = (size_t)st->chunk,
+                .max_failures = st->max_failures, .comm = &f->comm};
+  int rc = agree(f, b ? 0 : inb__err(INB_ENOMEM, "out of memory"));
+  if (!rc) rc = inb_run(b, &act, NULL, &o, NULL);
+  inb_batch_free(&b);
+  if (rc && rc != INB_EITEM) return rc;
+  char verdict[INB__ERRMSG_MAX];
+  snprintf(verdict, sizeof verdict, "%s", inb_errmsg()); /* the engine's words on the failed tasks */
+  int grc = gather(f);
+  if (!grc) grc = agree(f, f->rank == 0 ? write_results(f, j, prov) : 0);
+  if (grc) return grc;
+  if (rc) inb__err_set(rc, verdict);
+  return rc;
+}
+
+void inb__farm_print_failures(const inb__farm *f, FILE *to, int few) {
+  int64_t n = f->all ? inb__tasks_count(f->tasks) : 0, shown = 0, failed = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (!f->ran[i] || !f->all[i].failed) continue;
+    if (shown++ < few) {
+      fprintf(to, "inbatch: task %lld", (long long)i);
+      if (inb__tasks_line(f->tasks, i)) fprintf(to, " (line %lld)", (long long)inb__tasks_line(f->tasks, i));
+      fprintf(to, " failed on rank %d: %s\n", f->all[i].rank, f->all[i].msg);
+    }
+    failed++;
+  }
+  if (failed > few) fprintf(to, "inbatch: ... and %lld more (the results file lists them)\n", (long long)(failed - few));
+}
+
+void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t cap) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  if (!mem) {
+    snprintf(buf, cap, "out of memory\n");
+    return;
+  }
+  if (j->tasks) fprintf(mem, "tasks %s: %lld lines\n", j->tasks, (long long)inb__tasks_count(f->tasks));
+  else fprintf(mem, "range: %lld items\n", (long long)inb__tasks_count(f->tasks));
+  fprintf(mem, "  exec, %d at a time on each rank: task 0 runs ", f->workers);
+  put_command(f, mem, 0, 0);
+  fprintf(mem, "\nresults %s\n", j->results);
+  fclose(mem);
+  snprintf(buf, cap, "%s", text ? text : "");
+  free(text);
+}
+
+static void free_words(inb__template **w, size_t n) {
+  for (size_t k = 0; w && k < n; k++) inb__template_free(&w[k]);
+  free(w);
+}
+
+void inb__farm_free(inb__farm **fp) {
+  if (!fp || !*fp) return;
+  inb__farm *f = *fp;
+  inb__tasks_free(&f->tasks);
+  free_words(f->argv, f->nargv);
+  free_words(f->env, f->nenv);
+  free_words(f->outputs, f->noutputs);
+  inb__template_free(&f->cwd);
+  pthread_mutex_destroy(&f->lock);
+  free(f->mine);
+  free(f->all);
+  free(f->ran);
+  free(f);
+  *fp = NULL;
+}

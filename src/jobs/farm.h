@@ -1,0 +1,39 @@
+/* Internal: command farming, the run of an exec job. Every item is a task (a line of a task file, or a number of a
+ * range) and runs the step's program once, n_workers at a time on each rank; with target mpi the items spread over
+ * the ranks (either schedule). Each task's outcome (rank, start, runtime, exit status or signal, attempts) comes
+ * back to rank 0, which writes the results file in item order, complete or not at all. */
+#ifndef INB_JOBS_FARM_H
+#define INB_JOBS_FARM_H
+
+#include <stdio.h>
+
+#include "jobs/job.h"
+#include "jobs/pipeline.h"
+
+typedef struct inb__farm inb__farm;
+
+/* Loads the job's task list on every rank of *comm (an MPI_Comm*; NULL = MPI_COMM_WORLD), checks that every rank
+ * read the same tasks, compiles the step's placeholders (messages name the job's lines) and checks that the
+ * results file's folder is writable. Collective: every rank returns the same status. On success *out is the
+ * caller's (inb__farm_free). Returns 0, INB_EINVAL or INB_ENOTFOUND (the message names the job's file and line,
+ * or the task file's), INB_EIO, INB_ENOMEM, INB_EMPI. */
+int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out);
+
+/* The number of tasks. */
+int64_t inb__farm_items(const inb__farm *f);
+
+/* For --dry-run and validate: the task list, and the first task's command as it would run. */
+void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t cap);
+
+/* Runs every task, then writes the results file (rank 0; under a temporary name renamed into place, so it is
+ * complete or absent). Collective. Returns 0 (every task succeeded), INB_EITEM (some failed: the file lists
+ * them; inb_errmsg() says how many and the first), or the failure of the run (no results file). */
+int inb__farm_run(inb__farm *f, const inb__job *j, const inb__provenance *prov);
+
+/* Rank 0, after inb__farm_run: the first `few` failures on `to`, one line each. */
+void inb__farm_print_failures(const inb__farm *f, FILE *to, int few);
+
+/* Frees the plan; sets *f = NULL. Local. NULL-safe. */
+void inb__farm_free(inb__farm **f);
+
+#endif
