@@ -240,7 +240,7 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
   if (rc == 0 || rc == INB_EITEM) {
     say(r, "%lld %s in %.3f s (%.0f/s) on %d rank%s: %s written", (long long)n, w->p ? "items" : "tasks", wall,
         wall > 0 ? (double)n / wall : 0.0, r->size, r->size == 1 ? "" : "s", w->p ? j->output : j->results);
-    if (rc) say(r, "%s", inb_errmsg());
+    if (rc && w->p) say(r, "%s", inb_errmsg());
     if (rc && r->rank == 0 && w->p) print_failures(j->output, 5);
     if (rc && r->rank == 0 && w->f) inb__farm_print_failures(w->f, stderr, 5);
   } else {

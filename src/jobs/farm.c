@@ -432,15 +432,17 @@ int inb__farm_run(inb__farm *f, const inb__job *j, const inb__provenance *prov) 
 }
 
 void inb__farm_print_failures(const inb__farm *f, FILE *to, int few) {
-  int64_t n = f->all ? inb__tasks_count(f->tasks) : 0, shown = 0, failed = 0;
-  for (int64_t i = 0; i < n; i++) {
+  int64_t n = f->all ? inb__tasks_count(f->tasks) : 0, failed = 0, not_run = 0, shown = 0;
+  for (int64_t i = 0; i < n; i++) failed += f->ran[i] && f->all[i].failed, not_run += !f->ran[i];
+  fprintf(to, "inbatch: %lld of %lld tasks failed", (long long)failed, (long long)n);
+  if (not_run) fprintf(to, ", %lld not run (the run stopped at max_failures)", (long long)not_run);
+  fputs(failed ? ":\n" : "\n", to);
+  for (int64_t i = 0; i < n && shown < few; i++) {
     if (!f->ran[i] || !f->all[i].failed) continue;
-    if (shown++ < few) {
-      fprintf(to, "inbatch: task %lld", (long long)i);
-      if (inb__tasks_line(f->tasks, i)) fprintf(to, " (line %lld)", (long long)inb__tasks_line(f->tasks, i));
-      fprintf(to, " failed on rank %d: %s\n", f->all[i].rank, f->all[i].msg);
-    }
-    failed++;
+    shown++;
+    fprintf(to, "inbatch: task %lld", (long long)i);
+    if (inb__tasks_line(f->tasks, i)) fprintf(to, " (line %lld)", (long long)inb__tasks_line(f->tasks, i));
+    fprintf(to, " failed on rank %d: %s\n", f->all[i].rank, f->all[i].msg);
   }
   if (failed > few) fprintf(to, "inbatch: ... and %lld more (the results file lists them)\n", (long long)(failed - few));
 }

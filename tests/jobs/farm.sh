@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Command farming end to end (action exec): real programs run through the command on 1 and 2 ranks, their
+# outcomes read back from the results file and from what the tasks left on disk.
+# Usage: farm.sh CASE   (environment: INBATCH, MPIEXEC, MPIFLAGS, WORK: a scratch directory)
+# Cases: outcomes timeout retries missing once output injection env outputs rank_killed big
+set -uo pipefail
+case_name="$1"
+inbatch="${INBATCH:?}" work="${WORK:?}/farm.$case_name"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+failures=0 checks=0
+
+check() { # check WHAT CONDITION...: one assertion, printed
+  local what="$1"
+  shift
+  checks=$((checks + 1))
+  if "$@"; then
+    echo "ok   $what"
+  else
+    failures=$((failures + 1))
+    echo "FAIL $what"
+  fi
+}
+
+# farm NP STATUS [ARGS...]: inbatch run job.yaml on NP ranks (1: alone, without mpirun); checks its exit status;
+# stdout and stderr kept in out.txt and err.txt.
+farm() {
+  local np="$1" want="$2" status=0
+  shift 2
+  if ((np == 1)); then
+    "$inbatch" run job.yaml --overwrite "$@" </dev/null >out.txt 2>err.txt || status=$?
+  else
+    # shellcheck disable=SC2086  # MPIFLAGS is a list of flags
+    "${MPIEXEC:?}" -n "$np" $MPIFLAGS "$inbatch" run job.yaml --overwrite "$@" </dev/null >out.txt 2>err.txt ||
+      status=$?
+  fi
+  check "exit status $status (expected $want)" test "$status" = "$want"
+  [[ "$status" == "$want" ]] || sed 's/^/       /' err.txt
+}
+
+# field INDEX COLUMN: a column of task INDEX's line in results.tsv (columns: index rank start runtime exit
+# signal attempts state command message).
+field() {
+  awk -F'\t' -v i="$1" -v c="$2" '!/^#/ && $1 == i { print $c }' results.tsv
+}
+col() { # col INDEX NAME
+  local names=(index rank start runtime exit signal attempts state command message) k
+  for k in "${!names[@]}"; do [[ "${names[k]}" == "$2" ]] && field "$1" $((k + 1)); done
+}
+is() { [[ "$(col "$1" "$2")" == "$3" ]] || { echo "       task $1 $2: '$(col "$1" "$2")', expected '$3'"; false; }; }
+like() { [[ "$(col "$1" "$2")" == *"$3"* ]] || { echo "       task $1 $2: '$(col "$1" "$2")', expected '*$3*'"; false; }; }
+has() { grep -qF -- "$2" "$1" || { echo "       '$2' not in $1:"; sed 's/^/       /' "$1" | head -20; false; }; }
+gone() { # gone PID...: every process has ended within 5 s (zombies count as ended)
+  local pid t state
+  for pid in "$@"; do
+    for ((t = 0; t < 50; t++)); do
+      state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" || true
+      [[ -z "$state" || "$state" == Z ]] && break
+      sleep 0.1
+    done
+    [[ -z "$state" || "$state" == Z ]] || { echo "       process $pid still runs: $(tr '\0' ' ' <"/proc/$pid/cmdline")"; return 1; }
+  done
+}
+rows() { grep -vc '^#' results.tsv; }
+
+job() { # job TASKS_LINE STEP_LINES...: a job over tasks.txt (or `count: N` when TASKS_LINE says so)
+  local input="$1"
+  shift
+  {
+    printf 'input:\n  %s\noutput:\n  results: results.tsv\n  logs: logs\npipeline:\n  - action: exec\n' "$input"
+    printf '    %s\n' "$@"
+  } >job.yaml
+}
+
+case "$case_name" in
+outcomes) # exit statuses and signals, recorded per task; the run's status 3 and the first failures on stderr
+  printf '%s\n' 'exit 0' 'exit 3' 'kill -TERM $$' 'kill -SEGV $$' 'echo fine' >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "{}"]' 'log: discard'
+  farm 1 3
+  check "one line per task, in order" test "$(awk -F'\t' '!/^#/ {printf "%s ", $1}' results.tsv)" = "0 1 2 3 4 "
+  check "task 0 done" is 0 state done
+  check "task 1 exit 3" is 1 exit 3
+  check "task 1 failed" is 1 state failed
+  check "task 1's message" is 1 message "exit status 3"
+  check "task 2 SIGTERM" is 2 signal SIGTERM
+  check "task 2 no exit status" is 2 exit -
+  check "task 3 SIGSEGV" is 3 signal SIGSEGV
+  check "task 4 done" is 4 state done
+  check "the command line" is 1 command "sh -c 'exit 3'"
+  check "stderr names task 1" has err.txt "task 1 (line 2) failed on rank 0: exit status 3"
+  check "stderr names task 3" has err.txt "killed by signal 11 (SIGSEGV)"
+  check "stderr counts them" has err.txt "inbatch: 3 of 5 tasks failed:"
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "{}"]' 'log: discard' 'target: for' 'max_failures: 1'
+  farm 1 3
+  check "max_failures: the tasks after the stop not run" is 2 state not_run
+  check "max_failures: every task listed" test "$(rows)" = 5
+  check "max_failures: stderr says so" has err.txt "3 not run (the run stopped at max_failures)"
+  ;;
+timeout) # a timeout ends the whole process group: a grandchild that sleeps is gone too
+  printf '%s\n' 'sleep 60 & echo $! > gc.pid; wait' 'trap "" TERM; sleep 60 & echo $! > gc2.pid; wait' >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "{}"]' 'timeout: 1' 'grace: 1' 'log: discard'
+  start=$(date +%s)
+  farm 1 3
+  check "within the timeouts (took $(($(date +%s) - start)) s)" test $(($(date +%s) - start)) -lt 20
+  check "task 0 timed out" is 0 message "timed out after 1 s (SIGTERM)"
+  check "task 0 by SIGTERM" is 0 signal SIGTERM
+  check "task 1 (ignores SIGTERM) killed" is 1 message "timed out after 1 s (SIGTERM, then SIGKILL after 1 s)"
+  check "grandchildren gone" gone "$(cat gc.pid)" "$(cat gc2.pid)"
+  ;;
+retries) # a flaky task (fails on its first attempt) succeeds on its retry; without retries it fails
+  printf 'a\nb\n' >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "if [ -e $0.tried ]; then echo ok > $0.done; else touch $0.tried; exit 1; fi", "{}"]' \
+    'retries: 1' 'retry_delay: 0.2' 'log: discard'
+  farm 1 0
+  check "task 0 done on attempt 2" is 0 attempts 2
+  check "task 1 done" is 1 state done
+  check "its side effect once" test "$(cat a.done)" = ok
+  rm -f ./*.tried ./*.done
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "if [ -e $0.tried ]; then exit 0; else touch $0.tried; exit 1; fi", "{}"]' \
+    'log: discard'
+  farm 1 3
+  check "no retries: failed after 1 attempt" is 0 attempts 1
+  ;;
+missing) # a program that cannot run is the task's failure, with the reason, and the others run
+  printf 'x\ny\n' >tasks.txt
+  job 'tasks: tasks.txt' 'argv: ["/no/such/{}"]' 'log: discard'
+  farm 1 3
+  check "task 0 failed" is 0 state failed
+  check "the reason" is 0 message "cannot run '/no/such/x': No such file or directory"
+  check "not started: no exit status" is 0 exit -
+  check "both tasks listed" test "$(rows)" = 2
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "echo {}"]' 'cwd: "no/dir/{}"' 'log: discard'
+  farm 1 3
+  check "a missing cwd is the task's failure" like 1 message "cannot enter './no/dir/y'"
+  ;;
+once) # 2 ranks x 2 workers, both schedules: every task runs exactly once; both ranks take part
+  seq 0 199 >tasks.txt
+  for schedule in static dynamic; do
+    rm -f runs.log
+    job 'tasks: tasks.txt' 'argv: [sh, -c, "echo $0 $INBATCH_RANK >> runs.log", "{}"]' "schedule: $schedule" \
+      'n_workers: 2' 'log: discard'
+    farm 2 0
+    check "$schedule: 200 runs" test "$(wc -l <runs.log)" = 200
+    check "$schedule: each task once" test "$(cut -d' ' -f1 runs.log | sort -n | uniq | wc -l)" = 200
+    check "$schedule: both ranks ran tasks" test "$(cut -d' ' -f2 runs.log | sort -u | tr '\n' ' ')" = "0 1 "
+    check "$schedule: the results' ranks are the runs'" test \
+      "$(awk -F'\t' '!/^#/ {print $1, $2}' results.tsv | sort)" = "$(sort runs.log)"
+    check "$schedule: 200 result lines" test "$(rows)" = 200
+  done
+  ;;
+output) # 1 MB on stdout per task: to files, and tagged lines that never mix between tasks
+  printf 'a\nb\n' >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "yes {} | head -c 1048576"]' 'log: files' 'n_workers: 2'
+  farm 1 0
+  check "log file of 1 MB" test "$(stat -c %s logs/0.out)" = 1048576
+  check "its text" test "$(sort -u logs/1.out)" = b
+  check "stderr file empty" test "$(stat -c %s logs/0.err)" = 0
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "yes {}{}{} | head -c 1048576"]' 'log: tagged' 'n_workers: 2'
+  farm 1 0
+  check "every line whole and tagged with its task" test "$(grep -cvE $'^(0\taaa|1\tbbb)$' out.txt)" = 0
+  check "every line of both tasks" test "$(wc -l <out.txt)" = $((2 * 1048576 / 4))
+  ;;
+injection) # a task's text stays one literal argument, with and without a shell
+  cat >tasks.txt <<'EOF'
+; touch pwned1
+$(touch pwned2)
+`touch pwned3`
+'; touch pwned4; '
+"$(touch pwned5)" && touch pwned6
+a b	c *
+EOF
+  job 'tasks: tasks.txt' 'argv: [printf, "%s|", "{}", "{1}"]' 'log: files'
+  farm 1 0
+  for k in 0 1 2 3 4 5; do
+    line="$(sed -n "$((k + 1))p" tasks.txt)"
+    first="${line%%[ 	]*}"
+    check "argv: task $k's text, literal" test "$(cat "logs/$k.out")" = "$line|$first|"
+  done
+  job 'tasks: tasks.txt' 'shell: true' "cmd: \"printf '%s|' {} {1} > {index}.sh.out\"" 'log: discard'
+  farm 1 0
+  for k in 0 1 2 3 4 5; do
+    line="$(sed -n "$((k + 1))p" tasks.txt)"
+    first="${line%%[ 	]*}"
+    check "shell: task $k's text, literal" test "$(cat "$k.sh.out")" = "$line|$first|"
+  done
+  check "nothing injected ran" test "$(find . -name 'pwned*' | wc -l)" = 0
+  ;;
+env) # what a task is given: INBATCH_*, OMP_NUM_THREADS, the job's env, stdin /dev/null, cwd, placeholders
+  printf '# a comment\n\nphotos/2024/img 01.tar.gz raw/a.b\r\n' >tasks.txt
+  mkdir -p sub
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "env; pwd; cat; echo \"{/} {//} {.} {/.} {2.} {3/.} {#} {line}\""]' \
+    'env: {MODE: fast, WHICH: "{index}-{1/}"}' 'n_workers: 1' 'log: files'
+  farm 1 0  # alone: not bound to a core by mpirun, every core is the rank's
+  check "INBATCH_INDEX" has logs/0.out "INBATCH_INDEX=0"
+  check "INBATCH_LINE (comments and blank lines counted)" has logs/0.out "INBATCH_LINE=3"
+  check "INBATCH_RANK" has logs/0.out "INBATCH_RANK=0"
+  check "OMP_NUM_THREADS: the cores per worker" has logs/0.out "OMP_NUM_THREADS=$(nproc)"
+  check "the job's env" has logs/0.out "MODE=fast"
+  check "the job's env, expanded" has logs/0.out "WHICH=0-img"
+  check "cwd: where inbatch started" has logs/0.out "$work"$'\n'
+  check "placeholders" has logs/0.out "a.b photos/2024/img 01.tar.gz raw photos/2024/img 01.tar.gz raw/a a 01.tar a 1 3"
+  job 'tasks: tasks.txt' 'argv: [pwd]' 'cwd: sub' 'log: files'
+  farm 1 0
+  check "cwd: relative to the job file" test "$(cat logs/0.out)" = "$work/sub"
+  ;;
+outputs) # declared outputs: kept when the task succeeds, removed when it fails or is killed
+  printf '%s\n' 'ok' 'fail' 'hang' >tasks.txt
+  job 'tasks: tasks.txt' \
+    'argv: [sh, -c, "echo partial > out/$0.txt; case $0 in fail) exit 1;; hang) sleep 60;; esac", "{}"]' \
+    'outputs: ["out/{}.txt"]' 'timeout: 1' 'grace: 0' 'log: discard'
+  mkdir -p out
+  farm 1 3
+  check "a done task's output kept" test -s out/ok.txt
+  check "a failed task's output removed" test ! -e out/fail.txt
+  check "a timed-out task's output removed" test ! -e out/hang.txt
+  ;;
+rank_killed) # a rank killed with SIGKILL: its tasks and their descendants die with it, no orphan left
+  seq 0 3 >tasks.txt
+  job 'tasks: tasks.txt' \
+    'argv: [sh, -c, "echo $$ >> pids.$INBATCH_RANK; setsid sleep 60 & echo $! >> pids.$INBATCH_RANK; sleep 60 & echo $! >> pids.$INBATCH_RANK; echo $PPID > rank.$INBATCH_RANK; wait"]' \
+    'n_workers: 2' 'schedule: static' 'log: discard'
+  # shellcheck disable=SC2086
+  "${MPIEXEC:?}" -n 2 $MPIFLAGS "$inbatch" run job.yaml --overwrite </dev/null >out.txt 2>err.txt &
+  launcher=$!
+  for ((t = 0; t < 100; t++)); do
+    [[ -s rank.1 && -s rank.0 && "$(cat pids.0 pids.1 2>/dev/null | wc -l)" -ge 12 ]] && break
+    sleep 0.1
+  done
+  check "all 4 tasks started" test "$(cat pids.0 pids.1 2>/dev/null | wc -l)" -ge 12
+  kill -KILL "$(cat rank.1)"
+  wait "$launcher"
+  check "rank 1's tasks and their descendants gone" gone $(cat pids.1)
+  check "rank 0's too (mpirun ended the job)" gone $(cat pids.0)
+  check "no results file from a killed run" test ! -e results.tsv
+  ;;
+big) # a task list of 100,000 lines
+  seq 1 100000 | sed 's/^/task /' >tasks.txt
+  job 'tasks: tasks.txt' 'argv: ["true", "{2}"]' 'n_workers: 2' 'log: discard'
+  farm 1 0
+  check "100,000 result lines" test "$(rows)" = 100000
+  check "all done" test "$(awk -F'\t' '!/^#/ && $8 == "done"' results.tsv | wc -l)" = 100000
+  check "the last task's command" is 99999 command "true 100000"
+  ;;
+*)
+  echo "farm.sh: unknown case '$case_name'" >&2
+  exit 2
+  ;;
+esac
+echo "farm.sh $case_name: $checks checks, $failures failed"
+((failures == 0))
