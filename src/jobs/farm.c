@@ -55,22 +55,27 @@ struct inb__farm {
 
 /* ---- planning ------------------------------------------------------------------------------------------------- */
 
-/* Compiles one word of the step (a shell command when shell); a fault names the job's line and the word. */
-static int compile_word(const inb__job_word *w, bool shell, inb__template **out) {
+/* Compiles one word of the step (a shell command when shell); a fault names the job's line and the word. A range's
+ * tasks have no line: {line} is refused for them here rather than failing every task. */
+static int compile_word(const inb__job *j, const inb__job_word *w, bool shell, inb__template **out) {
   *out = NULL;
   if (!w->text) return 0;
   size_t bad = 0;
   int rc = inb__template_compile(w->text, shell ? INB__TEMPLATE_SHELL : 0, out, &bad);
   if (rc == INB_EINVAL)
     return inb__err(rc, "%s: %s, at character %zu of '%s'", w->where, inb_errmsg(), bad + 1, w->text);
-  return rc ? inb__err(rc, "%s: %s", w->where, inb_errmsg()) : 0;
+  if (rc) return inb__err(rc, "%s: %s", w->where, inb_errmsg());
+  if (!j->tasks && (inb__template_uses(*out) & INB__TEMPLATE_USES_LINE))
+    return inb__err(INB_EINVAL, "%s: '{line}' is a task file's line number; the tasks of a range (input: count) have "
+                    "none ({index} numbers them)", w->where);
+  return 0;
 }
 
-static int compile_words(const inb__job_word *w, size_t n, bool shell, inb__template ***out) {
+static int compile_words(const inb__job *j, const inb__job_word *w, size_t n, bool shell, inb__template ***out) {
   *out = calloc(n + 1, sizeof **out);
   if (!*out) return inb__err(INB_ENOMEM, "out of memory");
   int rc = 0;
-  for (size_t k = 0; !rc && k < n; k++) rc = compile_word(&w[k], shell, &(*out)[k]);
+  for (size_t k = 0; !rc && k < n; k++) rc = compile_word(j, &w[k], shell, &(*out)[k]);
   return rc;
 }
 
@@ -132,10 +137,10 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   int rc = agree(f, load_tasks(f, j));
   if (!rc) rc = agree(f, same_tasks(f));
   const inb__job_exec *x = f->x;
-  if (!rc) rc = compile_words(x->argv, x->nargv, x->shell, &f->argv);
-  if (!rc) rc = compile_words(x->env, x->nenv, false, &f->env);
-  if (!rc) rc = compile_words(x->outputs, x->noutputs, false, &f->outputs);
-  if (!rc) rc = compile_word(&x->cwd, false, &f->cwd);
+  if (!rc) rc = compile_words(j, x->argv, x->nargv, x->shell, &f->argv);
+  if (!rc) rc = compile_words(j, x->env, x->nenv, false, &f->env);
+  if (!rc) rc = compile_words(j, x->outputs, x->noutputs, false, &f->outputs);
+  if (!rc) rc = compile_word(j, &x->cwd, false, &f->cwd);
   f->nargv = x->nargv, f->nenv = x->nenv, f->noutputs = x->noutputs;
   rc = agree(f, rc); /* the words are the same on every rank: so are their errors, but a rank may run out of memory */
   if (!rc) rc = agree(f, f->rank == 0 ? check_results(j) : 0);

@@ -661,6 +661,22 @@ static int bind_exec(binder *b, const inb__ynode *step, inb__job_step *st) {
   return bind_options(b, step, st);
 }
 
+/* An exec job is one exec step over a task list; a job over HDF5 has no exec step. Checked before the step is bound,
+ * so that the message says what is wrong with the job rather than with the step's fields. */
+static int check_kind(binder *b, const inb__ynode *step, size_t si, bool exec) {
+  bool farm = b->j->tasks || b->j->count;
+  if (farm && !exec)
+    return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a job over a task list (input: tasks or count) runs one "
+                          "exec step (action: exec): its items are lines, not rows of an HDF5 input");
+  if (farm && si > 0)
+    return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a job over a task list runs one exec step; found %zu "
+                          "steps (one command line can chain programs, with shell: true)", si + 1);
+  if (!farm && exec)
+    return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "exec runs a program per task of a task list (input: "
+                          "tasks or count); this job's input is an HDF5 file");
+  return 0;
+}
+
 static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step *st) {
   static const char *const keys[] = {"action", "kernel", "expr", "dtype", "src", "dst", "args", "init",
                                      "target", "local", "n_workers", "schedule", "chunk", "retries", "max_failures",
@@ -683,7 +699,9 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
   if (given > 1)
     return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a step runs one of 'action', 'kernel' and 'expr'; found %d",
                           given);
-  if (action && action->kind == INB__YSCALAR && strcmp(action->text, "exec") == 0) return bind_exec(b, step, st);
+  bool exec = action && action->kind == INB__YSCALAR && strcmp(action->text, "exec") == 0;
+  if ((rc = check_kind(b, step, si, exec))) return rc;
+  if (exec) return bind_exec(b, step, st);
   for (size_t k = 0; k < N_EXEC_KEYS; k++)
     if ((dtype = inb__ymap_get(step, k_exec_keys[k])))
       return inb__ynode_err(b->d, inb__ymap_key(step, dtype->index), "", INB_EINVAL, "'%s' is an exec step's (action: "
@@ -712,24 +730,6 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
   return bind_pairs(b, step, st);
 }
 
-/* An exec job is one exec step over a task list; a job over HDF5 has no exec step. */
-static int check_kind(binder *b, const inb__ynode *p) {
-  bool farm = !b->j->input;
-  for (size_t k = 0; k < b->j->nsteps; k++) {
-    const inb__ynode *step = inb__yseq_at(p, k);
-    if (farm && !b->j->steps[k].exec)
-      return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a job over a task list (input: tasks or count) runs one "
-                            "exec step: its items are lines, not rows of an HDF5 input");
-    if (farm && k > 0)
-      return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "a job over a task list runs one exec step; found %zu "
-                            "steps (one command line can chain programs, with shell: true)", b->j->nsteps);
-    if (!farm && b->j->steps[k].exec)
-      return inb__ynode_err(b->d, step, NULL, INB_EINVAL, "exec runs a program per task of a task list (input: "
-                            "tasks or count); this job's input is an HDF5 file");
-  }
-  return 0;
-}
-
 static int bind_pipeline(binder *b, const inb__ynode *p) {
   int rc = need_seq(b, p, "pipeline");
   if (rc) return rc;
@@ -742,7 +742,7 @@ static int bind_pipeline(binder *b, const inb__ynode *p) {
     rc = bind_step(b, inb__yseq_at(p, k), k, &b->j->steps[k]);
     b->j->nsteps = k + 1;
   }
-  return rc ? rc : check_kind(b, p);
+  return rc;
 }
 
 /* ---- plugins ---------------------------------------------------------------------------------------------------- */

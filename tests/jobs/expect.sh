@@ -33,12 +33,13 @@ YAML
 }
 
 # expect NAME STATUS "WORDS" [ARGS...]: runs inbatch ARGS (default: run job.yaml), checks its status, that its
-# stderr contains each |-separated word, and that out.h5 was not written.
+# stderr contains each |-separated word, and that the output ($output, default out.h5) was not written.
 expect() {
   local name="$1" want="$2" words="$3"
   shift 3
   cases=$((cases + 1))
-  [[ "$name" == "output exists" ]] || rm -f "$work/out.h5"
+  local out="$work/${output:-out.h5}"
+  [[ "$name" == "output exists" ]] || rm -f "$out"
   local args=("$@")
   ((${#args[@]})) || args=(run "$work/job.yaml")
   local status=0
@@ -47,7 +48,7 @@ expect() {
   [[ "$status" == "$want" ]] || ok=0
   IFS='|' read -ra list <<<"$words"
   for word in "${list[@]}"; do grep -qF -- "$word" "$work/stderr" || ok=0; done
-  [[ -e "$work/out.h5" && "$name" != "output exists" ]] && ok=0
+  [[ -e "$out" && "$name" != "output exists" ]] && ok=0
   if ((ok)); then
     echo "ok   $name"
   else
