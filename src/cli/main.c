@@ -11,14 +11,15 @@
 static const char k_usage[] =
     "Usage: inbatch COMMAND [OPTIONS] ARGS\n"
     "\n"
-    "Runs per-item work over an HDF5 dataset on every rank of an MPI job, as a YAML job file says.\n"
+    "Runs per-item work over an HDF5 dataset, or a program once per line of a task list, on every rank of\n"
+    "an MPI job, as a YAML job file says.\n"
     "\n"
     "Commands:\n"
     "  run JOB.yaml        run the job's pipeline over every item and write its output\n"
     "  validate JOB.yaml   check the job without running it: fields, files, datasets, dtypes, shapes, actions,\n"
     "                      kernels (compiled)\n"
     "  actions [NAME]      list the actions (built-in, and a plugin's with --plugin FILE), or one with its\n"
-    "                      arguments, types and defaults\n"
+    "                      arguments, types and defaults; `actions exec`: the fields of a program's step\n"
     "\n"
     "Options:\n"
     "  -h, --help          this help (COMMAND --help: that command's)\n"
@@ -30,14 +31,16 @@ static const char k_usage[] =
     "2 runtime failure (I/O, MPI, out of memory: no output committed); 3 finished, some items failed (the\n"
     "output lists them, the first few are printed).\n"
     "\n"
-    "Example: mpirun -n 4 inbatch run jobs/normalize.yaml --set batch_size=512\n";
+    "Examples: mpirun -n 4 inbatch run jobs/normalize.yaml --set batch_size=512\n"
+    "          srun inbatch run jobs/farm/wordcount.yaml     (a program per task: action exec)\n";
 
 static const char k_run_usage[] =
     "Usage: inbatch run JOB.yaml [--set KEY=VALUE]... [--overwrite] [--dry-run]\n"
     "\n"
     "Runs the job's pipeline over every item of its input and writes its output, committed only when the run\n"
     "completes (a failed run leaves nothing). Items that fail are listed in the output's /inbatch_results and\n"
-    "/inbatch_errors, and the first few on stderr.\n"
+    "/inbatch_errors, and the first few on stderr. A job of action exec (a program per task) writes its\n"
+    "results file instead: one line per task, in task order, written whole when every task has ended.\n"
     "\n"
     "Options:\n"
     "  --set KEY=VALUE   override a scalar of the job, e.g. --set pipeline.0.args.a=2 (repeatable)\n"

@@ -57,6 +57,32 @@ static void describe_action(const inb__action_spec *a, const char *origin) {
            a->args[k].choices ? ")" : "", a->args[k].doc ? a->args[k].doc : "");
 }
 
+/* inbatch actions exec: the fields of an exec step (bound in job.c, run in farm.c). */
+static const char k_exec_doc[] =
+    "exec: a program run once per task, n_workers at a time on each rank (command farming).\n"
+    "Its job reads a task list: input: {tasks: FILE} (one task per line; blank lines and # comments skipped)\n"
+    "or input: {count: N} (tasks 0..N-1), and writes output: {results: FILE, logs: DIR}.\n"
+    "\n"
+    "  argv         list    the program and its arguments, run without a shell: [convert, \"{1}\", \"out/{index}.png\"]\n"
+    "  shell        bool    default false; true: cmd is one command line for /bin/sh -c, every substituted\n"
+    "                       value single-quoted\n"
+    "  cmd          string  the command line (with shell: true)\n"
+    "  cwd          word    where tasks run, relative to the job file; default: where inbatch was started\n"
+    "  env          map     NAME: word, set for every task (besides INBATCH_INDEX, INBATCH_LINE, INBATCH_RANK\n"
+    "                       and OMP_NUM_THREADS = the rank's cores / n_workers)\n"
+    "  outputs      list    files a task writes: removed when it fails or is killed\n"
+    "  timeout      real    default 0 (none); seconds, then SIGTERM to the task's process group\n"
+    "  grace        real    default 5; seconds from SIGTERM to SIGKILL\n"
+    "  retries      int     default 0; attempts after a failed one, retry_delay seconds apart (default 0)\n"
+    "  log          choice  tagged (default: each line on the run's stdout/stderr as INDEX<TAB>line),\n"
+    "                       files (output.logs/INDEX.out and .err) or discard\n"
+    "  n_workers    int     programs at once per rank; default: the rank's cores\n"
+    "  target, schedule, chunk, max_failures: as for any step\n"
+    "\n"
+    "Placeholders in any word: {} the task's line; {1} {2} ... its whitespace fields; {.} {/} {//} {/.} and\n"
+    "{1.} {1/} {1//} {1/.} its extension, basename, dirname forms (GNU parallel's); {index} (from 0); {#}\n"
+    "(from 1); {rank}; {line} (in the task file); {{ and }} for braces. Stdin is /dev/null.\n";
+
 static int list_actions(const inb__cmd *cmd) {
   inb__plugins *set = NULL;
   int rc = 0;
@@ -68,12 +94,15 @@ static int list_actions(const inb__cmd *cmd) {
   }
   const char *name = cmd->action;
   int status = INB__EXIT_OK;
-  if (!name) {
+  if (name && strcmp(name, "exec") == 0) {
+    fputs(k_exec_doc, stdout);
+  } else if (!name) {
     for (size_t i = 0; i < inb__actions_count(); i++)
       printf("%-10s %s\n", inb__action_at(i)->name, inb__action_at(i)->doc);
     for (size_t i = 0; i < inb__plugins_count(set); i++)
       printf("%-10s %s  [%s]\n", inb__plugins_at(set, i)->name, inb__plugins_at(set, i)->doc,
              inb__plugins_origin(set, i));
+    printf("%-10s %s\n", "exec", "a program run once per task of a task list (inbatch actions exec)");
   } else if (inb__action_find(name)) {
     describe_action(inb__action_find(name), NULL);
   } else if (inb__plugins_find(set, name)) {

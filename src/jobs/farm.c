@@ -129,8 +129,9 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   f->j = j;
   f->x = j->steps[0].exec;
   f->comm = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD;
-  snprintf(f->jobdir, sizeof f->jobdir, "%s", j->path);
-  snprintf(f->jobdir, sizeof f->jobdir, "%s", dirname(f->jobdir));
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", j->path);
+  snprintf(f->jobdir, sizeof f->jobdir, "%s", dirname(path));
   MPI_Comm_rank(f->comm, &f->rank);
   MPI_Comm_size(f->comm, &f->size);
   pthread_mutex_init(&f->lock, NULL);
