@@ -119,6 +119,32 @@ static int check_results(const inb__job *j) {
   return 0;
 }
 
+/* Rank 0: a program named without placeholders exists and can be run, so that a typo fails before any task
+ * (and in validate) rather than in every task. Searched as posix_spawnp does: a name with '/' from the tasks'
+ * cwd, else in PATH. A shell command is the shell's business. */
+static int check_program(const inb__farm *f) {
+  const inb__job_word *w = &f->x->argv[0];
+  if (f->x->shell || inb__template_uses(f->argv[0]) || (f->cwd && inb__template_uses(f->cwd))) return 0;
+  const char *prog = w->text, *cwd = f->x->cwd.text;
+  char path[2 * PATH_MAX + 2];
+  if (strchr(prog, '/')) {
+    if (prog[0] == '/' || !cwd) snprintf(path, sizeof path, "%s", prog);
+    else if (cwd[0] == '/') snprintf(path, sizeof path, "%s/%s", cwd, prog);
+    else snprintf(path, sizeof path, "%s/%s/%s", f->jobdir, cwd, prog);
+    if (access(path, X_OK) == 0) return 0;
+    return inb__err(INB_EINVAL, "%s: the program '%s' %s", w->where, path,
+                    errno == ENOENT ? "does not exist" : "cannot be run (not executable)");
+  }
+  const char *dirs = getenv("PATH");
+  for (const char *d = dirs ? dirs : "/usr/bin:/bin"; d; d = strchr(d, ':') ? strchr(d, ':') + 1 : NULL) {
+    int len = (int)strcspn(d, ":");
+    if (len) snprintf(path, sizeof path, "%.*s/%s", len, d, prog);
+    else snprintf(path, sizeof path, "./%s", prog); /* an empty entry is the current folder */
+    if (access(path, X_OK) == 0) return 0;
+  }
+  return inb__err(INB_EINVAL, "%s: the program '%s' is not found in PATH", w->where, prog);
+}
+
 static int agree(const inb__farm *f, int rc) { return f->size > 1 ? inb__mpi_agree(rc, f->comm) : rc; }
 
 int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
@@ -145,6 +171,7 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   f->nargv = x->nargv, f->nenv = x->nenv, f->noutputs = x->noutputs;
   rc = agree(f, rc); /* the words are the same on every rank: so are their errors, but a rank may run out of memory */
   if (!rc) rc = agree(f, f->rank == 0 ? check_results(j) : 0);
+  if (!rc) rc = agree(f, f->rank == 0 ? check_program(f) : 0);
   if (!rc) rc = agree(f, inb__spawn_init());
   int cores = inb__cpus_available();
   f->workers = j->steps[0].n_workers > 0 ? j->steps[0].n_workers : cores;

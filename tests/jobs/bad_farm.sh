@@ -97,5 +97,11 @@ good | sed 's/    args: {a: 2}/    timeout: 3/' | job
 output=out.h5 expect "exec field on an action" 1 "line 12 col 5|'timeout' is an exec step's"
 good | sed 's/  - action: scale/  - action: exec\n    argv: [true]/; /src: images/d; /dst: y/d; /args:/d' | job
 output=out.h5 expect "exec over HDF5" 1 "line 9 col 5|exec runs a program per task of a task list"
+farm_job | sed 's/argv: \[echo, "{}"\]/argv: [ecoh, "{}"]/' | job
+expect "program not in PATH" 1 "line 7 col 12|the program 'ecoh' is not found in PATH"
+farm_job | sed 's/argv: \[echo, "{}"\]/argv: [.\/run.sh, "{}"]\n    cwd: ./' | job
+expect "program file missing" 1 "line 7 col 12|$work/././run.sh' does not exist"
+printf 'echo\n' >"$work/run.sh"
+expect "program not executable" 1 "line 7 col 12|run.sh' cannot be run (not executable)"
 
 finish bad_farm
