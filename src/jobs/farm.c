@@ -49,6 +49,7 @@ struct inb__farm {
   pthread_mutex_t lock;
   record *mine;
   size_t nmine, capmine;
+  bool lost;               /* a record could not be kept (out of memory): the run fails */
   record *all;
   bool *ran;
 };
@@ -72,7 +73,7 @@ static int compile_word(const inb__job *j, const inb__job_word *w, bool shell, i
 }
 
 static int compile_words(const inb__job *j, const inb__job_word *w, size_t n, bool shell, inb__template ***out) {
-  *out = calloc(n + 1, sizeof **out);
+  *out = inb__calloc(n + 1, sizeof **out);
   if (!*out) return inb__err(INB_ENOMEM, "out of memory");
   int rc = 0;
   for (size_t k = 0; !rc && k < n; k++) rc = compile_word(j, &w[k], shell, &(*out)[k]);
@@ -149,7 +150,7 @@ static int agree(const inb__farm *f, int rc) { return f->size > 1 ? inb__mpi_agr
 
 int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   *out = NULL;
-  inb__farm *f = calloc(1, sizeof *f);
+  inb__farm *f = inb__calloc(1, sizeof *f);
   if (!f) return agree(&(inb__farm){.size = 2, .comm = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD},
                        inb__err(INB_ENOMEM, "out of memory"));
   f->j = j;
@@ -195,14 +196,17 @@ static void sleep_s(double s) {
   }
 }
 
+/* Keeps a task's outcome for the results. Out of memory here loses it: the run then fails as a whole (lost), for
+ * a results file that called a task not run when it ran would be wrong. */
 static void keep(inb__farm *f, const record *r) {
   pthread_mutex_lock(&f->lock);
   if (f->nmine == f->capmine) {
     size_t cap = f->capmine ? 2 * f->capmine : 256;
-    record *p = realloc(f->mine, cap * sizeof *p);
+    record *p = inb__realloc(f->mine, cap * sizeof *p);
     if (p) f->mine = p, f->capmine = cap;
   }
-  if (f->nmine < f->capmine) f->mine[f->nmine++] = *r; /* out of memory: the task shows as not run */
+  if (f->nmine < f->capmine) f->mine[f->nmine++] = *r;
+  else f->lost = true;
   pthread_mutex_unlock(&f->lock);
 }
 
@@ -247,8 +251,8 @@ static int expand(const inb__farm *f, const inb__task_view *task, expanded *e) {
 }
 
 static void free_outputs(char **outs, size_t n) {
-  for (size_t k = 0; outs && k < n; k++) free(outs[k]);
-  free(outs);
+  for (size_t k = 0; outs && k < n; k++) inb__free(outs[k]);
+  inb__free(outs);
 }
 
 static void expanded_free(expanded *e) {
@@ -258,15 +262,16 @@ static void expanded_free(expanded *e) {
 /* The task's declared outputs as paths the runner can remove: a relative one is the task's, under its cwd.
  * Returns a new array (free_outputs), or NULL when out of memory. */
 static char **output_paths(const inb__farm *f, const expanded *e, const char *cwd) {
-  char **outs = calloc(f->noutputs + 1, sizeof *outs);
+  char **outs = inb__calloc(f->noutputs + 1, sizeof *outs);
   for (size_t k = 0; outs && k < f->noutputs; k++) {
     const char *o = e->outputs[k];
     bool rel = cwd && o[0] != '/';
-    if (asprintf(&outs[k], "%s%s%s", rel ? cwd : "", rel ? "/" : "", o) < 0) {
-      outs[k] = NULL;
+    size_t need = (rel ? strlen(cwd) + 1 : 0) + strlen(o) + 1;
+    if (!(outs[k] = inb__malloc(need))) {
       free_outputs(outs, f->noutputs);
       return NULL;
     }
+    snprintf(outs[k], need, "%s%s%s", rel ? cwd : "", rel ? "/" : "", o);
   }
   return outs;
 }
@@ -284,9 +289,9 @@ static void launch(const inb__farm *f, const inb__task_view *task, const expande
   char cwd[2 * PATH_MAX];
   if (e->cwd) snprintf(cwd, sizeof cwd, "%s%s%s", e->cwd[0][0] == '/' ? "" : f->jobdir, e->cwd[0][0] == '/' ? "" : "/",
                        e->cwd[0]);
-  char **env = calloc(FIXED_ENV + f->nenv + 1, sizeof *env), **outs = output_paths(f, e, e->cwd ? cwd : NULL);
+  char **env = inb__calloc(FIXED_ENV + f->nenv + 1, sizeof *env), **outs = output_paths(f, e, e->cwd ? cwd : NULL);
   if (!env || !outs) {
-    free(env), free_outputs(outs, f->noutputs);
+    inb__free(env), free_outputs(outs, f->noutputs);
     rec->failed = 1;
     snprintf(rec->msg, sizeof rec->msg, "out of memory");
     return;
@@ -306,7 +311,7 @@ static void launch(const inb__farm *f, const inb__task_view *task, const expande
                                  : f->x->log == INB__LOG_DISCARD ? INB__OUT_DISCARD
                                                                  : INB__OUT_TAGGED};
   attempts(f, &spec, rec);
-  free(env), free_outputs(outs, f->noutputs);
+  inb__free(env), free_outputs(outs, f->noutputs);
 }
 
 static int run_task(inb_item *it, const inb_args *args, inb_value *result) {
@@ -330,26 +335,28 @@ static int run_task(inb_item *it, const inb_args *args, inb_value *result) {
 
 /* Every rank's records to rank 0, placed by index. Collective. */
 static int gather(inb__farm *f) {
-  int n = (int)f->nmine * (int)sizeof(record), *counts = NULL, *displs = NULL;
+  int n = (int)(f->nmine * sizeof(record)), *counts = NULL, *displs = NULL;
   char *recv = NULL;
-  int rc = 0;
+  int rc = f->nmine > INT_MAX / sizeof(record) ? inb__err(INB_EINVAL, "%zu tasks ran on rank %d: more than one gather of "
+                                                           "their outcomes holds (%zu)", f->nmine, f->rank,
+                                                           (size_t)INT_MAX / sizeof(record)) : 0;
   if (f->rank == 0) {
-    counts = calloc((size_t)f->size, sizeof *counts);
-    displs = calloc((size_t)f->size, sizeof *displs);
+    counts = inb__calloc((size_t)f->size, sizeof *counts);
+    displs = inb__calloc((size_t)f->size, sizeof *displs);
     if (!counts || !displs) rc = inb__err(INB_ENOMEM, "out of memory for the results");
   }
   if (MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS)
     rc = inb__err(INB_EMPI, "the results' gather failed");
   size_t total = 0;
   for (int k = 0; f->rank == 0 && counts && k < f->size; k++) displs[k] = (int)total, total += (size_t)counts[k];
-  if (f->rank == 0 && !rc && !(recv = malloc(total + 1))) rc = inb__err(INB_ENOMEM, "out of memory for the results");
+  if (f->rank == 0 && !rc && !(recv = inb__malloc(total + 1))) rc = inb__err(INB_ENOMEM, "out of memory for the results");
   rc = agree(f, rc);
   if (!rc && MPI_Gatherv(f->mine, n, MPI_BYTE, recv, counts, displs, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
     rc = inb__err(INB_EMPI, "the results' gather failed");
   int64_t items = inb__tasks_count(f->tasks);
   if (!rc && f->rank == 0) {
-    f->all = calloc((size_t)items + 1, sizeof *f->all);
-    f->ran = calloc((size_t)items + 1, sizeof *f->ran);
+    f->all = inb__calloc((size_t)items + 1, sizeof *f->all);
+    f->ran = inb__calloc((size_t)items + 1, sizeof *f->ran);
     if (!f->all || !f->ran) rc = inb__err(INB_ENOMEM, "out of memory for the results");
     for (size_t k = 0; !rc && k < total / sizeof(record); k++) {
       record r;
@@ -357,7 +364,7 @@ static int gather(inb__farm *f) {
       if (r.index >= 0 && r.index < items) f->all[r.index] = r, f->ran[r.index] = true;
     }
   }
-  free(counts), free(displs), free(recv);
+  inb__free(counts), inb__free(displs), inb__free(recv);
   return agree(f, rc);
 }
 
@@ -426,17 +433,22 @@ static void put_record(const inb__farm *f, FILE *to, int64_t i) {
 static int write_results(const inb__farm *f, const inb__job *j, const inb__provenance *prov) {
   char tmp[PATH_MAX + 32];
   snprintf(tmp, sizeof tmp, "%s.partial-%ld", j->results, (long)getpid());
-  FILE *to = fopen(tmp, "w");
+  FILE *to = inb__fault(INB__SITE("fopen")) ? (errno = EIO, NULL) : fopen(tmp, "w");
   if (!to) return inb__err(INB_EIO, "%s: cannot write '%s': %s", j->where_output, tmp, strerror(errno));
   int64_t n = inb__tasks_count(f->tasks);
   fprintf(to, "# inbatch %s: job %s, %lld tasks, %d rank%s (%s), started %s\n", prov->version, prov->job_path,
           (long long)n, prov->ranks, prov->ranks == 1 ? "" : "s", prov->hosts ? prov->hosts : "", prov->started);
   fputs("# index\trank\tstart\truntime\texit\tsignal\tattempts\tstate\tcommand\tmessage\n", to);
   for (int64_t i = 0; i < n; i++) put_record(f, to, i);
-  bool ok = fflush(to) == 0 && fsync(fileno(to)) == 0 && !ferror(to);
-  ok = fclose(to) == 0 && ok;
-  if (!ok || rename(tmp, j->results) != 0) {
-    int e = errno;
+  /* durable before it is renamed into place: a crash leaves the old file or the whole new one */
+  int e = 0;
+  if (fflush(to) != 0 || ferror(to)) e = errno ? errno : EIO;
+  else if (inb__fault(INB__SITE("fsync"))) e = EIO;
+  else if (fsync(fileno(to)) != 0) e = errno;
+  if (fclose(to) != 0 && !e) e = errno ? errno : EIO;
+  if (!e && inb__fault(INB__SITE("rename"))) e = EIO;
+  else if (!e && rename(tmp, j->results) != 0) e = errno;
+  if (e) {
     unlink(tmp);
     return inb__err(INB_EIO, "%s: cannot write the results file '%s': %s", j->where_output, j->results, strerror(e));
   }
@@ -455,6 +467,8 @@ int inb__farm_run(inb__farm *f, const inb__job *j, const inb__provenance *prov) 
   if (!rc) rc = inb_run(b, &act, NULL, &o, NULL);
   inb_batch_free(&b);
   if (rc && rc != INB_EITEM) return rc;
+  int lost = agree(f, f->lost ? inb__err(INB_ENOMEM, "out of memory keeping the tasks' outcomes") : 0);
+  if (lost) return lost;
   char verdict[INB__ERRMSG_MAX];
   snprintf(verdict, sizeof verdict, "%s", inb_errmsg()); /* the engine's words on the failed tasks */
   int grc = gather(f);
@@ -500,7 +514,7 @@ void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t
 
 static void free_words(inb__template **w, size_t n) {
   for (size_t k = 0; w && k < n; k++) inb__template_free(&w[k]);
-  free(w);
+  inb__free(w);
 }
 
 void inb__farm_free(inb__farm **fp) {
@@ -512,9 +526,9 @@ void inb__farm_free(inb__farm **fp) {
   free_words(f->outputs, f->noutputs);
   inb__template_free(&f->cwd);
   pthread_mutex_destroy(&f->lock);
-  free(f->mine);
-  free(f->all);
-  free(f->ran);
-  free(f);
+  inb__free(f->mine);
+  inb__free(f->all);
+  inb__free(f->ran);
+  inb__free(f);
   *fp = NULL;
 }
