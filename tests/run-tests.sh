@@ -78,6 +78,8 @@ packages=(
   # h5py reading the compressed outputs: Debian's hdf5plugin embeds no filter, so the LZ4 and Blosc plugins come
   # apart, and Zstd (no Debian plugin) is decoded chunk by chunk with python3-zstandard
   python3-hdf5plugin hdf5-filter-plugin hdf5-filter-plugin-blosc-serial python3-zstandard
+  # GNU parallel: bench_exec's baseline for command farming
+  parallel
 )
 
 is_root=0
