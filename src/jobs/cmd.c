@@ -140,23 +140,25 @@ static void say(const ranks *r, const char *fmt, ...) {
 
 /* The job's output (or an exec job's results file) is new (or --overwrite) and is not its input. Rank 0 looks;
  * the caller agrees. */
-static int check_output(const inb__job *j, bool overwrite) {
+/* One output path of the job (what: "output" or "results file"): not a directory, not the job's input, and not
+ * there already unless overwrite. */
+static int check_path(const inb__job *j, const char *path, const char *what, bool overwrite) {
   struct stat in, out;
-  if (!j->output) {
-    if (stat(j->results, &out) != 0) return 0;
-    if (S_ISDIR(out.st_mode))
-      return inb__err(INB_EINVAL, "%s: the results file '%s' is a directory", j->where_output, j->results);
-    return overwrite ? 0 : inb__err(INB_EINVAL, "%s: the results file '%s' exists (run with --overwrite to replace "
-                                                "it)", j->where_output, j->results);
-  }
-  if (stat(j->output, &out) != 0) return 0;
-  if (stat(j->input, &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
-    return inb__err(INB_EINVAL, "%s: the output '%s' is the input file itself", j->where_output, j->output);
-  if (S_ISDIR(out.st_mode)) return inb__err(INB_EINVAL, "%s: the output '%s' is a directory", j->where_output, j->output);
+  const char *input = j->input ? j->input : j->tasks;
+  if (!path || stat(path, &out) != 0) return 0;
+  if (input && stat(input, &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
+    return inb__err(INB_EINVAL, "%s: the %s '%s' is the %s itself", j->where_output, what, path,
+                    j->input ? "input file" : "task file");
+  if (S_ISDIR(out.st_mode)) return inb__err(INB_EINVAL, "%s: the %s '%s' is a directory", j->where_output, what, path);
   if (!overwrite)
-    return inb__err(INB_EINVAL, "%s: the output '%s' exists (run with --overwrite to replace it)", j->where_output,
-                    j->output);
+    return inb__err(INB_EINVAL, "%s: the %s '%s' exists (run with --overwrite to replace it)", j->where_output, what,
+                    path);
   return 0;
+}
+
+static int check_output(const inb__job *j, bool overwrite) {
+  int rc = check_path(j, j->output, "output", overwrite);
+  return rc ? rc : check_path(j, j->results, "results file", overwrite);
 }
 
 /* The hosts of every rank, distinct, comma-separated (rank 0's copy; "" elsewhere). */
@@ -263,12 +265,14 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
   inb__provenance prov = {.job_text = j->text, .job_path = j->path, .sets = sets, .version = version,
                           .hosts = host_list, .started = started, .ranks = r->size};
   double w0 = MPI_Wtime();
-  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, &prov);
+  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, cmd->overwrite, &prov);
   double wall = MPI_Wtime() - w0;
   int64_t n = items(w);
   if (rc == 0 || rc == INB_EITEM) {
-    say(r, "%lld %s in %.3f s (%.0f/s) on %d rank%s: %s written", (long long)n, w->p ? "items" : "tasks", wall,
-        wall > 0 ? (double)n / wall : 0.0, r->size, r->size == 1 ? "" : "s", w->p ? j->output : j->results);
+    bool both = !w->p && j->output && j->results;
+    say(r, "%lld %s in %.3f s (%.0f/s) on %d rank%s: %s%s%s written", (long long)n, w->p ? "items" : "tasks", wall,
+        wall > 0 ? (double)n / wall : 0.0, r->size, r->size == 1 ? "" : "s", j->results && !w->p ? j->results : "",
+        both ? " and " : "", w->p || j->output ? j->output : "");
     if (rc && w->p) say(r, "%s", inb_errmsg());
     if (rc && r->rank == 0 && w->p) print_failures(j->output, 5);
     if (rc && r->rank == 0 && w->f) inb__farm_print_failures(w->f, stderr, 5);

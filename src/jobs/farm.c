@@ -20,20 +20,12 @@
 #include "core/status.h"
 #include "local/local.h"
 #include "mpi/comm.h"
+#include "jobs/farm_h5.h"
 #include "jobs/spawn.h"
 #include "jobs/tasks.h"
 #include "jobs/template.h"
 
-enum { MSG = 112 };
-
-/* One task's outcome, as it travels to rank 0 (bytes: the ranks of a job share one architecture). */
-typedef struct {
-  int64_t index;
-  double start, runtime;     /* the last attempt's: wall clock at its start (s since the epoch), elapsed (s) */
-  int32_t rank, exit_status, signal, attempts;
-  uint8_t failed, started;   /* started: the program ran (else it could not be started: msg says why) */
-  char msg[MSG];             /* the last attempt's failure, "" when done */
-} record;
+typedef inb__farm_record record;
 
 struct inb__farm {
   const inb__job *j;
@@ -104,20 +96,23 @@ static int load_tasks(inb__farm *f, const inb__job *j) {
   return 0;
 }
 
-/* Rank 0: the results file can be written (its folder exists and is writable) and is not the task file. */
-static int check_results(const inb__job *j) {
+/* Rank 0: an output's folder exists and is writable, before any task runs. */
+static int check_folder(const inb__job *j, const char *path, const char *what) {
   char copy[PATH_MAX];
-  snprintf(copy, sizeof copy, "%s", j->results);
+  snprintf(copy, sizeof copy, "%s", path);
   const char *dir = dirname(copy);
-  if (access(dir, W_OK) != 0)
-    return inb__err(INB_EINVAL, "%s: the results file's folder '%s' %s", j->where_output, dir,
-                    errno == ENOENT ? "does not exist" : "is not writable");
-  struct stat a, b;
-  if (j->tasks && stat(j->tasks, &a) == 0 && stat(j->results, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-    return inb__err(INB_EINVAL, "%s: the results file '%s' is the task file itself", j->where_output, j->results);
-  if (j->logs && mkdir(j->logs, 0777) != 0 && errno != EEXIST)
-    return inb__err(INB_EIO, "%s: cannot make the logs folder '%s': %s", j->where_output, j->logs, strerror(errno));
-  return 0;
+  if (access(dir, W_OK) == 0) return 0;
+  return inb__err(INB_EINVAL, "%s: the %s's folder '%s' %s", j->where_output, what, dir,
+                  errno == ENOENT ? "does not exist" : "is not writable");
+}
+
+/* Rank 0: the outputs can be written; the logs folder is made. */
+static int check_outputs(const inb__job *j) {
+  int rc = j->results ? check_folder(j, j->results, "results file") : 0;
+  if (!rc && j->output) rc = check_folder(j, j->output, "output");
+  if (!rc && j->logs && mkdir(j->logs, 0777) != 0 && errno != EEXIST)
+    rc = inb__err(INB_EIO, "%s: cannot make the logs folder '%s': %s", j->where_output, j->logs, strerror(errno));
+  return rc;
 }
 
 /* Rank 0: a program named without placeholders exists and can be run, so that a typo fails before any task
@@ -171,7 +166,7 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   if (!rc) rc = compile_word(j, &x->cwd, false, &f->cwd);
   f->nargv = x->nargv, f->nenv = x->nenv, f->noutputs = x->noutputs;
   rc = agree(f, rc); /* the words are the same on every rank: so are their errors, but a rank may run out of memory */
-  if (!rc) rc = agree(f, f->rank == 0 ? check_results(j) : 0);
+  if (!rc) rc = agree(f, f->rank == 0 ? check_outputs(j) : 0);
   if (!rc) rc = agree(f, f->rank == 0 ? check_program(f) : 0);
   if (!rc) rc = agree(f, inb__spawn_init());
   int cores = inb__cpus_available();
@@ -429,10 +424,8 @@ static void put_record(const inb__farm *f, FILE *to, int64_t i) {
   fputc('\n', to);
 }
 
-/* Rank 0: the results file, under a temporary name renamed into place when complete. */
-static int write_results(const inb__farm *f, const inb__job *j, const inb__provenance *prov) {
-  char tmp[PATH_MAX + 32];
-  snprintf(tmp, sizeof tmp, "%s.partial-%ld", j->results, (long)getpid());
+/* Rank 0: the results file written whole under a temporary name (tmp), flushed to disk; publish renames it. */
+static int write_results(const inb__farm *f, const inb__job *j, const inb__provenance *prov, const char *tmp) {
   FILE *to = inb__fault(INB__SITE("fopen")) ? (errno = EIO, NULL) : fopen(tmp, "w");
   if (!to) return inb__err(INB_EIO, "%s: cannot write '%s': %s", j->where_output, tmp, strerror(errno));
   int64_t n = inb__tasks_count(f->tasks);
@@ -446,16 +439,34 @@ static int write_results(const inb__farm *f, const inb__job *j, const inb__prove
   else if (inb__fault(INB__SITE("fsync"))) e = EIO;
   else if (fsync(fileno(to)) != 0) e = errno;
   if (fclose(to) != 0 && !e) e = errno ? errno : EIO;
-  if (!e && inb__fault(INB__SITE("rename"))) e = EIO;
-  else if (!e && rename(tmp, j->results) != 0) e = errno;
-  if (e) {
-    unlink(tmp);
-    return inb__err(INB_EIO, "%s: cannot write the results file '%s': %s", j->where_output, j->results, strerror(e));
-  }
-  return 0;
+  if (!e) return 0;
+  unlink(tmp);
+  return inb__err(INB_EIO, "%s: cannot write the results file '%s': %s", j->where_output, j->results, strerror(e));
 }
 
-int inb__farm_run(inb__farm *f, const inb__job *j, const inb__provenance *prov) {
+static int publish(const inb__job *j, const char *tmp) {
+  int e = inb__fault(INB__SITE("rename")) ? EIO : rename(tmp, j->results) != 0 ? errno : 0;
+  if (!e) return 0;
+  unlink(tmp);
+  return inb__err(INB_EIO, "%s: cannot write the results file '%s': %s", j->where_output, j->results, strerror(e));
+}
+
+/* The outputs of the run, whole or not at all: the results file written aside, the HDF5 output committed, then
+ * the results file renamed into place. Collective. */
+static int write_outputs(inb__farm *f, const inb__job *j, bool overwrite, const inb__provenance *prov) {
+  char tmp[PATH_MAX + 32] = "";
+  if (j->results) snprintf(tmp, sizeof tmp, "%s.partial-%ld", j->results, (long)getpid());
+  int rc = agree(f, f->rank == 0 && j->results ? write_results(f, j, prov, tmp) : 0);
+  if (!rc && j->output) {
+    rc = inb__farm_h5_write(j->output, overwrite, f->comm, inb__tasks_count(f->tasks), f->all, f->ran, prov);
+    if (rc) rc = inb__err(rc, "%s: %s", j->where_output, inb_errmsg());
+    if (rc && f->rank == 0 && j->results) unlink(tmp);
+  }
+  if (!rc) rc = agree(f, f->rank == 0 && j->results ? publish(j, tmp) : 0);
+  return rc;
+}
+
+int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, const inb__provenance *prov) {
   int64_t n = inb__tasks_count(f->tasks);
   inb_batch *b = inb_batch_new(NULL, (size_t)n);
   const inb__job_step *st = &j->steps[0];
@@ -472,7 +483,7 @@ int inb__farm_run(inb__farm *f, const inb__job *j, const inb__provenance *prov) 
   char verdict[INB__ERRMSG_MAX];
   snprintf(verdict, sizeof verdict, "%s", inb_errmsg()); /* the engine's words on the failed tasks */
   int grc = gather(f);
-  if (!grc) grc = agree(f, f->rank == 0 ? write_results(f, j, prov) : 0);
+  if (!grc) grc = write_outputs(f, j, overwrite, prov);
   if (grc) return grc;
   if (rc) inb__err_set(rc, verdict);
   return rc;
@@ -506,7 +517,9 @@ void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t
   else fprintf(mem, "range: %lld items\n", (long long)inb__tasks_count(f->tasks));
   fprintf(mem, "  exec, %d at a time on each rank: task 0 runs ", f->workers);
   put_command(f, mem, 0, 0);
-  fprintf(mem, "\nresults %s\n", j->results);
+  fputc('\n', mem);
+  if (j->results) fprintf(mem, "results %s\n", j->results);
+  if (j->output) fprintf(mem, "output %s (HDF5: /inbatch_results, /inbatch_errors, /exec_*)\n", j->output);
   fclose(mem);
   snprintf(buf, cap, "%s", text ? text : "");
   free(text);

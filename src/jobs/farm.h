@@ -26,9 +26,10 @@ int64_t inb__farm_items(const inb__farm *f);
 void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t cap);
 
 /* Runs every task, then writes the results file (rank 0; under a temporary name renamed into place, so it is
- * complete or absent). Collective. Returns 0 (every task succeeded), INB_EITEM (some failed: the file lists
- * them; inb_errmsg() says how many and the first), or the failure of the run (no results file). */
-int inb__farm_run(inb__farm *f, const inb__job *j, const inb__provenance *prov);
+ * complete or absent) and the HDF5 output when the job has one (farm_h5.h; an existing one is replaced only when
+ * overwrite). Collective. Returns 0 (every task succeeded), INB_EITEM (some failed: the outputs list them), or the
+ * failure of the run (nothing written). */
+int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, const inb__provenance *prov);
 
 /* Rank 0, after inb__farm_run: the first `few` failures on `to`, one line each. */
 void inb__farm_print_failures(const inb__farm *f, FILE *to, int few);

@@ -238,17 +238,22 @@ static int bind_dataset(binder *b, const inb__ynode *n, inb__job_dataset *ds) {
   return c ? bind_compression(b, c, ds) : 0;
 }
 
-/* output of an exec job: its results file and its folder of logs. */
+/* output of an exec job: its results file, its HDF5 output (the results table and the tasks' outcomes: farm_h5.h),
+ * one or both, and its folder of logs. */
 static int bind_exec_output(binder *b, const inb__ynode *out) {
-  const inb__ynode *file = inb__ymap_get(out, "file") ? inb__ymap_get(out, "file") : inb__ymap_get(out, "datasets");
-  if (file)
-    return inb__ynode_err(b->d, file, NULL, INB_EINVAL, "an exec job (input: tasks or count) writes a results file "
-                          "(output.results) and its tasks' own files; an HDF5 output for it is not built yet");
-  const inb__ynode *results = inb__ymap_get(out, "results"), *logs = inb__ymap_get(out, "logs");
-  if (!results)
+  const inb__ynode *sets = inb__ymap_get(out, "datasets");
+  if (sets)
+    return inb__ynode_err(b->d, inb__ymap_key(out, sets->index), "", INB_EINVAL, "an exec job's tasks write their "
+                          "own files; its HDF5 output (output.file) holds the results table and the tasks' "
+                          "outcomes, not datasets");
+  const inb__ynode *results = inb__ymap_get(out, "results"), *logs = inb__ymap_get(out, "logs"),
+                   *file = inb__ymap_get(out, "file");
+  if (!results && !file)
     return inb__ynode_err(b->d, out, "output.results", INB_EINVAL, "missing: the results file (one line per task: "
-                          "index, rank, start, runtime, exit status, signal, attempts, command)");
-  int rc = resolve(b, results, "output.results", &b->j->results);
+                          "index, rank, start, runtime, exit status, signal, attempts, command), or an HDF5 output "
+                          "(output.file), or both");
+  int rc = results ? resolve(b, results, "output.results", &b->j->results) : 0;
+  if (!rc && file) rc = resolve(b, file, "output.file", &b->j->output);
   if (!rc && logs) rc = resolve(b, logs, "output.logs", &b->j->logs);
   return rc;
 }

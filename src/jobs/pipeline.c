@@ -360,7 +360,7 @@ static int run_item(inb_item *it, const inb_args *args, inb_value *result) {
   return 0;
 }
 
-static int annotate(inb_h5_output *out, const inb__provenance *prov) {
+int inb__provenance_annotate(inb_h5_output *out, const inb__provenance *prov) {
   struct {
     const char *name, *value;
   } attrs[] = {{"inbatch_job", prov->job_text},  {"inbatch_job_path", prov->job_path},
@@ -374,8 +374,7 @@ static int annotate(inb_h5_output *out, const inb__provenance *prov) {
   return rc ? rc : inb_h5_annotate(out, "inbatch_ranks", ranks);
 }
 
-/* The end time, the last thing written before the commit. */
-static int annotate_end(inb_h5_output *out) {
+int inb__provenance_annotate_end(inb_h5_output *out) {
   char when[64];
   time_t now = time(NULL);
   struct tm tm;
@@ -393,7 +392,7 @@ int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const
   inb_h5_output *out = NULL;
   int rc = inb_h5_create(j->output, p->specs, j->ndatasets, inb_h5_length(p->in), overwrite, NULL, &out);
   if (rc) rc = inb__err(rc, "%s: %s", j->where_output, inb_errmsg());
-  if (!rc) rc = annotate(out, prov);
+  if (!rc) rc = inb__provenance_annotate(out, prov);
   if (!rc) {
     const inb__job_step *s0 = &j->steps[0];
     char name[160] = ""; /* what the run's messages call it: "normalize > gamma > threshold" */
@@ -409,7 +408,7 @@ int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const
   if (out && (rc == 0 || rc == INB_EITEM)) {
     char keep[INB__ERRMSG_MAX];
     snprintf(keep, sizeof keep, "%s", inb_errmsg()); /* the verdict on the items outlives the commit */
-    int crc = annotate_end(out);
+    int crc = inb__provenance_annotate_end(out);
     crc = crc ? (inb_h5_abort(&out), crc) : inb_h5_commit(&out);
     if (crc) rc = crc;
     else if (rc) inb__err_set(rc, keep);

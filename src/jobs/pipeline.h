@@ -5,6 +5,8 @@
 #ifndef INB_JOBS_PIPELINE_H
 #define INB_JOBS_PIPELINE_H
 
+#include <inbatch/h5.h>
+
 #include "jobs/job.h"
 
 typedef struct inb__pipeline inb__pipeline;
@@ -21,6 +23,14 @@ typedef struct {
   const char *job_text, *job_path, *sets, *version, *hosts, *started;
   int ranks;
 } inb__provenance;
+
+/* Writes the provenance as attributes of the output's root group (inbatch_job, inbatch_job_path, inbatch_set,
+ * inbatch_version, inbatch_hosts, inbatch_started, inbatch_ranks). Collective. Returns 0 or inb_h5_annotate's
+ * failure. */
+int inb__provenance_annotate(inb_h5_output *out, const inb__provenance *prov);
+
+/* The end time (inbatch_ended), the last thing written before the commit. Collective. */
+int inb__provenance_annotate_end(inb_h5_output *out);
 
 /* Creates the output (refused when it exists, unless overwrite), runs the pipeline over every item, records the
  * provenance, and commits the output, or removes it when the run failed. Collective. Returns 0, INB_EITEM

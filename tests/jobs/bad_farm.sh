@@ -38,9 +38,16 @@ expect "negative count" 1 "line 2 col 10|found -4"
 farm_job | sed 's/  tasks: tasks.txt/  tasks: tasks.txt\n  components: [x]/' | job
 expect "components of a task list" 1 "line 3 col 3|'components' are the datasets of an HDF5 input"
 farm_job | sed 's/  results: results.tsv/  logs: logs/' | job
-expect "no results file" 1 "'output.results'|missing: the results file"
+expect "no results file" 1 "'output.results'|missing: the results file|or an HDF5 output"
+farm_job | sed 's/  results: results.tsv/  results: results.tsv\n  datasets: [{name: y}]/' | job
+expect "datasets of an exec job" 1 "line 5 col 3|its HDF5 output (output.file) holds the results table"
 farm_job | sed 's/  results: results.tsv/  results: results.tsv\n  file: out.h5/' | job
-expect "HDF5 output of an exec job" 1 "line 5 col 9|an HDF5 output for it is not built yet"
+echo old >"$work/out.h5"
+output=none expect "HDF5 output exists" 1 "out.h5' exists|--overwrite"
+[[ "$(cat "$work/out.h5")" == old ]] || { echo "FAIL out.h5 was overwritten"; failures=$((failures + 1)); }
+rm -f "$work/out.h5"
+farm_job | sed 's/  results: results.tsv/  file: no\/dir\/out.h5/' | job
+expect "HDF5 output folder missing" 1 "the output's folder|no/dir' does not exist"
 farm_job | sed 's|  results: results.tsv|  results: no/dir/results.tsv|' | job
 expect "results folder missing" 1 "the results file's folder|no/dir' does not exist"
 farm_job | job

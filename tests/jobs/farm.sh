@@ -2,7 +2,7 @@
 # Command farming end to end (action exec): real programs run through the command on 1 and 2 ranks, their
 # outcomes read back from the results file and from what the tasks left on disk.
 # Usage: farm.sh CASE   (environment: INBATCH, MPIEXEC, MPIFLAGS, WORK: a scratch directory)
-# Cases: outcomes timeout retries missing once output injection env outputs rank_killed big
+# Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 big
 set -uo pipefail
 case_name="$1"
 inbatch="${INBATCH:?}" work="${WORK:?}/farm.$case_name"
@@ -231,6 +231,42 @@ rank_killed) # a rank killed with SIGKILL: its tasks and their descendants die w
   check "rank 1's tasks and their descendants gone" gone $(cat pids.1)
   check "rank 0's too (mpirun ended the job)" gone $(cat pids.0)
   check "no results file from a killed run" test ! -e results.tsv
+  ;;
+hdf5) # an HDF5 output: the results table, the error records and the outcome columns agree with the results file
+  printf '%s\n' 'exit 0' 'exit 3' 'kill -KILL $$' 'true' 'sleep 0.1' >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "{}"]' 'log: discard' 'n_workers: 1'
+  sed -i 's/^  logs: logs$/  file: results.h5/' job.yaml
+  farm 2 3
+  check "h5dump reads it" h5dump -H results.h5 >/dev/null
+  check "the HDF5 output agrees with the results file" /usr/bin/python3 - <<'PY'
+import h5py, math, sys
+rows = [l.rstrip("\n").split("\t") for l in open("results.tsv") if not l.startswith("#")]
+with h5py.File("results.h5", "r") as f:
+    table, errors = f["/inbatch_results"][:], f["/inbatch_errors"][:]
+    cols = {k: f["/exec_" + k][:] for k in ("rank", "exit", "signal", "attempts", "start", "runtime")}
+    assert "inbatch_job" in f.attrs and "inbatch_ended" in f.attrs, "provenance attributes missing"
+states = {0: "not_run", 1: "done", 2: "failed"}
+assert len(table) == len(rows) == 5, (len(table), len(rows))
+msgs = {int(e["index"]): (int(e["rank"]), e["message"].decode()) for e in errors}
+for i, r in enumerate(rows):
+    t = table[i]
+    assert t["index"] == i and states[int(t["state"])] == r[7], (i, t, r)
+    assert int(cols["rank"][i]) == int(r[1]), (i, "rank")
+    assert (r[4] == "-" and math.isnan(t["value"]) and cols["exit"][i] == -1) or int(r[4]) == t["value"] == cols["exit"][i], (i, "exit")
+    assert (r[5] == "-" and cols["signal"][i] == -1) or (r[5] == "SIGKILL" and cols["signal"][i] == 9), (i, "signal")
+    assert abs(cols["runtime"][i] - float(r[3])) < 0.001, (i, "runtime")
+    assert int(cols["attempts"][i]) == int(r[6])
+    if r[7] == "failed":
+        assert msgs[i] == (int(r[1]), r[9]), (i, msgs.get(i), r[9])
+assert sorted(msgs) == [1, 2], msgs
+assert cols["runtime"][4] >= 0.1
+PY
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "exit 0"]' 'log: discard'
+  sed -i 's/^  results: results.tsv$/  file: results.h5/; /^  logs: logs$/d' job.yaml
+  rm -f results.tsv
+  farm 1 0
+  check "an HDF5 output alone" test "$(h5dump -d /exec_exit results.h5 | grep -c '(0): 0, 0, 0, 0, 0')" = 1
+  check "no results file then" test ! -e results.tsv
   ;;
 big) # a task list of 100,000 lines
   seq 1 100000 | sed 's/^/task /' >tasks.txt
