@@ -61,7 +61,8 @@ static void describe_action(const inb__action_spec *a, const char *origin) {
 static const char k_exec_doc[] =
     "exec: a program run once per task, n_workers at a time on each rank (command farming).\n"
     "Its job reads a task list: input: {tasks: FILE} (one task per line; blank lines and # comments skipped)\n"
-    "or input: {count: N} (tasks 0..N-1), and writes output: {results: FILE, logs: DIR}.\n"
+    "or input: {count: N} (tasks 0..N-1), and writes output: {results: FILE, file: HDF5_FILE, logs: DIR}\n"
+    "(a results file, an HDF5 output, or both; logs for log: files).\n"
     "\n"
     "  argv         list    the program and its arguments, run without a shell: [convert, \"{1}\", \"out/{index}.png\"]\n"
     "  shell        bool    default false; true: cmd is one command line for /bin/sh -c, every substituted\n"
