@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "jobs/actions.h"
 #include "jobs/farm.h"
+#include "jobs/signals.h"
 #include "jobs/job.h"
 #include "jobs/pipeline.h"
 #include "mpi/comm.h"
@@ -265,6 +266,7 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
   snprintf(version, sizeof version, "%d.%d.%d", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
   inb__provenance prov = {.job_text = j->text, .job_path = j->path, .sets = sets, .version = version,
                           .hosts = host_list, .started = started, .ranks = r->size};
+  if (w->f) inb__signals_install(); /* a farm stops at a signal and can resume; a pipeline still dies of it */
   double w0 = MPI_Wtime();
   int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, cmd->overwrite, &prov);
   double wall = MPI_Wtime() - w0;
@@ -277,12 +279,14 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
     if (rc && w->p) say(r, "%s", inb_errmsg());
     if (rc && r->rank == 0 && w->p) print_failures(j->output, 5);
     if (rc && r->rank == 0 && w->f) inb__farm_print_failures(w->f, stderr, 5);
+  } else if (rc == INB_ECANCELED && w->f) {
+    say(r, "%s", inb_errmsg());
   } else {
     say(r, "%s (nothing was written)", inb_errmsg());
   }
   free(host_list);
   free(sets);
-  return exit_status_of(rc);
+  return rc == INB_ECANCELED && w->f ? INB__EXIT_STOPPED : exit_status_of(rc);
 }
 
 static int job_command(const ranks *r, const inb__cmd *cmd) {

@@ -21,6 +21,7 @@
 #include "local/local.h"
 #include "mpi/comm.h"
 #include "jobs/farm_h5.h"
+#include "jobs/signals.h"
 #include "jobs/spawn.h"
 #include "jobs/tasks.h"
 #include "jobs/template.h"
@@ -160,12 +161,15 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   int rc = agree(f, load_tasks(f, j));
   if (!rc) rc = agree(f, same_tasks(f));
   const inb__job_exec *x = f->x;
-  if (!rc) rc = compile_words(j, x->argv, x->nargv, x->shell, &f->argv);
-  if (!rc) rc = compile_words(j, x->env, x->nenv, false, &f->env);
-  if (!rc) rc = compile_words(j, x->outputs, x->noutputs, false, &f->outputs);
-  if (!rc) rc = compile_word(j, &x->cwd, false, &f->cwd);
   f->nargv = x->nargv, f->nenv = x->nenv, f->noutputs = x->noutputs;
-  rc = agree(f, rc); /* the words are the same on every rank: so are their errors, but a rank may run out of memory */
+  if (!rc) { /* agreed only when the words were compiled: a failure above is every rank's already, and a rank
+                whose calloc failed took part in one agreement only */
+    rc = compile_words(j, x->argv, x->nargv, x->shell, &f->argv);
+    if (!rc) rc = compile_words(j, x->env, x->nenv, false, &f->env);
+    if (!rc) rc = compile_words(j, x->outputs, x->noutputs, false, &f->outputs);
+    if (!rc) rc = compile_word(j, &x->cwd, false, &f->cwd);
+    rc = agree(f, rc); /* the words are the same on every rank: so are their errors, but a rank may run out of memory */
+  }
   if (!rc) rc = agree(f, f->rank == 0 ? check_outputs(j) : 0);
   if (!rc) rc = agree(f, f->rank == 0 ? check_program(f) : 0);
   if (!rc) rc = agree(f, inb__spawn_init());
@@ -217,7 +221,7 @@ static void attempts(const inb__farm *f, const inb__spawn_spec *spec, record *re
       snprintf(res.msg, sizeof res.msg, "%s", inb_errmsg());
     }
     rec->attempts = a;
-    if (res.ok) break;
+    if (res.ok || inb__signals_received()) break; /* stopping: no retry */
   }
   rec->start = res.start_s, rec->runtime = res.runtime_s;
   rec->started = res.started, rec->exit_status = res.exit_status, rec->signal = res.signal;
@@ -314,6 +318,7 @@ static int run_task(inb_item *it, const inb_args *args, inb_value *result) {
   inb__farm *f = inb_item_data(it);
   inb__task_view task = view(f, inb_item_index(it), inb_item_rank(it));
   record rec = {.index = task.index, .rank = task.rank};
+  if (inb__signals_received()) return 0; /* stopping: the task is not run (not kept: it shows as not run) */
   expanded e = {0};
   if (expand(f, &task, &e) == 0) {
     launch(f, &task, &e, &rec);
@@ -322,6 +327,8 @@ static int run_task(inb_item *it, const inb_args *args, inb_value *result) {
     snprintf(rec.msg, sizeof rec.msg, "%s", inb_errmsg());
   }
   expanded_free(&e);
+  /* a task that failed once the run was stopping was abandoned (it got the signal too): not run, to redo */
+  if (rec.failed && inb__signals_received()) return 0;
   keep(f, &rec);
   return rec.failed ? inb_fail(it, INB_EITEM, "%s", rec.msg) : 0;
 }
@@ -340,10 +347,11 @@ static int gather(inb__farm *f) {
     displs = inb__calloc((size_t)f->size, sizeof *displs);
     if (!counts || !displs) rc = inb__err(INB_ENOMEM, "out of memory for the results");
   }
-  if (MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS)
+  rc = agree(f, rc); /* before the gather: rank 0 without counts has nowhere to receive them */
+  if (!rc && MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, f->comm) != MPI_SUCCESS)
     rc = inb__err(INB_EMPI, "the results' gather failed");
   size_t total = 0;
-  for (int k = 0; f->rank == 0 && counts && k < f->size; k++) displs[k] = (int)total, total += (size_t)counts[k];
+  for (int k = 0; f->rank == 0 && !rc && k < f->size; k++) displs[k] = (int)total, total += (size_t)counts[k];
   if (f->rank == 0 && !rc && !(recv = inb__malloc(total + 1))) rc = inb__err(INB_ENOMEM, "out of memory for the results");
   rc = agree(f, rc);
   if (!rc && MPI_Gatherv(f->mine, n, MPI_BYTE, recv, counts, displs, MPI_BYTE, 0, f->comm) != MPI_SUCCESS)
@@ -466,6 +474,20 @@ static int write_outputs(inb__farm *f, const inb__job *j, bool overwrite, const 
   return rc;
 }
 
+/* Whether a rank was stopped by a signal (the launchers forward one to every rank; one rank's is enough): then the
+ * run ends without its outputs, which would list tasks not run as if the run were over. Collective. Returns 0 or
+ * INB_ECANCELED with a message saying how far it got. */
+static int stopped(inb__farm *f) {
+  int sig = inb__signals_received(), any = sig;
+  if (f->size > 1 && MPI_Allreduce(&sig, &any, 1, MPI_INT, MPI_MAX, f->comm) != MPI_SUCCESS)
+    return inb__err(INB_EMPI, "the stop's agreement failed");
+  if (!any) return 0;
+  long long mine = (long long)f->nmine, done = mine;
+  if (f->size > 1) MPI_Allreduce(&mine, &done, 1, MPI_LONG_LONG, MPI_SUM, f->comm);
+  return inb__err(INB_ECANCELED, "stopped by SIG%s: %lld of %lld tasks ended, the others not run",
+                  sigabbrev_np(any) ? sigabbrev_np(any) : "?", done, (long long)inb__tasks_count(f->tasks));
+}
+
 int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, const inb__provenance *prov) {
   int64_t n = inb__tasks_count(f->tasks);
   inb_batch *b = inb_batch_new(NULL, (size_t)n);
@@ -480,6 +502,8 @@ int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, const inb__pr
   if (rc && rc != INB_EITEM) return rc;
   int lost = agree(f, f->lost ? inb__err(INB_ENOMEM, "out of memory keeping the tasks' outcomes") : 0);
   if (lost) return lost;
+  int stop = stopped(f);
+  if (stop) return stop;
   char verdict[INB__ERRMSG_MAX];
   snprintf(verdict, sizeof verdict, "%s", inb_errmsg()); /* the engine's words on the failed tasks */
   int grc = gather(f);

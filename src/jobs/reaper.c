@@ -335,6 +335,15 @@ void inb__reaper_kill_all(void) {
   pthread_mutex_unlock(&g.lock);
 }
 
+void inb__reaper_signal_all(int sig) {
+  /* no lock (a signal handler calls this): a slot is released before its leader is reaped, so a listed group
+   * is alive or a zombie's; its id can be reused only after the release, between the load and the kill */
+  for (int i = 0; g.table && i < INB__REAPER_SLOTS; i++) {
+    int pgid = atomic_load_explicit(&g.table[i], memory_order_relaxed);
+    if (pgid > 0) kill(-pgid, sig);
+  }
+}
+
 void inb__reaper_stop(void) {
   if (g.pid <= 0) return;
   close(g.pipe_w);

@@ -55,6 +55,10 @@ void inb__reaper_release(int slot);
 /* Sends SIGKILL to every listed process group now (the runner's shutdown). Thread-safe. */
 void inb__reaper_kill_all(void);
 
+/* Sends sig to every listed process group now, without a lock: async-signal-safe (the stopping signals' handler
+ * forwards them to the tasks in flight). */
+void inb__reaper_signal_all(int sig);
+
 /* Closes the pipe (the helper kills what is left, as at the rank's death) and waits for the helper to exit.
  * Then inb__reaper_start may be called again. No task may be listed or claimed during the call. */
 void inb__reaper_stop(void);
