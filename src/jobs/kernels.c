@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/digest.h"
+#include "core/sha256.h"
 #include "core/status.h"
 #include "mpi/comm.h"
 
@@ -56,81 +57,6 @@ struct inb__kernel {
   void *dl;
   kernel_fn fn;
 };
-
-/* ---- SHA-256 (FIPS 180-4) --------------------------------------------------------------------------------- */
-
-typedef struct {
-  uint32_t h[8];
-  uint64_t len;
-  uint8_t buf[64];
-  size_t nbuf;
-} sha256;
-
-static const uint32_t k_sha[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-static uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-
-static void sha_block(sha256 *s, const uint8_t *p) {
-  uint32_t w[64], v[8];
-  for (int t = 0; t < 16; t++)
-    w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
-  for (int t = 16; t < 64; t++) {
-    uint32_t s0 = ror(w[t - 15], 7) ^ ror(w[t - 15], 18) ^ (w[t - 15] >> 3);
-    uint32_t s1 = ror(w[t - 2], 17) ^ ror(w[t - 2], 19) ^ (w[t - 2] >> 10);
-    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
-  }
-  memcpy(v, s->h, sizeof v);
-  for (int t = 0; t < 64; t++) {
-    uint32_t e = v[4], a = v[0];
-    uint32_t t1 = v[7] + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & v[5]) ^ (~e & v[6])) + k_sha[t] + w[t];
-    uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & v[1]) ^ (a & v[2]) ^ (v[1] & v[2]));
-    memmove(v + 1, v, 7 * sizeof v[0]);
-    v[4] += t1;
-    v[0] = t1 + t2;
-  }
-  for (int i = 0; i < 8; i++) s->h[i] += v[i];
-}
-
-static void sha_init(sha256 *s) {
-  static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  memcpy(s->h, h0, sizeof h0);
-  s->len = 0;
-  s->nbuf = 0;
-}
-
-static void sha_add(sha256 *s, const void *data, size_t n) {
-  const uint8_t *p = data;
-  s->len += n;
-  while (n) {
-    size_t take = 64 - s->nbuf < n ? 64 - s->nbuf : n;
-    memcpy(s->buf + s->nbuf, p, take);
-    s->nbuf += take, p += take, n -= take;
-    if (s->nbuf == 64) sha_block(s, s->buf), s->nbuf = 0;
-  }
-}
-
-/* A string and its terminating NUL: "ab","c" and "a","bc" hash apart. */
-static void sha_str(sha256 *s, const char *str) { sha_add(s, str, strlen(str) + 1); }
-
-static void sha_hex(sha256 *s, char *hex, size_t digits) {
-  uint64_t bits = s->len * 8;
-  uint8_t pad = 0x80, zero = 0, len[8];
-  sha_add(s, &pad, 1);
-  while (s->nbuf != 56) sha_add(s, &zero, 1);
-  for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
-  sha_add(s, len, 8);
-  for (size_t i = 0; i < digits; i++) hex[i] = "0123456789abcdef"[(s->h[i / 8] >> (28 - 4 * (i % 8))) & 15];
-  hex[digits] = '\0';
-}
 
 /* ---- text -------------------------------------------------------------------------------------------------- */
 
@@ -785,23 +711,23 @@ static int lead(const inb__kernel_src *src, inb__kernel *k) {
     if (text.oom || how.oom) rc = inb__err(INB_ENOMEM, "out of memory for a kernel's source");
   }
   if (!rc) {
-    sha256 s;
-    sha_init(&s);
-    sha_str(&s, "inbatch kernel");
-    sha_add(&s, &(int){INB__KERNEL_ABI}, sizeof(int));
-    sha_str(&s, cc.path);
-    for (size_t i = 0; i < cc.argc; i++) sha_str(&s, cc.argv[i]);
-    sha_str(&s, cc.version);
-    for (size_t i = 0; i < sizeof k_flags / sizeof k_flags[0]; i++) sha_str(&s, k_flags[i]);
-    sha_str(&s, cc.target.p);
+    inb__sha256 s;
+    inb__sha256_init(&s);
+    inb__sha256_str(&s, "inbatch kernel");
+    inb__sha256_add(&s, &(int){INB__KERNEL_ABI}, sizeof(int));
+    inb__sha256_str(&s, cc.path);
+    for (size_t i = 0; i < cc.argc; i++) inb__sha256_str(&s, cc.argv[i]);
+    inb__sha256_str(&s, cc.version);
+    for (size_t i = 0; i < sizeof k_flags / sizeof k_flags[0]; i++) inb__sha256_str(&s, k_flags[i]);
+    inb__sha256_str(&s, cc.target.p);
     if (strstr(cc.target.p, "-march=native")) { /* unresolved: the CPU itself */
       sbuf cpu = {0};
       cpu_identity(&cpu);
-      sha_str(&s, cpu.p ? cpu.p : "");
+      inb__sha256_str(&s, cpu.p ? cpu.p : "");
       sb_free(&cpu);
     }
-    sha_str(&s, text.p);
-    sha_hex(&s, k->key, KEY_HEX);
+    inb__sha256_str(&s, text.p);
+    inb__sha256_hex(&s, k->key, KEY_HEX);
     sb_printf(&text, "\nINB_EXPORT const char inb_kernel_key[] = \"%s\";\n", k->key);
     rc = text.oom ? inb__err(INB_ENOMEM, "out of memory for a kernel's source") : cache_dir(dir, sizeof dir);
   }
