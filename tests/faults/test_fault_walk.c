@@ -6,7 +6,8 @@
  * One mpiexec runs the whole walk: a warm-up run lists the sites each rank reaches (src/core/alloc.h keeps the
  * list), rank 0 merges the lists, then every (site, rank) pair gets one run of the scenario with that site armed
  * on that rank. Each run uses communicators and files of its own, so a failed run leaves nothing that the next
- * one could trip over. A watchdog turns a hang into a failure that names the site.
+ * one could trip over. A watchdog turns a hang into a failure that names the site. The watchdog, the list of
+ * sites and the loop are walk.c's, shared with test_farm_walk.c (command farming).
  *
  * Not walked: the MPI calls of the agreements themselves (an agreement is how ranks learn of a failure, and a
  * failure there can only be learnt by a rank that is told), and point-to-point messages (a send reported failed
@@ -26,13 +27,13 @@
 
 #include "core/alloc.h"
 #include "engine/scratch.h"
+#include "walk.h"
 
 enum { STEPS = 5, N = 24, ROWS = 64, WATCHDOG_S = 10 };
 static const char *const step_names[STEPS] = {"indices static + post", "indices dynamic + post",
                                               "items dynamic, no post", "custom init static + post",
                                               "inb_h5_run, deflate output, commit"};
 
-static int g_rank, g_size;
 static char g_dir[256];
 
 /* ---- the scenario ---------------------------------------------------------------------------------------- */
@@ -138,7 +139,7 @@ static int run_h5(MPI_Comm *comm, inb_opts *opts) {
 static void scenario(MPI_Comm *comm, outcome *o) {
   memset(o, 0, sizeof *o);
   inb_opts opts = {.comm = comm, .timeout_ms = 5000, .n_workers = 2};
-  inb_batch *b = inb_batch_new(NULL, g_rank == 0 ? N : 0);
+  inb_batch *b = inb_batch_new(NULL, walk_rank == 0 ? N : 0);
   for (int k = 0; k < 2; k++) {
     inb_action act = {.name = "square", .fn = square, .init = "indices", .post = sum_post, .target = INB_MPI};
     opts.schedule = k ? INB_DYNAMIC : INB_STATIC;
@@ -147,8 +148,8 @@ static void scenario(MPI_Comm *comm, outcome *o) {
   }
   int64_t *rows = calloc(2 * N, sizeof *rows);
   for (int i = 0; rows && i < 2 * N; i++) rows[i] = i;
-  inb_batch *items = inb_batch_new(NULL, g_rank == 0 ? N : 0);
-  if (items && rows && g_rank == 0)
+  inb_batch *items = inb_batch_new(NULL, walk_rank == 0 ? N : 0);
+  if (items && rows && walk_rank == 0)
     inb_batch_set(items, "v", (inb_array){.dtype = INB_I64, .ndim = 2, .shape = {N, 2}, .data = rows}, false);
   inb_action by_items = {.name = "row_sum", .fn = row_sum, .init = "items", .target = INB_MPI};
   opts.schedule = INB_DYNAMIC;
@@ -170,22 +171,11 @@ static void scenario(MPI_Comm *comm, outcome *o) {
 
 /* ---- the walk ---------------------------------------------------------------------------------------------- */
 
-static char g_current[300]; /* what the watchdog names */
-
-static void on_alarm(int sig) {
-  (void)sig;
-  char line[400];
-  int n = snprintf(line, sizeof line, "\nFAULT WALK HANG on rank %d: %s did not end within %d s\n", g_rank, g_current,
-                   WATCHDOG_S);
-  if (write(2, line, (size_t)n) < 0) _exit(3);
-  _exit(3);
-}
-
 /* The input of step 4: x[i][k] = i + k/4, written by rank 0 alone, serially. */
 static int write_input(void) {
   char path[300];
   snprintf(path, sizeof path, "%s/in.h5", g_dir);
-  if (g_rank != 0) return 0;
+  if (walk_rank != 0) return 0;
   float data[ROWS][4];
   for (int i = 0; i < ROWS; i++)
     for (int k = 0; k < 4; k++) data[i][k] = (float)i + (float)k / 4;
@@ -198,66 +188,18 @@ static int write_input(void) {
   return w < 0 ? -1 : 0;
 }
 
-static int by_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Every rank's reached sites, merged on rank 0 and shared: a list of "file:line\tkind" lines. */
-static char *merged_sites(size_t *count) {
-  size_t n = inb__fault_nsites(), len = 0;
-  char *mine = malloc(n * 320 + 1), key[300];
-  mine[0] = '\0';
-  for (size_t i = 0; i < n; i++) {
-    const char *what = "";
-    if (inb__fault_site(i, key, sizeof key, &what))
-      len += (size_t)sprintf(mine + len, "%s\t%s\n", key, what);
-  }
-  int mylen = (int)len, *lens = calloc((size_t)g_size, sizeof *lens), *displs = calloc((size_t)g_size, sizeof *displs);
-  MPI_Gather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  int total = 0;
-  for (int r = 0; r < g_size; r++) displs[r] = total, total += lens[r];
-  char *all = calloc((size_t)total + 1, 1);
-  MPI_Gatherv(mine, mylen, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, MPI_COMM_WORLD);
-  char *merged = calloc((size_t)total + 1, 1);
-  size_t mlen = 0, lines = 0;
-  if (g_rank == 0)
-    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
-      char needle[340];
-      snprintf(needle, sizeof needle, "%s\n", line);
-      if (strstr(merged, needle)) continue;
-      mlen += (size_t)sprintf(merged + mlen, "%s", needle);
-      lines++;
-    }
-  if (g_rank == 0) { /* in file order, so that runs and reports are the same every time */
-    char **v = calloc(lines + 1, sizeof *v);
-    size_t k = 0;
-    char *copy = strdup(merged);
-    for (char *l = strtok(copy, "\n"); l; l = strtok(NULL, "\n")) v[k++] = l;
-    qsort(v, k, sizeof *v, by_string);
-    mlen = 0;
-    for (size_t i = 0; i < k; i++) mlen += (size_t)sprintf(merged + mlen, "%s\n", v[i]);
-    free(v), free(copy);
-  }
-  int mtot = (int)mlen;
-  MPI_Bcast(&mtot, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  merged = realloc(merged, (size_t)mtot + 1);
-  MPI_Bcast(merged, mtot + 1, MPI_CHAR, 0, MPI_COMM_WORLD);
-  unsigned long lc = lines;
-  MPI_Bcast(&lc, 1, MPI_UNSIGNED_LONG, 0, MPI_COMM_WORLD);
-  *count = lc;
-  free(mine), free(lens), free(displs), free(all);
-  return merged;
-}
-
 /* One run with `key` armed on rank `victim`. Returns the number of problems found (the same on every rank). */
-static int walk_one(const char *key, const char *what, int victim, long base_live, int *fired) {
-  snprintf(g_current, sizeof g_current, "site %s (%s) failed on rank %d", key, what, victim);
+static int walk_one(const char *key, const char *what, int victim, int *fired, void *data) {
+  long base_live = *(const long *)data;
   MPI_Comm comm;
   MPI_Comm_dup(MPI_COMM_WORLD, &comm);
   MPI_Barrier(MPI_COMM_WORLD);
-  alarm(WATCHDOG_S);
-  if (g_rank == victim) inb__fault_arm(key, 1);
+  walk_watchdog(WATCHDOG_S, "site %s (%s) failed on rank %d", key, what, victim);
+  const char *g_current = walk_current();
+  if (walk_rank == victim) inb__fault_arm(key, 1);
   outcome o;
   scenario(&comm, &o);
-  int mine_fired = g_rank == victim && inb__fault_fired();
+  int mine_fired = walk_rank == victim && inb__fault_fired();
   inb__fault_arm(NULL, 0);
   MPI_Comm_free(&comm);
   inb__scratch_trim();
@@ -269,33 +211,33 @@ static int walk_one(const char *key, const char *what, int victim, long base_liv
     int v[2] = {o.rc[k], -o.rc[k]};
     MPI_Allreduce(v, rcs + 2 * k, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (rcs[2 * k] != -rcs[2 * k + 1]) {
-      if (g_rank == 0) fprintf(stderr, "  %s: step '%s': the ranks returned different statuses (here %d)\n",
+      if (walk_rank == 0) fprintf(stderr, "  %s: step '%s': the ranks returned different statuses (here %d)\n",
                                g_current, step_names[k], o.rc[k]);
       problems++;
     } else if (o.rc[k] && !o.msg[k][0]) {
-      fprintf(stderr, "  %s: step '%s' on rank %d: status %d without a message\n", g_current, step_names[k], g_rank,
+      fprintf(stderr, "  %s: step '%s' on rank %d: status %d without a message\n", g_current, step_names[k], walk_rank,
               o.rc[k]);
       problems++;
     }
   }
-  if (g_rank == 0 && o.rc[4] && o.rc[4] != INB_EITEM && o.committed) { /* EITEM: complete, failures listed */
+  if (walk_rank == 0 && o.rc[4] && o.rc[4] != INB_EITEM && o.committed) { /* EITEM: complete, failures listed */
     fprintf(stderr, "  %s: inb_h5_run failed (%d: %s) but its output was committed\n", g_current, o.rc[4], o.msg[4]);
     problems++;
   }
-  if (g_rank == 0 && o.partial_left) {
+  if (walk_rank == 0 && o.partial_left) {
     fprintf(stderr, "  %s: the output's temporary file was left behind\n", g_current);
     problems++;
   }
   if (leaked) {
-    fprintf(stderr, "  %s: rank %d has %ld of the library's allocations outstanding\n", g_current, g_rank, leaked);
+    fprintf(stderr, "  %s: rank %d has %ld of the library's allocations outstanding\n", g_current, walk_rank, leaked);
     problems++;
   }
-  if (g_rank == 0) {
+  if (walk_rank == 0) {
     char path[300];
     snprintf(path, sizeof path, "%s/out.h5", g_dir);
     unlink(path);
   }
-  alarm(0);
+  walk_watchdog_stop();
   int all = 0;
   MPI_Allreduce(&problems, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   return all;
@@ -304,16 +246,9 @@ static int walk_one(const char *key, const char *what, int victim, long base_liv
 int main(int argc, char **argv) {
   inb__fault_enable(); /* before the library allocates anything */
   if (inb_mpi_init(&argc, &argv)) return 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-  signal(SIGALRM, on_alarm);
-  if (g_rank == 0) {
-    snprintf(g_dir, sizeof g_dir, "%s/inb-faults-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(g_dir)) g_dir[0] = '\0';
-  }
-  MPI_Bcast(g_dir, sizeof g_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
-  if (!g_dir[0] || write_input()) {
-    fprintf(stderr, "cannot prepare a scratch directory\n");
+  walk_start("inb-faults", g_dir, sizeof g_dir);
+  if (write_input()) {
+    fprintf(stderr, "cannot write the input in %s\n", g_dir);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   MPI_Barrier(MPI_COMM_WORLD);
@@ -321,18 +256,17 @@ int main(int argc, char **argv) {
   outcome o;
   MPI_Comm comm;
   MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-  snprintf(g_current, sizeof g_current, "the warm-up run");
-  alarm(WATCHDOG_S * 3);
+  walk_watchdog(WATCHDOG_S * 3, "the warm-up run");
   scenario(&comm, &o);
-  alarm(0);
+  walk_watchdog_stop();
   MPI_Comm_free(&comm);
   int bad = 0;
   for (int k = 0; k < STEPS; k++)
     if (o.rc[k] && o.rc[k] != INB_EITEM)
-      fprintf(stderr, "rank %d: warm-up step '%s' failed: %d %s\n", g_rank, step_names[k], o.rc[k], o.msg[k]), bad = 1;
+      fprintf(stderr, "rank %d: warm-up step '%s' failed: %d %s\n", walk_rank, step_names[k], o.rc[k], o.msg[k]), bad = 1;
   MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (bad) MPI_Abort(MPI_COMM_WORLD, 1);
-  if (g_rank == 0) {
+  if (walk_rank == 0) {
     char path[300];
     snprintf(path, sizeof path, "%s/out.h5", g_dir);
     unlink(path);
@@ -340,31 +274,13 @@ int main(int argc, char **argv) {
   inb__scratch_trim();
   long base_live = inb__fault_live();
   size_t nsites = 0;
-  char *sites = merged_sites(&nsites);
-  int problems = 0, runs = 0, fired_runs = 0;
-  /* INB_FAULT_WALK_FROM=N starts at the Nth site (0-based), to go on after a site that hung */
-  long from = getenv("INB_FAULT_WALK_FROM") ? atol(getenv("INB_FAULT_WALK_FROM")) : 0, index = 0;
-  const char *only = getenv("INB_FAULT_WALK_ONLY"); /* a prefix of the sites to walk, e.g. src/mpi/ */
-  for (char *line = sites; line && *line; index++) {
-    char *end = strchr(line, '\n'), *tab = strchr(line, '\t');
-    if (!end || !tab) break;
-    *end = *tab = '\0';
-    bool chosen = index >= from && (!only || strncmp(line, only, strlen(only)) == 0);
-    for (int victim = 0; chosen && victim < 2 && victim < g_size; victim++) {
-      int fired = 0;
-      problems += walk_one(line, tab + 1, victim, base_live, &fired);
-      if (g_rank == 0 && getenv("INB_FAULT_WALK_VERBOSE")) printf("%s on rank %d: %s\n", line, victim, fired ? "fired" : "not reached");
-      runs++;
-      fired_runs += fired;
-    }
-    line = end + 1;
-  }
-  if (g_rank == 0) {
+  char *sites = walk_merged_sites(&nsites);
+  int runs = 0, fired_runs = 0;
+  int problems = walk_sites(sites, walk_one, &base_live, &runs, &fired_runs);
+  if (walk_rank == 0) {
     printf("fault walk: %zu sites reached (allocations, HDF5 calls, MPI collectives) x %d ranks = %d runs, %d with "
-           "the fault injected; problems: %d\n", nsites, g_size < 2 ? g_size : 2, runs, fired_runs, problems);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+           "the fault injected; problems: %d\n", nsites, walk_size < 2 ? walk_size : 2, runs, fired_runs, problems);
+    if (walk_remove_tree(g_dir) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
   }
   free(sites);
   inb_mpi_finalize();
