@@ -29,13 +29,14 @@ static const char k_usage[] =
     "compiled with $CC (default cc) into $INBATCH_CACHE (default ~/.cache/inbatch).\n"
     "Exit status: 0 every item succeeded; 1 bad usage or invalid job (nothing ran, nothing written);\n"
     "2 runtime failure (I/O, MPI, out of memory: no output committed); 3 finished, some items failed (the\n"
-    "output lists them, the first few are printed).\n"
+    "output lists them, the first few are printed); 75 stopped by a signal, resumable (a job of action exec:\n"
+    "run it again and it resumes).\n"
     "\n"
     "Examples: mpirun -n 4 inbatch run jobs/normalize.yaml --set batch_size=512\n"
     "          srun inbatch run jobs/farm/wordcount.yaml     (a program per task: action exec)\n";
 
 static const char k_run_usage[] =
-    "Usage: inbatch run JOB.yaml [--set KEY=VALUE]... [--overwrite] [--dry-run]\n"
+    "Usage: inbatch run JOB.yaml [--set KEY=VALUE]... [--overwrite] [--restart] [--dry-run]\n"
     "\n"
     "Runs the job's pipeline over every item of its input and writes its output, committed only when the run\n"
     "completes (a failed run leaves nothing). Items that fail are listed in the output's /inbatch_results and\n"
@@ -45,11 +46,14 @@ static const char k_run_usage[] =
     "Options:\n"
     "  --set KEY=VALUE   override a scalar of the job, e.g. --set pipeline.0.args.a=2 (repeatable)\n"
     "  --overwrite       replace the output if it exists (default: refuse)\n"
+    "  --restart         a job of action exec: discard what a stopped run finished (its journal) and run every\n"
+    "                    task (default: resume, skipping the tasks it finished)\n"
     "  --dry-run         check the job and print what would run, then stop (writes nothing)\n"
     "  -h, --help        this help\n"
     "\n"
     "Exit status: 0 every item succeeded; 1 bad usage or invalid job; 2 runtime failure (no output committed);\n"
-    "3 finished, some items failed.\n"
+    "3 finished, some items failed; 75 stopped by SIGTERM, SIGINT or SIGUSR1 (a job of action exec: run it\n"
+    "again to resume).\n"
     "\n"
     "Example: mpirun -n 2 inbatch run jobs/normalize.yaml --overwrite\n";
 
@@ -88,6 +92,7 @@ static int parse_job_options(int argc, char **argv, bool is_run, inb__cmd *cmd) 
   static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                        {"overwrite", no_argument, NULL, 'o'},
                                        {"dry-run", no_argument, NULL, 'n'},
+                                       {"restart", no_argument, NULL, 'r'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *usage = is_run ? k_run_usage : k_validate_usage;
@@ -107,6 +112,10 @@ static int parse_job_options(int argc, char **argv, bool is_run, inb__cmd *cmd) 
     case 'n':
       if (!is_run) return inb__cmd_usage(cmd, "validate has no --dry-run (it never runs)");
       cmd->dry_run = true;
+      break;
+    case 'r':
+      if (!is_run) return inb__cmd_usage(cmd, "validate has no --restart (it never runs)");
+      cmd->restart = true;
       break;
     case 'h':
       cmd->help = usage;

@@ -268,7 +268,7 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
                           .hosts = host_list, .started = started, .ranks = r->size};
   if (w->f) inb__signals_install(); /* a farm stops at a signal and can resume; a pipeline still dies of it */
   double w0 = MPI_Wtime();
-  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, cmd->overwrite, &prov);
+  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, cmd->overwrite, cmd->restart, &prov);
   double wall = MPI_Wtime() - w0;
   int64_t n = items(w);
   if (rc == 0 || rc == INB_EITEM) {

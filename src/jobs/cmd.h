@@ -12,7 +12,8 @@ enum {
   INB__EXIT_OK = 0,        /* every item succeeded */
   INB__EXIT_USAGE = 1,     /* bad usage or an invalid job: nothing ran, nothing was written */
   INB__EXIT_RUNTIME = 2,   /* I/O, MPI, out of memory: no output committed */
-  INB__EXIT_ITEMS = 3      /* finished; some items failed (the output lists them) */
+  INB__EXIT_ITEMS = 3,     /* finished; some items failed (the output lists them) */
+  INB__EXIT_STOPPED = 75   /* EX_TEMPFAIL: stopped early by a signal, resumable (jobs of action exec) */
 };
 
 typedef enum { INB__CMD_NONE, INB__CMD_RUN, INB__CMD_VALIDATE, INB__CMD_ACTIONS, INB__CMD_VERSION } inb__cmd_verb;
@@ -22,7 +23,7 @@ typedef struct {
   const char *job;                      /* run, validate: the job file */
   const char *sets[INB__CMD_MAX_SETS];  /* "KEY=VALUE", as given */
   size_t nsets;
-  bool overwrite, dry_run;
+  bool overwrite, dry_run, restart;
   const char *action;                   /* actions: one name, or NULL for all */
   const char *plugins[INB__CMD_MAX_PLUGINS]; /* actions --plugin: the shared objects, as given */
   size_t nplugins;

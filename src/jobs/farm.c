@@ -17,10 +17,12 @@
 
 #include "core/alloc.h"
 #include "core/digest.h"
+#include "core/sha256.h"
 #include "core/status.h"
 #include "local/local.h"
 #include "mpi/comm.h"
 #include "jobs/farm_h5.h"
+#include "jobs/farm_journal.h"
 #include "jobs/signals.h"
 #include "jobs/spawn.h"
 #include "jobs/tasks.h"
@@ -43,6 +45,11 @@ struct inb__farm {
   record *mine;
   size_t nmine, capmine;
   bool lost;               /* a record could not be kept (out of memory): the run fails */
+  inb__farm_journal *journal;
+  int journal_rc;          /* the first failure to journal an outcome: the run fails (resume would miss it) */
+  char journal_msg[256];
+  int64_t *todo, ntodo;    /* the tasks this run runs (the others' outcomes came from the journal) */
+  uint64_t digest;         /* of the task list: part of the job's identity */
   record *all;
   bool *ran;
 };
@@ -82,6 +89,7 @@ static int same_tasks(inb__farm *f) {
     if (t) mine[1] = inb__digest_bytes(mine[1], t, len + 1);
   }
   memcpy(root, mine, sizeof root);
+  f->digest = mine[1];
   if (f->size > 1 && MPI_Bcast(root, 2, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS)
     return inb__err(INB_EMPI, "the task list's check: MPI_Bcast failed");
   if (mine[0] != root[0] || mine[1] != root[1])
@@ -207,6 +215,11 @@ static void keep(inb__farm *f, const record *r) {
   if (f->nmine < f->capmine) f->mine[f->nmine++] = *r;
   else f->lost = true;
   pthread_mutex_unlock(&f->lock);
+  if (f->journal && inb__farm_journal_add(f->journal, r) != 0) {
+    pthread_mutex_lock(&f->lock);
+    if (!f->journal_rc) f->journal_rc = INB_EIO, snprintf(f->journal_msg, sizeof f->journal_msg, "%s", inb_errmsg());
+    pthread_mutex_unlock(&f->lock);
+  }
 }
 
 /* Runs the spawn spec up to 1 + retries times; *r is the last attempt's outcome. */
@@ -316,7 +329,7 @@ static void launch(const inb__farm *f, const inb__task_view *task, const expande
 static int run_task(inb_item *it, const inb_args *args, inb_value *result) {
   (void)args, (void)result;
   inb__farm *f = inb_item_data(it);
-  inb__task_view task = view(f, inb_item_index(it), inb_item_rank(it));
+  inb__task_view task = view(f, f->todo[inb_item_index(it)], inb_item_rank(it));
   record rec = {.index = task.index, .rank = task.rank};
   if (inb__signals_received()) return 0; /* stopping: the task is not run (not kept: it shows as not run) */
   expanded e = {0};
@@ -358,9 +371,6 @@ static int gather(inb__farm *f) {
     rc = inb__err(INB_EMPI, "the results' gather failed");
   int64_t items = inb__tasks_count(f->tasks);
   if (!rc && f->rank == 0) {
-    f->all = inb__calloc((size_t)items + 1, sizeof *f->all);
-    f->ran = inb__calloc((size_t)items + 1, sizeof *f->ran);
-    if (!f->all || !f->ran) rc = inb__err(INB_ENOMEM, "out of memory for the results");
     for (size_t k = 0; !rc && k < total / sizeof(record); k++) {
       record r;
       memcpy(&r, recv + k * sizeof r, sizeof r);
@@ -488,9 +498,63 @@ static int stopped(inb__farm *f) {
                   sigabbrev_np(any) ? sigabbrev_np(any) : "?", done, (long long)inb__tasks_count(f->tasks));
 }
 
-int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, const inb__provenance *prov) {
+/* The job's identity for its journal: what decides the tasks' outcomes (the task list, the program, its words,
+ * cwd, environment, declared outputs and time limits) and the inbatch version; not what may change between
+ * allocations (ranks, n_workers, schedule, chunk, retries, logs). */
+static void identity(const inb__farm *f, const inb__job *j, const inb__provenance *prov, uint8_t id[32], char *text,
+                     size_t cap) {
+  inb__sha256 s;
+  inb__sha256_init(&s);
+  inb__sha256_str(&s, "inbatch exec journal 1");
+  inb__sha256_str(&s, prov->version);
   int64_t n = inb__tasks_count(f->tasks);
-  inb_batch *b = inb_batch_new(NULL, (size_t)n);
+  inb__sha256_add(&s, &n, sizeof n);
+  inb__sha256_add(&s, &f->digest, sizeof f->digest);
+  const inb__job_exec *x = f->x;
+  inb__sha256_add(&s, &x->shell, sizeof x->shell);
+  for (size_t k = 0; k < x->nargv; k++) inb__sha256_str(&s, x->argv[k].text);
+  inb__sha256_str(&s, x->cwd.text ? x->cwd.text : "");
+  for (size_t k = 0; k < x->nenv; k++) inb__sha256_str(&s, x->env[k].text);
+  for (size_t k = 0; k < x->noutputs; k++) inb__sha256_str(&s, x->outputs[k].text);
+  double times[2] = {x->timeout, x->grace};
+  inb__sha256_add(&s, times, sizeof times);
+  inb__sha256_bytes(&s, id);
+  snprintf(text, cap, "job %s, %s %s (%lld tasks), inbatch %s", j->path, j->tasks ? "tasks" : "count",
+           j->tasks ? j->tasks : "", (long long)n, prov->version);
+}
+
+/* Rank 0's arrays of every task's outcome (filled from the journal, then by the gather). */
+static int outcomes(inb__farm *f) {
+  int64_t n = inb__tasks_count(f->tasks);
+  if (f->rank == 0) {
+    f->all = inb__calloc((size_t)n + 1, sizeof *f->all);
+    f->ran = inb__calloc((size_t)n + 1, sizeof *f->ran);
+  }
+  return agree(f, f->rank == 0 && (!f->all || !f->ran) ? inb__err(INB_ENOMEM, "out of memory for the results") : 0);
+}
+
+/* The journal of this run: what earlier runs finished is skipped. Collective. */
+static int resume(inb__farm *f, const inb__job *j, bool restart, const inb__provenance *prov) {
+  uint8_t id[32];
+  char text[PATH_MAX * 2 + 128], dir[PATH_MAX + 16];
+  identity(f, j, prov, id, text, sizeof text);
+  snprintf(dir, sizeof dir, "%s.journal", j->results ? j->results : j->output);
+  inb__farm_resume res;
+  int rc = inb__farm_journal_open(dir, id, text, restart, f->comm, inb__tasks_count(f->tasks), f->all, f->ran, &res,
+                                  &f->journal);
+  if (rc) return inb__err(rc, "%s: %s", j->where_output, inb_errmsg());
+  f->todo = res.todo, f->ntodo = res.ntodo;
+  if (f->rank == 0 && res.took_stale) fprintf(stderr, "inbatch: took over the journal '%s' of a run that is gone\n", dir);
+  if (f->rank == 0 && res.resumed)
+    fprintf(stderr, "inbatch: resuming: %lld of %lld tasks done (journal %s)\n", (long long)res.resumed,
+            (long long)inb__tasks_count(f->tasks), dir);
+  return 0;
+}
+
+/* The tasks left, n_workers at a time on each rank. Collective. Returns 0, INB_EITEM or the run's failure. */
+static int run_left(inb__farm *f, const inb__job *j) {
+  if (f->ntodo == 0) return 0;
+  inb_batch *b = inb_batch_new(NULL, (size_t)f->ntodo);
   const inb__job_step *st = &j->steps[0];
   inb_action act = {.name = "exec", .fn = run_task, .init = "items", .target = st->target, .local = st->local,
                     .data = f};
@@ -499,16 +563,30 @@ int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, const inb__pr
   int rc = agree(f, b ? 0 : inb__err(INB_ENOMEM, "out of memory"));
   if (!rc) rc = inb_run(b, &act, NULL, &o, NULL);
   inb_batch_free(&b);
-  if (rc && rc != INB_EITEM) return rc;
-  int lost = agree(f, f->lost ? inb__err(INB_ENOMEM, "out of memory keeping the tasks' outcomes") : 0);
-  if (lost) return lost;
-  int stop = stopped(f);
-  if (stop) return stop;
+  return rc;
+}
+
+/* After the tasks: whether every outcome is kept and journaled, and no signal stopped the run. Collective. */
+static int complete(inb__farm *f) {
+  int rc = agree(f, f->lost ? inb__err(INB_ENOMEM, "out of memory keeping the tasks' outcomes") : 0);
+  if (!rc) rc = agree(f, f->journal_rc ? inb__err(f->journal_rc, "%s", f->journal_msg) : 0);
+  return rc ? rc : stopped(f);
+}
+
+int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart, const inb__provenance *prov) {
+  int rc = outcomes(f);
+  if (!rc) rc = resume(f, j, restart, prov);
+  if (rc) return rc;
+  rc = run_left(f, j);
+  int end = rc && rc != INB_EITEM ? rc : complete(f);
   char verdict[INB__ERRMSG_MAX];
   snprintf(verdict, sizeof verdict, "%s", inb_errmsg()); /* the engine's words on the failed tasks */
-  int grc = gather(f);
-  if (!grc) grc = write_outputs(f, j, overwrite, prov);
-  if (grc) return grc;
+  if (!end) end = gather(f);
+  if (!end) end = write_outputs(f, j, overwrite, prov);
+  int closed = inb__farm_journal_close(&f->journal, end == 0);
+  if (end == INB_ECANCELED) inb__err(end, "%s; run the same command again to resume", verdict);
+  if (end) return end;
+  if (closed) return closed;
   if (rc) inb__err_set(rc, verdict);
   return rc;
 }
@@ -563,6 +641,8 @@ void inb__farm_free(inb__farm **fp) {
   free_words(f->outputs, f->noutputs);
   inb__template_free(&f->cwd);
   pthread_mutex_destroy(&f->lock);
+  inb__farm_journal_close(&f->journal, false);
+  inb__free(f->todo);
   inb__free(f->mine);
   inb__free(f->all);
   inb__free(f->ran);

@@ -25,11 +25,13 @@ int64_t inb__farm_items(const inb__farm *f);
 /* For --dry-run and validate: the task list, and the first task's command as it would run. */
 void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t cap);
 
-/* Runs every task, then writes the results file (rank 0; under a temporary name renamed into place, so it is
+/* Runs every task that no earlier run of the job finished (their outcomes are in the journal beside the main
+ * output, RESULTS.journal or OUTPUT.journal: farm_journal.h; restart: discard it and run every task), journaling
+ * each outcome as it comes; then writes the results file (rank 0; under a temporary name renamed into place, so it is
  * complete or absent) and the HDF5 output when the job has one (farm_h5.h; an existing one is replaced only when
  * overwrite). Collective. Returns 0 (every task succeeded), INB_EITEM (some failed: the outputs list them), or the
  * failure of the run (nothing written). */
-int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, const inb__provenance *prov);
+int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart, const inb__provenance *prov);
 
 /* Rank 0, after inb__farm_run: the first `few` failures on `to`, one line each. */
 void inb__farm_print_failures(const inb__farm *f, FILE *to, int few);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jobs/cmd.h"
 #include "jobs/reaper.h"
 
 static atomic_int g_received;

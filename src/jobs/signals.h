@@ -6,8 +6,6 @@
 #ifndef INB_JOBS_SIGNALS_H
 #define INB_JOBS_SIGNALS_H
 
-enum { INB__EXIT_STOPPED = 75 }; /* EX_TEMPFAIL: stopped early, resumable */
-
 /* Installs the handlers (process-wide; call once, from the main thread, before the run). Idempotent. */
 void inb__signals_install(void);
 

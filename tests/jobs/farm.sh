@@ -2,7 +2,7 @@
 # Command farming end to end (action exec): real programs run through the command on 1 and 2 ranks, their
 # outcomes read back from the results file and from what the tasks left on disk.
 # Usage: farm.sh CASE   (environment: INBATCH, MPIEXEC, MPIFLAGS, WORK: a scratch directory)
-# Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 big
+# Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 resume kill_rounds big
 set -uo pipefail
 case_name="$1"
 inbatch="${INBATCH:?}" work="${WORK:?}/farm.$case_name"
@@ -267,6 +267,90 @@ PY
   farm 1 0
   check "an HDF5 output alone" test "$(h5dump -d /exec_exit results.h5 | grep -c '(0): 0, 0, 0, 0, 0')" = 1
   check "no results file then" test ! -e results.tsv
+  ;;
+resume) # a run stopped by a signal ends with 75 and resumes; every task's side effect happens exactly once
+  seq 0 11 >tasks.txt
+  runjob() { # the job: each task sleeps, then records itself (a task killed in its sleep records nothing)
+    job 'tasks: tasks.txt' "argv: [sh, -c, \"sleep ${1:-0.3}; echo {} >> runs.log\"]" 'n_workers: 2' 'log: discard'
+  }
+  stop_after() { # stop_after SECONDS SIGNAL NP [ARGS]: a run stopped by SIGNAL (to inbatch, or to mpirun) ; status
+    local secs="$1" sig="$2" np="$3" pid status=0
+    shift 3
+    if ((np == 1)); then
+      "$inbatch" run job.yaml "$@" </dev/null >out.txt 2>err.txt &
+    else
+      # shellcheck disable=SC2086
+      "${MPIEXEC:?}" -n "$np" $MPIFLAGS "$inbatch" run job.yaml "$@" </dev/null >out.txt 2>err.txt &
+    fi
+    pid=$!
+    sleep "$secs"
+    kill "-$sig" "$pid"
+    wait "$pid" || status=$?
+    echo "$status"
+  }
+  once() { test "$(sort -n runs.log | uniq | wc -l)" = 12 && test "$(wc -l <runs.log)" = 12; }
+  runjob
+  check "SIGTERM: exit status 75" test "$(stop_after 1 TERM 1)" = 75
+  check "the journal kept" test -d results.tsv.journal
+  check "no results file" test ! -e results.tsv
+  check "it says how far it got" has err.txt "stopped by SIGTERM"
+  before=$(wc -l <runs.log)
+  check "some tasks ran ($before)" test "$before" -gt 0 -a "$before" -lt 12
+  farm 1 0
+  check "resumed" has err.txt "resuming: $before of 12 tasks done"
+  check "each task once over both runs" once
+  check "every task in the results" test "$(awk -F'\t' '!/^#/ && $8 == "done"' results.tsv | wc -l)" = 12
+  check "the journal gone" test ! -e results.tsv.journal
+  rm -f runs.log results.tsv
+  check "2 ranks, SIGUSR1 to mpirun: 75" test "$(stop_after 1.5 USR1 2)" = 75
+  before=$(wc -l <runs.log)
+  check "then 1 rank resumes the 2 ranks' journal" test "$(stop_after 0.7 INT 1)" = 75
+  farm 2 0
+  check "each task once over three runs" once
+  rm -f runs.log results.tsv
+  stop_after 1 TERM 1 >/dev/null
+  farm 1 0 --restart
+  check "--restart: every task again" test "$(wc -l <runs.log)" -gt 12
+  rm -f runs.log results.tsv
+  stop_after 1 TERM 1 >/dev/null
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "echo {} >> other.log"]' 'n_workers: 2' 'log: discard'
+  farm 1 1
+  check "another job's journal refused" has err.txt "another job"
+  check "with what to do" has err.txt "--restart"
+  check "nothing of it ran" test ! -e other.log
+  runjob 2
+  "$inbatch" run job.yaml --restart </dev/null >/dev/null 2>&1 &
+  first=$!
+  sleep 1
+  farm 1 1
+  check "a second run on the same journal refused" has err.txt "another run (pid $first"
+  kill -TERM "$first"; wait "$first"
+  ;;
+kill_rounds) # 10 rounds of SIGKILL to a random rank at a random time, each followed by a resume
+  seq 0 39 >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "sleep 0.$(( {} % 4 + 1 )); echo {} >> runs.log"]' 'n_workers: 1' \
+    'log: discard'
+  for ((round = 1; round <= 10; round++)); do
+    # shellcheck disable=SC2086
+    "${MPIEXEC:?}" -n 2 $MPIFLAGS "$inbatch" run job.yaml </dev/null >out.txt 2>err.txt &
+    launcher=$!
+    sleep "0.$((RANDOM % 9 + 3))"
+    mapfile -t ranks < <(pgrep -P "$launcher" -x inbatch)
+    victim="${ranks[RANDOM % ${#ranks[@]}]:-}"
+    [[ -n "$victim" ]] && kill -KILL "$victim"
+    for ((t = 0; t < 300 && $(kill -0 "$launcher" 2>/dev/null && echo 1 || echo 0); t++)); do sleep 0.1; done
+    check "round $round: the job ended (no hang)" test "$(kill -0 "$launcher" 2>/dev/null && echo alive)" = ""
+    kill -KILL "$launcher" 2>/dev/null
+    wait "$launcher" 2>/dev/null
+    echo "       round $round: killed rank pid ${victim:-none}; $(sort -u runs.log 2>/dev/null | wc -l) of 40 tasks have run"
+    [[ -e results.tsv ]] && break # the run ended before the kill
+  done
+  farm 2 0
+  check "the last run resumed" has err.txt "resuming:"
+  check "every task once in the results" test "$(awk -F'\t' '!/^#/ && $8 == "done" {print $1}' results.tsv | sort -n | uniq | wc -l)" = 40
+  check "every task ran" test "$(sort -u runs.log | wc -l)" = 40
+  echo "       tasks redone (their rank was killed after they ran, before their outcome was journaled): $(($(wc -l <runs.log) - 40))"
+  check "the journal gone" test ! -e results.tsv.journal
   ;;
 big) # a task list of 100,000 lines
   seq 1 100000 | sed 's/^/task /' >tasks.txt

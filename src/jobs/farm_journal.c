@@ -1,0 +1,137 @@
+/* The journal of an exec job (see farm_journal.h): rank 0 locks and reads, every rank writes its own segment. */
+#include "jobs/farm_journal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/status.h"
+#include "jobs/journal.h"
+#include "mpi/comm.h"
+
+struct inb__farm_journal {
+  MPI_Comm comm;
+  int rank, size;
+  char dir[PATH_MAX];
+  inb__journal *seg;           /* this rank's segment */
+  inb__journal_lock_t *lock;   /* rank 0's */
+};
+
+static int agree(const inb__farm_journal *fj, int rc) { return fj->size > 1 ? inb__mpi_agree(rc, fj->comm) : rc; }
+
+/* What inb__journal_read hands each record to. */
+typedef struct {
+  const char *dir;
+  int64_t n, count;
+  inb__farm_record *all;
+  bool *ran;
+} placing;
+
+static int place(const void *rec, void *ctx) {
+  placing *p = ctx;
+  inb__farm_record r;
+  memcpy(&r, rec, sizeof r);
+  if (r.index < 0 || r.index >= p->n)
+    return inb__err(INB_ECORRUPT, "journal '%s': a record of task %lld, but the task list has %lld: run with "
+                    "--restart to discard it", p->dir, (long long)r.index, (long long)p->n);
+  if (!p->ran[r.index]) p->count++;
+  p->all[r.index] = r, p->ran[r.index] = true; /* the later of two records of a task (a retry journaled twice) */
+  return 0;
+}
+
+/* Rank 0: the lock, then what earlier runs finished (or nothing, when restarting). */
+static int take_over(inb__farm_journal *fj, const uint8_t id[32], const char *id_text, bool restart, int64_t n,
+                     inb__farm_record *all, bool *ran, inb__farm_resume *res) {
+  int rc = inb__journal_lock(fj->dir, &fj->lock);
+  if (!rc && inb__journal_lock_stale(fj->lock)) res->took_stale = true;
+  if (!rc && restart) rc = inb__journal_discard(fj->dir);
+  if (rc || restart) return rc;
+  placing p = {.dir = fj->dir, .n = n, .all = all, .ran = ran};
+  rc = inb__journal_read(fj->dir, id, id_text, sizeof(inb__farm_record), place, &p, NULL);
+  if (rc) {
+    memset(ran, 0, (size_t)n * sizeof *ran); /* nothing of a refused journal is trusted */
+    return rc;
+  }
+  res->resumed = p.count;
+  return 0;
+}
+
+/* Every rank: the tasks left, from rank 0's list of those done. */
+static int tasks_left(inb__farm_journal *fj, int64_t n, const bool *ran, inb__farm_resume *res) {
+  uint8_t *left = inb__malloc((size_t)n + 1);
+  int rc = left ? 0 : inb__err(INB_ENOMEM, "out of memory for the list of tasks left");
+  for (int64_t i = 0; left && fj->rank == 0 && i < n; i++) left[i] = !ran[i];
+  rc = agree(fj, rc);
+  if (!rc && fj->size > 1 && MPI_Bcast(left, (int)n, MPI_UINT8_T, 0, fj->comm) != MPI_SUCCESS)
+    rc = inb__err(INB_EMPI, "the list of tasks left: MPI_Bcast failed");
+  int64_t count = 0;
+  for (int64_t i = 0; !rc && i < n; i++) count += left[i];
+  if (!rc && !(res->todo = inb__malloc(((size_t)count + 1) * sizeof *res->todo)))
+    rc = inb__err(INB_ENOMEM, "out of memory for the list of tasks left");
+  for (int64_t i = 0, k = 0; !rc && i < n; i++)
+    if (left[i]) res->todo[k++] = i;
+  res->ntodo = count;
+  inb__free(left);
+  return agree(fj, rc);
+}
+
+/* This rank's segment: a name no other writer ever had (host, pid, rank). */
+static int open_segment(inb__farm_journal *fj, const uint8_t id[32], const char *id_text) {
+  char host[64] = "", writer[128];
+  gethostname(host, sizeof host - 1);
+  for (char *c = host; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' || *c == '-'))
+      *c = '_';
+  snprintf(writer, sizeof writer, "%s-%ld-r%d", host[0] ? host : "host", (long)getpid(), fj->rank);
+  return inb__journal_open(fj->dir, writer, id, id_text, sizeof(inb__farm_record), &fj->seg);
+}
+
+int inb__farm_journal_open(const char *dir, const uint8_t id[32], const char *id_text, bool restart, MPI_Comm comm,
+                           int64_t n, inb__farm_record *all, bool *ran, inb__farm_resume *res,
+                           inb__farm_journal **out) {
+  *out = NULL;
+  *res = (inb__farm_resume){0};
+  inb__farm_journal *fj = inb__calloc(1, sizeof *fj);
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  if (!fj) return size > 1 ? inb__mpi_agree(inb__err(INB_ENOMEM, "out of memory"), comm) : INB_ENOMEM;
+  fj->comm = comm, fj->size = size;
+  MPI_Comm_rank(comm, &fj->rank);
+  snprintf(fj->dir, sizeof fj->dir, "%s", dir);
+  int rc = n > INT_MAX ? inb__err(INB_EINVAL, "%lld tasks: at most %d in one job", (long long)n, INT_MAX) : 0;
+  if (!rc && fj->rank == 0) rc = take_over(fj, id, id_text, restart, n, all, ran, res);
+  rc = agree(fj, rc);
+  if (!rc) rc = tasks_left(fj, n, ran, res);
+  if (!rc) rc = agree(fj, open_segment(fj, id, id_text));
+  if (!rc) {
+    *out = fj;
+    return 0;
+  }
+  inb__free(res->todo), res->todo = NULL;
+  inb__journal_close(&fj->seg);
+  inb__journal_unlock(&fj->lock);
+  inb__free(fj);
+  return rc;
+}
+
+int inb__farm_journal_add(inb__farm_journal *fj, const inb__farm_record *r) {
+  return inb__journal_append(fj->seg, r, 1);
+}
+
+int inb__farm_journal_close(inb__farm_journal **fjp, bool finished) {
+  if (!fjp || !*fjp) return 0;
+  inb__farm_journal *fj = *fjp;
+  inb__journal_close(&fj->seg);
+  int rc = 0;
+  if (finished) rc = agree(fj, 0); /* every segment closed before rank 0 removes them */
+  if (!rc && finished && fj->rank == 0 && inb__journal_discard(fj->dir))
+    rc = inb__err(INB_EIO, "the outputs are written, but their journal could not be removed: %s (remove '%s')",
+                  inb_errmsg(), fj->dir);
+  if (finished) rc = agree(fj, rc);
+  inb__journal_unlock(&fj->lock);
+  inb__free(fj);
+  *fjp = NULL;
+  return rc;
+}
