@@ -18,6 +18,8 @@ static const char k_usage[] =
     "  run JOB.yaml        run the job's pipeline over every item and write its output\n"
     "  validate JOB.yaml   check the job without running it: fields, files, datasets, dtypes, shapes, actions,\n"
     "                      kernels (compiled)\n"
+    "  status JOB.yaml     how far the runs of a job of action exec got (its journal: done, failed, left),\n"
+    "                      also while one runs\n"
     "  actions [NAME]      list the actions (built-in, and a plugin's with --plugin FILE), or one with its\n"
     "                      arguments, types and defaults; `actions exec`: the fields of a program's step\n"
     "\n"
@@ -57,6 +59,22 @@ static const char k_run_usage[] =
     "\n"
     "Example: mpirun -n 2 inbatch run jobs/normalize.yaml --overwrite\n";
 
+static const char k_status_usage[] =
+    "Usage: inbatch status JOB.yaml [--set KEY=VALUE]...\n"
+    "\n"
+    "How far the runs of a job of action exec got, from its journal alone (beside its results file or HDF5\n"
+    "output), so it works while a run writes it: tasks done, failed and left, when the last one ended, and\n"
+    "whether a run holds the journal now or it stopped (run the job again to resume). Without a journal: the\n"
+    "job finished (its output exists) or never ran. Runs alone, without mpirun.\n"
+    "\n"
+    "Options:\n"
+    "  --set KEY=VALUE   as for run (the same overrides find the same journal)\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "Exit status: 0; 1 for a bad job, or a journal of another job or damaged.\n"
+    "\n"
+    "Example: inbatch status jobs/farm/wordcount.yaml\n";
+
 static const char k_validate_usage[] =
     "Usage: inbatch validate JOB.yaml [--set KEY=VALUE]...\n"
     "\n"
@@ -88,14 +106,16 @@ static const char k_actions_usage[] =
     "Example: inbatch actions clip\n";
 
 /* Options of run and validate. Returns 0, or the usage status after printing why. */
-static int parse_job_options(int argc, char **argv, bool is_run, inb__cmd *cmd) {
+static int parse_job_options(int argc, char **argv, inb__cmd *cmd) {
+  bool is_run = cmd->verb == INB__CMD_RUN;
+  const char *verb = cmd->verb == INB__CMD_STATUS ? "status" : "validate";
   static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                        {"overwrite", no_argument, NULL, 'o'},
                                        {"dry-run", no_argument, NULL, 'n'},
                                        {"restart", no_argument, NULL, 'r'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  const char *usage = is_run ? k_run_usage : k_validate_usage;
+  const char *usage = is_run ? k_run_usage : cmd->verb == INB__CMD_STATUS ? k_status_usage : k_validate_usage;
   optind = 1;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) { /* options before or after the job */
@@ -106,15 +126,15 @@ static int parse_job_options(int argc, char **argv, bool is_run, inb__cmd *cmd) 
       if (cmd->nsets == INB__CMD_MAX_SETS) return inb__cmd_usage(cmd, "too many --set options");
       break;
     case 'o':
-      if (!is_run) return inb__cmd_usage(cmd, "validate has no --overwrite");
+      if (!is_run) return inb__cmd_usage(cmd, "%s has no --overwrite", verb);
       cmd->overwrite = true;
       break;
     case 'n':
-      if (!is_run) return inb__cmd_usage(cmd, "validate has no --dry-run (it never runs)");
+      if (!is_run) return inb__cmd_usage(cmd, "%s has no --dry-run (it never runs)", verb);
       cmd->dry_run = true;
       break;
     case 'r':
-      if (!is_run) return inb__cmd_usage(cmd, "validate has no --restart (it never runs)");
+      if (!is_run) return inb__cmd_usage(cmd, "%s has no --restart (it never runs)", verb);
       cmd->restart = true;
       break;
     case 'h':
@@ -158,7 +178,7 @@ static int parse_actions_options(int argc, char **argv, inb__cmd *cmd) {
 }
 
 static int parse(int argc, char **argv, inb__cmd *cmd) {
-  if (argc < 2) return inb__cmd_usage(cmd, "a command is needed (run, validate or actions)");
+  if (argc < 2) return inb__cmd_usage(cmd, "a command is needed (run, validate, status or actions)");
   const char *verb = argv[1];
   if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0) {
     cmd->help = k_usage;
@@ -172,11 +192,11 @@ static int parse(int argc, char **argv, inb__cmd *cmd) {
     cmd->verb = INB__CMD_ACTIONS;
     return parse_actions_options(argc - 1, argv + 1, cmd);
   }
-  if (strcmp(verb, "run") == 0 || strcmp(verb, "validate") == 0) {
-    cmd->verb = verb[0] == 'r' ? INB__CMD_RUN : INB__CMD_VALIDATE;
-    return parse_job_options(argc - 1, argv + 1, cmd->verb == INB__CMD_RUN, cmd);
+  if (strcmp(verb, "run") == 0 || strcmp(verb, "validate") == 0 || strcmp(verb, "status") == 0) {
+    cmd->verb = verb[0] == 'r' ? INB__CMD_RUN : verb[0] == 'v' ? INB__CMD_VALIDATE : INB__CMD_STATUS;
+    return parse_job_options(argc - 1, argv + 1, cmd);
   }
-  return inb__cmd_usage(cmd, "unknown command '%s' (run, validate, actions)", verb);
+  return inb__cmd_usage(cmd, "unknown command '%s' (run, validate, status, actions)", verb);
 }
 
 int main(int argc, char **argv) {

@@ -119,6 +119,30 @@ static int list_actions(const inb__cmd *cmd) {
   return status;
 }
 
+/* ---- status ---- */
+
+/* inbatch status: the journal of an exec job, read without MPI (rank 0 of a launcher alone prints). */
+static int status_command(const inb__cmd *cmd) {
+  inb__job *j = NULL;
+  int rc = inb__job_load(cmd->job, cmd->sets, cmd->nsets, &j);
+  if (!rc && j->input)
+    rc = inb__err(INB_EINVAL, "job '%s': status reads the journal of a job of action exec; jobs over HDF5 keep "
+                  "none yet (their output appears when they finish)", cmd->job);
+  char version[32];
+  snprintf(version, sizeof version, "%d.%d.%d", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = rc ? NULL : open_memstream(&text, &len);
+  if (!rc && !mem) rc = inb__err(INB_ENOMEM, "out of memory");
+  if (!rc) rc = inb__farm_status(j, version, mem);
+  if (mem) fclose(mem);
+  if (rc) fprintf(stderr, "inbatch: %s\n", inb_errmsg());
+  else printf("job %s: %s", cmd->job, text);
+  free(text);
+  inb__job_free(&j);
+  return rc ? INB__EXIT_USAGE : INB__EXIT_OK;
+}
+
 /* ---- run and validate ------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -323,6 +347,7 @@ int inb__cmd_main(const inb__cmd *cmd, int *argc, char ***argv) {
     return INB__EXIT_OK;
   }
   if (cmd->verb == INB__CMD_ACTIONS) return launcher_rank() == 0 ? list_actions(cmd) : INB__EXIT_OK;
+  if (cmd->verb == INB__CMD_STATUS) return launcher_rank() == 0 ? status_command(cmd) : INB__EXIT_OK;
   if (inb_mpi_init(argc, argv)) {
     fprintf(stderr, "inbatch: MPI does not start: %s\n", inb_errmsg());
     return INB__EXIT_RUNTIME;

@@ -16,7 +16,9 @@ enum {
   INB__EXIT_STOPPED = 75   /* EX_TEMPFAIL: stopped early by a signal, resumable (jobs of action exec) */
 };
 
-typedef enum { INB__CMD_NONE, INB__CMD_RUN, INB__CMD_VALIDATE, INB__CMD_ACTIONS, INB__CMD_VERSION } inb__cmd_verb;
+typedef enum {
+  INB__CMD_NONE, INB__CMD_RUN, INB__CMD_VALIDATE, INB__CMD_STATUS, INB__CMD_ACTIONS, INB__CMD_VERSION
+} inb__cmd_verb;
 
 typedef struct {
   inb__cmd_verb verb;

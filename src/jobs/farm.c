@@ -81,13 +81,18 @@ static int compile_words(const inb__job *j, const inb__job_word *w, size_t n, bo
 }
 
 /* Every rank read the same tasks: rank 0's count and digest, compared everywhere. */
-static int same_tasks(inb__farm *f) {
-  uint64_t mine[2] = {(uint64_t)inb__tasks_count(f->tasks), INB__DIGEST_START}, root[2];
-  for (int64_t i = 0; i < inb__tasks_count(f->tasks); i++) {
+static uint64_t tasks_digest(const inb__tasks *tasks) {
+  uint64_t h = INB__DIGEST_START;
+  for (int64_t i = 0; i < inb__tasks_count(tasks); i++) {
     size_t len;
-    const char *t = inb__tasks_text(f->tasks, i, &len);
-    if (t) mine[1] = inb__digest_bytes(mine[1], t, len + 1);
+    const char *t = inb__tasks_text(tasks, i, &len);
+    if (t) h = inb__digest_bytes(h, t, len + 1);
   }
+  return h;
+}
+
+static int same_tasks(inb__farm *f) {
+  uint64_t mine[2] = {(uint64_t)inb__tasks_count(f->tasks), tasks_digest(f->tasks)}, root[2];
   memcpy(root, mine, sizeof root);
   f->digest = mine[1];
   if (f->size > 1 && MPI_Bcast(root, 2, MPI_UINT64_T, 0, f->comm) != MPI_SUCCESS)
@@ -500,17 +505,16 @@ static int stopped(inb__farm *f) {
 
 /* The job's identity for its journal: what decides the tasks' outcomes (the task list, the program, its words,
  * cwd, environment, declared outputs and time limits) and the inbatch version; not what may change between
- * allocations (ranks, n_workers, schedule, chunk, retries, logs). */
-static void identity(const inb__farm *f, const inb__job *j, const inb__provenance *prov, uint8_t id[32], char *text,
+ * allocations (ranks, n_workers, schedule, chunk, retries, logs). text describes it for messages. */
+static void identity(const inb__job *j, int64_t n, uint64_t digest, const char *version, uint8_t id[32], char *text,
                      size_t cap) {
   inb__sha256 s;
   inb__sha256_init(&s);
   inb__sha256_str(&s, "inbatch exec journal 1");
-  inb__sha256_str(&s, prov->version);
-  int64_t n = inb__tasks_count(f->tasks);
+  inb__sha256_str(&s, version);
   inb__sha256_add(&s, &n, sizeof n);
-  inb__sha256_add(&s, &f->digest, sizeof f->digest);
-  const inb__job_exec *x = f->x;
+  inb__sha256_add(&s, &digest, sizeof digest);
+  const inb__job_exec *x = j->steps[0].exec;
   inb__sha256_add(&s, &x->shell, sizeof x->shell);
   for (size_t k = 0; k < x->nargv; k++) inb__sha256_str(&s, x->argv[k].text);
   inb__sha256_str(&s, x->cwd.text ? x->cwd.text : "");
@@ -520,7 +524,11 @@ static void identity(const inb__farm *f, const inb__job *j, const inb__provenanc
   inb__sha256_add(&s, times, sizeof times);
   inb__sha256_bytes(&s, id);
   snprintf(text, cap, "job %s, %s %s (%lld tasks), inbatch %s", j->path, j->tasks ? "tasks" : "count",
-           j->tasks ? j->tasks : "", (long long)n, prov->version);
+           j->tasks ? j->tasks : "", (long long)n, version);
+}
+
+static void journal_dir(const inb__job *j, char *dir, size_t cap) {
+  snprintf(dir, cap, "%s.journal", j->results ? j->results : j->output);
 }
 
 /* Rank 0's arrays of every task's outcome (filled from the journal, then by the gather). */
@@ -537,8 +545,8 @@ static int outcomes(inb__farm *f) {
 static int resume(inb__farm *f, const inb__job *j, bool restart, const inb__provenance *prov) {
   uint8_t id[32];
   char text[PATH_MAX * 2 + 128], dir[PATH_MAX + 16];
-  identity(f, j, prov, id, text, sizeof text);
-  snprintf(dir, sizeof dir, "%s.journal", j->results ? j->results : j->output);
+  identity(j, inb__tasks_count(f->tasks), f->digest, prov->version, id, text, sizeof text);
+  journal_dir(j, dir, sizeof dir);
   inb__farm_resume res;
   int rc = inb__farm_journal_open(dir, id, text, restart, f->comm, inb__tasks_count(f->tasks), f->all, f->ran, &res,
                                   &f->journal);
@@ -558,7 +566,14 @@ static int run_left(inb__farm *f, const inb__job *j) {
   const inb__job_step *st = &j->steps[0];
   inb_action act = {.name = "exec", .fn = run_task, .init = "items", .target = st->target, .local = st->local,
                     .data = f};
-  inb_opts o = {.n_workers = f->workers, .schedule = st->schedule, .chunk = (size_t)st->chunk,
+  /* A rank runs what it is handed on its workers and takes more only when all of it is done. So by default the
+   * tasks are split in equal blocks over the ranks at once (static), and in its block every worker of a rank
+   * takes the next task as soon as it is free (chunk 1): no worker waits while another runs a long program.
+   * schedule: dynamic hands out n_workers tasks at a time to the ranks that ask, for task lists whose slow part
+   * is bunched; each rank's workers then wait for the longest task of each handout. */
+  bool dynamic = st->schedule == INB_DYNAMIC;
+  size_t chunk = st->chunk ? (size_t)st->chunk : dynamic ? (size_t)f->workers : 1;
+  inb_opts o = {.n_workers = f->workers, .schedule = dynamic ? INB_DYNAMIC : INB_STATIC, .chunk = chunk,
                 .max_failures = st->max_failures, .comm = &f->comm};
   int rc = agree(f, b ? 0 : inb__err(INB_ENOMEM, "out of memory"));
   if (!rc) rc = inb_run(b, &act, NULL, &o, NULL);
@@ -588,6 +603,19 @@ int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart,
   if (end) return end;
   if (closed) return closed;
   if (rc) inb__err_set(rc, verdict);
+  return rc;
+}
+
+int inb__farm_status(const inb__job *j, const char *version, FILE *to) {
+  inb__tasks *tasks = NULL;
+  int rc = j->tasks ? inb__tasks_load(j->tasks, &tasks) : inb__tasks_range(j->count, &tasks);
+  if (rc) return inb__err(rc, "%s: %s", j->where_input, inb_errmsg());
+  uint8_t id[32];
+  char text[PATH_MAX * 2 + 128], dir[PATH_MAX + 16];
+  identity(j, inb__tasks_count(tasks), tasks_digest(tasks), version, id, text, sizeof text);
+  journal_dir(j, dir, sizeof dir);
+  rc = inb__farm_journal_status(dir, id, text, inb__tasks_count(tasks), j->results ? j->results : j->output, to);
+  inb__tasks_free(&tasks);
   return rc;
 }
 

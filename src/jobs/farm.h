@@ -33,6 +33,12 @@ void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t
  * failure of the run (nothing written). */
 int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart, const inb__provenance *prov);
 
+/* inbatch status: how far the job's runs got, from its journal alone (so it works while a run writes it): tasks
+ * done, failed and left, when the last one ended, whether a run holds the journal now; or that the job finished
+ * (its outputs exist, no journal) or never ran. Local: no MPI. Returns 0, or the failure (a task list that does
+ * not load, a journal of another job or damaged: inb_errmsg() says what). */
+int inb__farm_status(const inb__job *j, const char *version, FILE *to);
+
 /* Rank 0, after inb__farm_run: the first `few` failures on `to`, one line each. */
 void inb__farm_print_failures(const inb__farm *f, FILE *to, int few);
 

@@ -4,6 +4,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -134,4 +136,75 @@ int inb__farm_journal_close(inb__farm_journal **fjp, bool finished) {
   inb__free(fj);
   *fjp = NULL;
   return rc;
+}
+
+/* ---- status ---------------------------------------------------------------------------------------------------- */
+
+typedef struct {
+  int64_t n, done, failed;
+  bool *seen;
+  double last;   /* the latest end of a journaled task, s since the epoch */
+} tally;
+
+static int count(const void *rec, void *ctx) {
+  tally *t = ctx;
+  inb__farm_record r;
+  memcpy(&r, rec, sizeof r);
+  if (r.index < 0 || r.index >= t->n || t->seen[r.index]) return 0; /* a retry's second record counts once */
+  t->seen[r.index] = true;
+  if (r.failed) t->failed++;
+  else t->done++;
+  if (r.start + r.runtime > t->last) t->last = r.start + r.runtime;
+  return 0;
+}
+
+static void put_when(FILE *to, double t) {
+  char when[32];
+  time_t s = (time_t)t;
+  struct tm tm;
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&s, &tm));
+  fprintf(to, "%s (%.0f s ago)", when, difftime(time(NULL), s));
+}
+
+/* Who holds the journal: the lock's "HOST PID START WALL" line, as a phrase. */
+static void put_holder(FILE *to, const char *dir) {
+  char path[PATH_MAX + 8], host[256] = "", line[512] = "";
+  snprintf(path, sizeof path, "%s/lock", dir);
+  FILE *f = fopen(path, "r");
+  long pid = 0;
+  double wall = 0;
+  if (f && fgets(line, sizeof line, f) && sscanf(line, "%255s %ld %*s %lf", host, &pid, &wall) >= 2) {
+    fprintf(to, "a run holds it: pid %ld on host %s, started ", pid, host);
+    put_when(to, wall);
+    fputs(" (inbatch checks on the next run whether it is gone)\n", to);
+  } else {
+    fputs("no run holds it: stopped; run the job again to resume\n", to);
+  }
+  if (f) fclose(f);
+}
+
+int inb__farm_journal_status(const char *dir, const uint8_t id[32], const char *id_text, int64_t n, const char *main,
+                             FILE *to) {
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    if (stat(main, &st) == 0) fprintf(to, "finished: '%s' is written (%lld tasks); no journal\n", main, (long long)n);
+    else fprintf(to, "not started: no journal '%s' and no '%s' (%lld tasks to run)\n", dir, main, (long long)n);
+    return 0;
+  }
+  tally t = {.n = n, .seen = inb__calloc((size_t)n + 1, sizeof(bool))};
+  if (!t.seen) return inb__err(INB_ENOMEM, "out of memory");
+  inb__journal_stats js;
+  int rc = inb__journal_read(dir, id, id_text, sizeof(inb__farm_record), count, &t, &js);
+  inb__free(t.seen);
+  if (rc) return rc;
+  fprintf(to, "%lld tasks: %lld done, %lld failed, %lld left (journal '%s', %zu segment%s)\n", (long long)n,
+          (long long)t.done, (long long)t.failed, (long long)(n - t.done - t.failed), dir, js.segments,
+          js.segments == 1 ? "" : "s");
+  if (t.last > 0) {
+    fputs("last task ended ", to);
+    put_when(to, t.last);
+    fputc('\n', to);
+  }
+  put_holder(to, dir);
+  return 0;
 }

@@ -9,6 +9,7 @@
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "jobs/farm_h5.h"
 
@@ -39,5 +40,12 @@ int inb__farm_journal_add(inb__farm_journal *j, const inb__farm_record *r);
  * journal; rank 0 releases the lock. Collective. Returns 0, or INB_EIO when the finished journal could not be
  * discarded (the outputs stand; the message says which folder to remove). Frees *j, sets it NULL; NULL-safe. */
 int inb__farm_journal_close(inb__farm_journal **j, bool finished);
+
+/* Prints how far the runs of a job of n tasks got, from its journal dir alone: done, failed, left, the last
+ * outcome's time, and who holds the lock (a run now, or none: stopped); when there is no journal, whether `main`
+ * (the job's results file or HDF5 output) exists (finished) or not (never ran, or a run that failed before its
+ * first task). Local. Returns 0, or inb__journal_read's refusal (another job's or a damaged journal). */
+int inb__farm_journal_status(const char *dir, const uint8_t id[32], const char *id_text, int64_t n, const char *main,
+                             FILE *to);
 
 #endif
