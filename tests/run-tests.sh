@@ -6,14 +6,18 @@
 #
 # Phases, in order (each prints "== <name>" and its duration; a summary line per phase closes the run):
 #   packages     Debian packages the project needs (dpkg-query); installs the missing ones when root.
-#   plain build  RelWithDebInfo, -Wall -Wextra -Werror, in build/;       ctest -LE faults (bench smoke too).
-#   asan+ubsan   Debug, -DINB_SANITIZE=address, in build-asan/;          ctest (all labels: the fault-injection
+#   plain build  RelWithDebInfo, -Wall -Wextra -Werror, in build/;       ctest -LE faults (bench smoke too), with a
+#                one-node Slurm cluster (tests/slurm/cluster.sh) up for the tests labelled slurm.
+#   asan+ubsan   Debug, -DINB_SANITIZE=address, in build-asan/;          ctest -LE slurm (the fault-injection
 #                walk runs here, where a leak or an overflow on an error path shows too).
-#   tsan         RelWithDebInfo, -DINB_SANITIZE=thread, in build-tsan/;  ctest -LE "bench|faults".
+#   tsan         RelWithDebInfo, -DINB_SANITIZE=thread, in build-tsan/;  ctest -LE "bench|faults|slurm".
 #   fuzz         clang builds of the wire-format, message-framing and job-file fuzzers in build-fuzz/; 60 s, 30 s
 #                and 30 s from their seed corpora (INB_FUZZ_SECONDS changes the first, half of it the others).
 # A failing build or test phase does not stop the later ones; the exit status is non-zero if any failed.
 #
+# Slurm: as root with Slurm installed, the plain phase starts munge, slurmctld and slurmd under a scratch directory
+# (/tmp/inbatch-slurm.*) and stops them by PID when the phase ends, also on failure or Ctrl-C; otherwise (not root,
+# or --no-install without Slurm) the slurm tests are skipped and say why.
 # Environment: CTEST_PARALLEL_LEVEL (default: serial, because MPI tests oversubscribe 4 ranks on 2 cores),
 # CMAKE_BUILD_PARALLEL_LEVEL (default: nproc), INB_TEST_TIMEOUT (seconds per test without its own
 # TIMEOUT property, default 600).
@@ -27,8 +31,9 @@ Usage: tests/run-tests.sh [--quick] [--no-install] [--install-only] [--help]
 
 Builds inbatch and runs its whole test suite (unit, MPI, HDF5, README programs, benchmark smoke) three times:
 a plain RelWithDebInfo build with -Werror (build/), an ASan+UBSan build (build-asan/) and a
-TSan build (build-tsan/), the fault-injection walk in the ASan build only, then the fuzzers. Works from
-any directory; the build directories are inside the repository.
+TSan build (build-tsan/), the fault-injection walk in the ASan build only, then the fuzzers. The plain
+run starts a one-node Slurm cluster (as root) for the tests of jobs submitted with sbatch; without root they
+are skipped. Works from any directory; the build directories are inside the repository.
 
 First it checks the Debian 12 packages the project needs. If some are missing and you are root,
 it installs them (apt-get update; apt-get install); otherwise it prints the apt-get command and exits 1.
@@ -80,6 +85,10 @@ packages=(
   python3-hdf5plugin hdf5-filter-plugin hdf5-filter-plugin-blosc-serial python3-zstandard
   # GNU parallel: bench_exec's baseline for command farming
   parallel
+  # Slurm for the slurm tests (a one-node cluster, tests/slurm/cluster.sh): slurmctld and slurmd (the daemons),
+  # slurm-client (sbatch, srun, squeue, scontrol, sinfo), munge (authentication); srun's pmix plugin comes with
+  # them (slurm-wlm-basic-plugins)
+  slurmctld slurmd slurm-client munge
 )
 
 is_root=0
@@ -213,9 +222,44 @@ build_and_test() {
   ctest --test-dir "$repo_root/$dir" --output-on-failure --no-tests=error --timeout "$test_timeout" "$@" </dev/null
 }
 
+# ---- Slurm ----------------------------------------------------------------------------------------------
+# A one-node Slurm cluster (tests/slurm/cluster.sh: munge, slurmctld, slurmd, as root, everything under a scratch
+# directory) for the tests labelled slurm. slurm_start is called by the plain phase, in its subshell: the EXIT
+# trap it sets there stops the daemons (by PID) when that phase ends, passed, failed or interrupted. The tests
+# find the cluster through SLURM_CONF; without it they are skipped (ctest exit code 77) and say why.
+slurm_dir=""
+slurm_stop() {
+  [[ -n "$slurm_dir" ]] || return 0
+  "$repo_root/tests/slurm/cluster.sh" stop "$slurm_dir" || true
+  rm -rf -- "$slurm_dir"
+  slurm_dir=""
+}
+slurm_start() {
+  local sbin_path="$PATH:/usr/sbin:/sbin" p
+  unset SLURM_CONF # never a cluster of the caller's environment: only the one started here
+  if ((!is_root)); then
+    echo "slurm: not root: no Slurm cluster, the slurm tests will be skipped"
+    return 0
+  fi
+  for p in slurmctld slurmd munged sbatch; do
+    if ! PATH="$sbin_path" command -v "$p" >/dev/null; then
+      echo "slurm: '$p' not found (packages slurmctld slurmd slurm-client munge): the slurm tests will be skipped"
+      return 0
+    fi
+  done
+  slurm_dir="$(mktemp -d /tmp/inbatch-slurm.XXXXXX)"
+  # bash runs the EXIT trap when SIGINT or SIGTERM ends the shell too (checked with bash 5.2); an INT trap that
+  # exits instead would let the main script go on to the next phase after a Ctrl-C.
+  trap slurm_stop EXIT
+  # As root with Slurm installed, a cluster that does not start is a failure of the phase, not a skip.
+  "$repo_root/tests/slurm/cluster.sh" start "$slurm_dir"
+  export SLURM_CONF="$slurm_dir/slurm.conf"
+}
+
 phase_plain() {
   cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DINB_SANITIZE= -DINB_WERROR=ON
               -DINB_BUILD_TESTS=ON -DINB_BUILD_BENCH=ON)
+  slurm_start
   build_and_test build -LE faults
 }
 
@@ -227,7 +271,7 @@ phase_asan() {
   export ASAN_OPTIONS="fast_unwind_on_malloc=0:detect_leaks=1"
   export LSAN_OPTIONS="suppressions=$supp_dir/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-  build_and_test build-asan
+  build_and_test build-asan -LE slurm
 }
 
 phase_tsan() {
@@ -235,7 +279,7 @@ phase_tsan() {
               -DINB_BUILD_TESTS=ON -DINB_BUILD_BENCH=ON)
   export TSAN_OPTIONS="suppressions=$supp_dir/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
   # Benchmarks are still built (they must compile), but their smoke runs are skipped: too slow under TSan.
-  build_and_test build-tsan -LE "bench|faults"
+  build_and_test build-tsan -LE "bench|faults|slurm"
 }
 
 phase_fuzz() {
@@ -273,12 +317,6 @@ if ((install)); then
 fi
 if ((install_only)); then exit 0; fi
 printf '%s\n' "$(cmake --version | head -n1); $(cc --version | head -n1); $(mpirun --version 2>/dev/null | head -n1)"
-
-# ---- Slurm (future issue) --------------------------------------------------------------------------------
-# A one-node Slurm cluster (munge, slurmctld, slurmd, started by hand as root; see ENVIRONMENT.md) will be
-# started HERE, before the build phases, so that tests labelled for Slurm can submit jobs; its daemons must
-# be stopped by PID in an EXIT trap. Not implemented yet: nothing here starts or needs Slurm today.
-# ----------------------------------------------------------------------------------------------------------
 
 run_phase "plain build" phase_plain
 if ((!quick)); then
