@@ -290,7 +290,9 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
   snprintf(version, sizeof version, "%d.%d.%d", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
   inb__provenance prov = {.job_text = j->text, .job_path = j->path, .sets = sets, .version = version,
                           .hosts = host_list, .started = started, .ranks = r->size};
-  if (w->f) inb__signals_install(); /* a farm stops at a signal and can resume; a pipeline still dies of it */
+  /* a farm stops at a signal and resumes; a pipeline cannot yet: it lets the scheduler's warning pass */
+  if (w->f) inb__signals_install(r->rank != 0);
+  else inb__signals_ignore_warning(r->rank != 0);
   double w0 = MPI_Wtime();
   int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, cmd->overwrite, cmd->restart, &prov);
   double wall = MPI_Wtime() - w0;

@@ -243,6 +243,7 @@ static void attempts(const inb__farm *f, const inb__spawn_spec *spec, record *re
   }
   rec->start = res.start_s, rec->runtime = res.runtime_s;
   rec->started = res.started, rec->exit_status = res.exit_status, rec->signal = res.signal;
+  rec->timed_out = res.timed_out;
   rec->failed = !res.ok;
   snprintf(rec->msg, sizeof rec->msg, "%.*s", (int)sizeof rec->msg - 1, res.msg);
 }
@@ -345,8 +346,11 @@ static int run_task(inb_item *it, const inb_args *args, inb_value *result) {
     snprintf(rec.msg, sizeof rec.msg, "%s", inb_errmsg());
   }
   expanded_free(&e);
-  /* a task that failed once the run was stopping was abandoned (it got the signal too): not run, to redo */
-  if (rec.failed && inb__signals_received()) return 0;
+  /* a task that failed once the run was stopping was abandoned (it got the signal too): not run, to redo. When a
+   * stopping signal ended it, the rank's own may be a moment behind (a scheduler signals the whole step) */
+  bool stopping = inb__signals_received() ||
+                  (rec.failed && !rec.timed_out && inb__signals_stopping(rec.signal) && inb__signals_wait(2));
+  if (rec.failed && stopping) return 0;
   keep(f, &rec);
   return rec.failed ? inb_fail(it, INB_EITEM, "%s", rec.msg) : 0;
 }
@@ -588,6 +592,15 @@ static int complete(inb__farm *f) {
   return rc ? rc : stopped(f);
 }
 
+/* A resumed run whose tasks all succeeded still failed when an earlier run's failures are in its outputs.
+ * Collective. Returns 0 or INB_EITEM. */
+static int failed_before(inb__farm *f) {
+  long long failed = 0, n = (long long)inb__tasks_count(f->tasks);
+  for (long long i = 0; f->rank == 0 && i < n; i++) failed += f->ran[i] && f->all[i].failed;
+  if (f->size > 1) MPI_Bcast(&failed, 1, MPI_LONG_LONG, 0, f->comm);
+  return failed ? inb__err(INB_EITEM, "%lld of %lld tasks failed (in an earlier run of the job)", failed, n) : 0;
+}
+
 int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart, const inb__provenance *prov) {
   int rc = outcomes(f);
   if (!rc) rc = resume(f, j, restart, prov);
@@ -603,7 +616,7 @@ int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart,
   if (end) return end;
   if (closed) return closed;
   if (rc) inb__err_set(rc, verdict);
-  return rc;
+  return rc ? rc : failed_before(f);
 }
 
 int inb__farm_status(const inb__job *j, const char *version, FILE *to) {

@@ -19,6 +19,7 @@ typedef struct {
   double start, runtime;       /* the last attempt's: wall clock at its start (s since the epoch), elapsed (s) */
   int32_t rank, exit_status, signal, attempts; /* exit_status -1: killed by a signal or not started */
   uint8_t failed, started;     /* started: the program ran (else it could not be started: msg says why) */
+  uint8_t timed_out;           /* its timeout ended it (SIGTERM, then maybe SIGKILL) */
   char msg[INB__FARM_MSG];     /* the last attempt's failure, "" when done */
 } inb__farm_record;
 

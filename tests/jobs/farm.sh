@@ -322,8 +322,15 @@ resume) # a run stopped by a signal ends with 75 and resumes; every task's side 
   check "another job's journal refused" has err.txt "another job"
   check "with what to do" has err.txt "--restart"
   check "nothing of it ran" test ! -e other.log
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "[ {} != 1 ] || exit 1; sleep 1; echo {} >> runs.log"]' 'n_workers: 2' \
+    'log: discard'
+  rm -f runs.log results.tsv
+  check "a failed task, then a stop: 75" test "$(stop_after 1.5 TERM 1 --restart)" = 75
+  farm 1 3
+  check "the resumed run reports the earlier run's failure" has err.txt "task 1 (line 2) failed on rank 0: exit status 1"
+  check "and lists it" is 1 state failed
   runjob 3
-  "$inbatch" run job.yaml --restart </dev/null >/dev/null 2>&1 &
+  "$inbatch" run job.yaml --restart --overwrite </dev/null >/dev/null 2>&1 &
   first=$!
   sleep 1
   farm 1 1
