@@ -187,7 +187,7 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   if (!rc) rc = agree(f, f->rank == 0 ? check_program(f) : 0);
   if (!rc) rc = agree(f, inb__spawn_init());
   int cores = inb__cpus_available();
-  f->workers = j->steps[0].n_workers > 0 ? j->steps[0].n_workers : cores;
+  f->workers = inb__job_workers(&j->steps[0]) ? inb__job_workers(&j->steps[0]) : cores;
   f->omp_threads = cores / f->workers > 1 ? cores / f->workers : 1;
   if (rc) {
     inb__farm_free(&f);

@@ -886,6 +886,14 @@ static void free_kernel(inb__job_kernel *k) {
   free(k);
 }
 
+int inb__job_workers(const inb__job_step *st) {
+  if (st->n_workers > 0) return st->n_workers;
+  const char *cpus = getenv("SLURM_CPUS_PER_TASK");
+  char *end;
+  long n = cpus ? strtol(cpus, &end, 10) : 0;
+  return cpus && *cpus && !*end && n > 0 && n <= 4096 ? (int)n : 0;
+}
+
 void inb__job_free(inb__job **jp) {
   if (!jp || !*jp) return;
   inb__job *j = *jp;

@@ -123,4 +123,8 @@ int inb__job_load(const char *path, const char *const *sets, size_t nsets, inb__
 /* Frees the job and everything it owns; sets *j = NULL. NULL-safe. */
 void inb__job_free(inb__job **j);
 
+/* The workers a step runs with on each rank: its n_workers; else, inside a Slurm allocation that gives tasks
+ * several CPUs, SLURM_CPUS_PER_TASK; else 0 (the library's default: the cores this rank may use). */
+int inb__job_workers(const inb__job_step *st);
+
 #endif

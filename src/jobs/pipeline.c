@@ -400,7 +400,7 @@ int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const
       used += (size_t)snprintf(name + used, sizeof name - used, "%s%s", k ? " > " : "", j->steps[k].action->name);
     inb_action act = {.name = name, .fn = run_item, .init = "items", .target = s0->target,
                       .local = s0->local, .data = p};
-    inb_opts o = {.n_workers = s0->n_workers, .schedule = s0->schedule, .chunk = (size_t)s0->chunk,
+    inb_opts o = {.n_workers = inb__job_workers(s0), .schedule = s0->schedule, .chunk = (size_t)s0->chunk,
                   .retries = s0->retries, .max_failures = s0->max_failures};
     inb_h5_plan plan = {.batch_size = j->batch_size};
     rc = inb_h5_run(p->in, &plan, &act, NULL, &o, out);

@@ -201,6 +201,15 @@ env) # what a task is given: INBATCH_*, OMP_NUM_THREADS, the job's env, stdin /d
   job 'tasks: tasks.txt' 'argv: [pwd]' 'cwd: sub' 'log: files'
   farm 1 0
   check "cwd: relative to the job file" test "$(cat logs/0.out)" = "$work/sub"
+  # n_workers from a Slurm allocation's CPUs per task: the most tasks seen running at once
+  cat >count.sh <<'EOF'
+up() { flock lock sh -c 'n=$(cat running 2>/dev/null || echo 0); echo $((n + $1)) >running; [ "$1" -lt 0 ] || echo $((n + 1)) >>peaks' sh "$1"; }
+up 1; sleep 0.5; up -1
+EOF
+  seq 1 9 >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, count.sh]' 'log: discard'
+  SLURM_CPUS_PER_TASK=3 farm 1 0
+  check "SLURM_CPUS_PER_TASK=3: 3 tasks at once" test "$(sort -n peaks | tail -1)" = 3
   ;;
 outputs) # declared outputs: kept when the task succeeds, removed when it fails or is killed
   printf '%s\n' 'ok' 'fail' 'hang' >tasks.txt
