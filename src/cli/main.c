@@ -38,7 +38,7 @@ static const char k_usage[] =
     "          srun inbatch run jobs/farm/wordcount.yaml     (a program per task: action exec)\n";
 
 static const char k_run_usage[] =
-    "Usage: inbatch run JOB.yaml [--set KEY=VALUE]... [--overwrite] [--restart] [--dry-run]\n"
+    "Usage: inbatch run JOB.yaml [--set KEY=VALUE]... [--overwrite] [--restart] [--retry-failed] [--dry-run]\n"
     "\n"
     "Runs the job's pipeline over every item of its input and writes its output, committed only when the run\n"
     "completes (a failed run leaves nothing). Items that fail are listed in the output's /inbatch_results and\n"
@@ -50,6 +50,8 @@ static const char k_run_usage[] =
     "  --overwrite       replace the output if it exists (default: refuse)\n"
     "  --restart         a job of action exec: discard what a stopped run finished (its journal) and run every\n"
     "                    task (default: resume, skipping the tasks it finished)\n"
+    "  --retry-failed    a job of action exec whose results file exists: run again only the tasks it lists as\n"
+    "                    failed or not run, keep the others, and write the results whole again\n"
     "  --dry-run         check the job and print what would run, then stop (writes nothing)\n"
     "  -h, --help        this help\n"
     "\n"
@@ -113,6 +115,7 @@ static int parse_job_options(int argc, char **argv, inb__cmd *cmd) {
                                        {"overwrite", no_argument, NULL, 'o'},
                                        {"dry-run", no_argument, NULL, 'n'},
                                        {"restart", no_argument, NULL, 'r'},
+                                       {"retry-failed", no_argument, NULL, 'f'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *usage = is_run ? k_run_usage : cmd->verb == INB__CMD_STATUS ? k_status_usage : k_validate_usage;
@@ -136,6 +139,10 @@ static int parse_job_options(int argc, char **argv, inb__cmd *cmd) {
     case 'r':
       if (!is_run) return inb__cmd_usage(cmd, "%s has no --restart (it never runs)", verb);
       cmd->restart = true;
+      break;
+    case 'f':
+      if (!is_run) return inb__cmd_usage(cmd, "%s has no --retry-failed (it never runs)", verb);
+      cmd->retry_failed = true;
       break;
     case 'h':
       cmd->help = usage;

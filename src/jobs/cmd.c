@@ -187,6 +187,18 @@ static int check_output(const inb__job *j, bool overwrite) {
   return rc ? rc : check_path(j, j->results, "results file", overwrite);
 }
 
+/* --retry-failed: a job of action exec whose results file is there. */
+static int check_retry(const inb__job *j) {
+  struct stat st;
+  if (j->input)
+    return inb__err(INB_EINVAL, "--retry-failed: job '%s' runs over HDF5; retrying its failed items is not built "
+                    "yet (run it again with --overwrite)", j->path);
+  if (j->results && stat(j->results, &st) != 0)
+    return inb__err(INB_EINVAL, "%s: --retry-failed: no results file '%s' to retry from (run the job first)",
+                    j->where_output, j->results);
+  return 0;
+}
+
 /* The hosts of every rank, distinct, comma-separated (rank 0's copy; "" elsewhere). */
 static char *hosts(const ranks *r) {
   enum { NAME = 64 };
@@ -294,7 +306,8 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
   if (w->f) inb__signals_install(r->rank != 0);
   else inb__signals_ignore_warning(r->rank != 0);
   double w0 = MPI_Wtime();
-  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, cmd->overwrite, cmd->restart, &prov);
+  inb__farm_mode mode = {.overwrite = cmd->overwrite, .restart = cmd->restart, .retry_failed = cmd->retry_failed};
+  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, &mode, &prov);
   double wall = MPI_Wtime() - w0;
   int64_t n = items(w);
   if (rc == 0 || rc == INB_EITEM) {
@@ -319,7 +332,8 @@ static int job_command(const ranks *r, const inb__cmd *cmd) {
   inb__job *j = NULL;
   int rc = agree(r, inb__job_load(cmd->job, cmd->sets, cmd->nsets, &j));
   if (!rc && cmd->verb == INB__CMD_RUN && !cmd->dry_run)
-    rc = agree(r, r->rank == 0 ? check_output(j, cmd->overwrite) : 0);
+    rc = agree(r, r->rank == 0 ? check_output(j, cmd->overwrite || cmd->retry_failed) : 0);
+  if (!rc && cmd->retry_failed) rc = agree(r, r->rank == 0 ? check_retry(j) : 0);
   work w = {0};
   if (!rc) rc = plan(r, j, &w); /* collective: every rank has the same status */
   int status;

@@ -25,7 +25,7 @@ typedef struct {
   const char *job;                      /* run, validate: the job file */
   const char *sets[INB__CMD_MAX_SETS];  /* "KEY=VALUE", as given */
   size_t nsets;
-  bool overwrite, dry_run, restart;
+  bool overwrite, dry_run, restart, retry_failed;
   const char *action;                   /* actions: one name, or NULL for all */
   const char *plugins[INB__CMD_MAX_PLUGINS]; /* actions --plugin: the shared objects, as given */
   size_t nplugins;

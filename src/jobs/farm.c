@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <mpi.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "mpi/comm.h"
 #include "jobs/farm_h5.h"
 #include "jobs/farm_journal.h"
+#include "jobs/farm_retry.h"
 #include "jobs/signals.h"
 #include "jobs/spawn.h"
 #include "jobs/tasks.h"
@@ -220,7 +222,7 @@ static void keep(inb__farm *f, const record *r) {
   if (f->nmine < f->capmine) f->mine[f->nmine++] = *r;
   else f->lost = true;
   pthread_mutex_unlock(&f->lock);
-  if (f->journal && inb__farm_journal_add(f->journal, r) != 0) {
+  if (f->journal && inb__farm_journal_add(f->journal, r, 1) != 0) {
     pthread_mutex_lock(&f->lock);
     if (!f->journal_rc) f->journal_rc = INB_EIO, snprintf(f->journal_msg, sizeof f->journal_msg, "%s", inb_errmsg());
     pthread_mutex_unlock(&f->lock);
@@ -420,12 +422,14 @@ static void put_command(const inb__farm *f, FILE *to, int64_t i, int rank) {
   inb__free(words);
 }
 
+/* To the nearest millisecond, so that a time read back (--retry-failed) is written the same again. */
 static void put_time(FILE *to, double t) {
-  time_t s = (time_t)t;
+  long long ms = llround(t * 1000);
+  time_t s = (time_t)(ms / 1000);
   struct tm tm;
   char buf[32];
   strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", gmtime_r(&s, &tm));
-  fprintf(to, "%s.%03dZ", buf, (int)((t - (double)s) * 1000));
+  fprintf(to, "%s.%03dZ", buf, (int)(ms % 1000));
 }
 
 static void put_record(const inb__farm *f, FILE *to, int64_t i) {
@@ -545,21 +549,50 @@ static int outcomes(inb__farm *f) {
   return agree(f, f->rank == 0 && (!f->all || !f->ran) ? inb__err(INB_ENOMEM, "out of memory for the results") : 0);
 }
 
+/* --retry-failed, rank 0: the done tasks of the committed results file, into all/ran; *kept of them. */
+static int keep_done(inb__farm *f, const inb__job *j, int64_t *kept) {
+  if (!j->results)
+    return inb__err(INB_EINVAL, "%s: --retry-failed reads the results file (output.results), which this job does "
+                    "not write; reading an HDF5 output back is not built yet", j->where_output);
+  return inb__farm_read_done(j->results, inb__tasks_count(f->tasks), f->all, f->ran, kept);
+}
+
+/* --retry-failed, rank 0: the kept tasks' outcomes go into the journal too, so that a stopped retry resumes
+ * without running them. */
+static int journal_kept(inb__farm *f) {
+  int64_t n = inb__tasks_count(f->tasks), k = 0;
+  record *kept = inb__malloc(((size_t)n + 1) * sizeof *kept);
+  if (!kept) return inb__err(INB_ENOMEM, "out of memory");
+  for (int64_t i = 0; i < n; i++)
+    if (f->ran[i]) kept[k++] = f->all[i];
+  int rc = k ? inb__farm_journal_add(f->journal, kept, (size_t)k) : 0;
+  inb__free(kept);
+  return rc;
+}
+
 /* The journal of this run: what earlier runs finished is skipped. Collective. */
-static int resume(inb__farm *f, const inb__job *j, bool restart, const inb__provenance *prov) {
+static int resume(inb__farm *f, const inb__job *j, const inb__farm_mode *mode, const inb__provenance *prov) {
   uint8_t id[32];
   char text[PATH_MAX * 2 + 128], dir[PATH_MAX + 16];
   identity(j, inb__tasks_count(f->tasks), f->digest, prov->version, id, text, sizeof text);
   journal_dir(j, dir, sizeof dir);
-  inb__farm_resume res;
-  int rc = inb__farm_journal_open(dir, id, text, restart, f->comm, inb__tasks_count(f->tasks), f->all, f->ran, &res,
-                                  &f->journal);
+  int64_t kept = 0;
+  int rc = mode->retry_failed ? agree(f, f->rank == 0 ? keep_done(f, j, &kept) : 0) : 0;
+  inb__farm_resume res = {0};
+  if (!rc)
+    rc = inb__farm_journal_open(dir, id, text, mode->restart, f->comm, inb__tasks_count(f->tasks), f->all, f->ran,
+                                &res, &f->journal);
+  if (!rc && mode->retry_failed) rc = agree(f, f->rank == 0 ? journal_kept(f) : 0);
   if (rc) return inb__err(rc, "%s: %s", j->where_output, inb_errmsg());
   f->todo = res.todo, f->ntodo = res.ntodo;
+  int64_t n = inb__tasks_count(f->tasks);
   if (f->rank == 0 && res.took_stale) fprintf(stderr, "inbatch: took over the journal '%s' of a run that is gone\n", dir);
-  if (f->rank == 0 && res.resumed)
-    fprintf(stderr, "inbatch: resuming: %lld of %lld tasks done (journal %s)\n", (long long)res.resumed,
-            (long long)inb__tasks_count(f->tasks), dir);
+  if (f->rank == 0 && mode->retry_failed)
+    fprintf(stderr, "inbatch: retrying %lld of %lld tasks (failed or not run in %s)\n", (long long)res.ntodo,
+            (long long)n, j->results);
+  else if (f->rank == 0 && res.resumed)
+    fprintf(stderr, "inbatch: resuming: %lld of %lld tasks done (journal %s)\n", (long long)res.resumed, (long long)n,
+            dir);
   return 0;
 }
 
@@ -601,16 +634,16 @@ static int failed_before(inb__farm *f) {
   return failed ? inb__err(INB_EITEM, "%lld of %lld tasks failed (in an earlier run of the job)", failed, n) : 0;
 }
 
-int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart, const inb__provenance *prov) {
+int inb__farm_run(inb__farm *f, const inb__job *j, const inb__farm_mode *mode, const inb__provenance *prov) {
   int rc = outcomes(f);
-  if (!rc) rc = resume(f, j, restart, prov);
+  if (!rc) rc = resume(f, j, mode, prov);
   if (rc) return rc;
   rc = run_left(f, j);
   int end = rc && rc != INB_EITEM ? rc : complete(f);
   char verdict[INB__ERRMSG_MAX];
   snprintf(verdict, sizeof verdict, "%s", inb_errmsg()); /* the engine's words on the failed tasks */
   if (!end) end = gather(f);
-  if (!end) end = write_outputs(f, j, overwrite, prov);
+  if (!end) end = write_outputs(f, j, mode->overwrite || mode->retry_failed, prov);
   int closed = inb__farm_journal_close(&f->journal, end == 0);
   if (end == INB_ECANCELED) inb__err(end, "%s; run the same command again to resume", verdict);
   if (end) return end;

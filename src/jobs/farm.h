@@ -25,13 +25,21 @@ int64_t inb__farm_items(const inb__farm *f);
 /* For --dry-run and validate: the task list, and the first task's command as it would run. */
 void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t cap);
 
+/* How a run treats what is there already. */
+typedef struct {
+  bool overwrite;     /* replace outputs that exist */
+  bool restart;       /* discard the journal: every task runs */
+  bool retry_failed;  /* the results file exists: keep its done tasks, run the failed and not run ones again */
+} inb__farm_mode;
+
 /* Runs every task that no earlier run of the job finished (their outcomes are in the journal beside the main
- * output, RESULTS.journal or OUTPUT.journal: farm_journal.h; restart: discard it and run every task), journaling
- * each outcome as it comes; then writes the results file (rank 0; under a temporary name renamed into place, so it is
- * complete or absent) and the HDF5 output when the job has one (farm_h5.h; an existing one is replaced only when
- * overwrite). Collective. Returns 0 (every task succeeded), INB_EITEM (some failed: the outputs list them), or the
- * failure of the run (nothing written). */
-int inb__farm_run(inb__farm *f, const inb__job *j, bool overwrite, bool restart, const inb__provenance *prov);
+ * output, RESULTS.journal or OUTPUT.journal: farm_journal.h; mode->restart discards it; mode->retry_failed also
+ * keeps the done tasks of the committed results file: farm_retry.h), journaling each outcome as it comes; then
+ * writes the results file (rank 0; under a temporary name renamed into place, so it is complete or absent) and
+ * the HDF5 output when the job has one (farm_h5.h; an existing one is replaced only when mode->overwrite or
+ * mode->retry_failed). Collective. Returns 0 (every task succeeded), INB_EITEM (some failed: the outputs list
+ * them), INB_ECANCELED (a signal stopped it: resumable), or the failure of the run (nothing written). */
+int inb__farm_run(inb__farm *f, const inb__job *j, const inb__farm_mode *mode, const inb__provenance *prov);
 
 /* inbatch status: how far the job's runs got, from its journal alone (so it works while a run writes it): tasks
  * done, failed and left, when the last one ended, whether a run holds the journal now; or that the job finished

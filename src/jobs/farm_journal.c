@@ -118,8 +118,8 @@ int inb__farm_journal_open(const char *dir, const uint8_t id[32], const char *id
   return rc;
 }
 
-int inb__farm_journal_add(inb__farm_journal *fj, const inb__farm_record *r) {
-  return inb__journal_append(fj->seg, r, 1);
+int inb__farm_journal_add(inb__farm_journal *fj, const inb__farm_record *r, size_t n) {
+  return inb__journal_append(fj->seg, r, n);
 }
 
 int inb__farm_journal_close(inb__farm_journal **fjp, bool finished) {

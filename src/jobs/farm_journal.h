@@ -33,8 +33,9 @@ int inb__farm_journal_open(const char *dir, const uint8_t id[32], const char *id
                            int64_t n, inb__farm_record *all, bool *ran, inb__farm_resume *res,
                            inb__farm_journal **out);
 
-/* Journals one task's outcome: durable when it returns 0. Thread-safe; local. Returns 0 or INB_EIO/INB_ENOMEM. */
-int inb__farm_journal_add(inb__farm_journal *j, const inb__farm_record *r);
+/* Journals n tasks' outcomes (r[0..n)) in one write: durable when it returns 0. Thread-safe; local. Returns 0 or
+ * INB_EIO/INB_ENOMEM. */
+int inb__farm_journal_add(inb__farm_journal *j, const inb__farm_record *r, size_t n);
 
 /* Closes this rank's segment; then, when finished (the run's outputs are written, on every rank), discards the
  * journal; rank 0 releases the lock. Collective. Returns 0, or INB_EIO when the finished journal could not be

@@ -120,7 +120,7 @@ static void farm(MPI_Comm *user, const char *dir, outcome *o) {
   if (!rc) {
     inb__provenance prov = {.job_text = j->text, .job_path = j->path, .version = version, .hosts = host,
                             .started = started, .ranks = walk_size};
-    rc = inb__farm_run(f, j, false, false, &prov);
+    rc = inb__farm_run(f, j, &(inb__farm_mode){0}, &prov);
   }
   o->rc = rc;
   snprintf(o->msg, sizeof o->msg, "%s", rc ? inb_errmsg() : "");

@@ -110,5 +110,8 @@ farm_job | sed 's/argv: \[echo, "{}"\]/argv: [.\/run.sh, "{}"]\n    cwd: ./' | j
 expect "program file missing" 1 "line 7 col 12|$work/././run.sh' does not exist"
 printf 'echo\n' >"$work/run.sh"
 expect "program not executable" 1 "line 7 col 12|run.sh' cannot be run (not executable)"
+good | job
+output=out.h5 expect "--retry-failed of an HDF5 job" 1 "--retry-failed: job|not built yet" run "$work/job.yaml" --retry-failed
+expect "--retry-failed with validate" 1 "validate has no --retry-failed" validate "$work/job.yaml" --retry-failed
 
 finish bad_farm

@@ -2,7 +2,7 @@
 # Command farming end to end (action exec): real programs run through the command on 1 and 2 ranks, their
 # outcomes read back from the results file and from what the tasks left on disk.
 # Usage: farm.sh CASE   (environment: INBATCH, MPIEXEC, MPIFLAGS, WORK: a scratch directory)
-# Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 resume kill_rounds big
+# Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 resume kill_rounds retry_failed big
 set -uo pipefail
 case_name="$1"
 inbatch="${INBATCH:?}" work="${WORK:?}/farm.$case_name"
@@ -377,6 +377,33 @@ kill_rounds) # 10 rounds of SIGKILL to a random rank at a random time, each foll
   check "every task ran" test "$(sort -u runs.log | wc -l)" = 40
   echo "       tasks redone (their rank was killed after they ran, before their outcome was journaled): $(($(wc -l <runs.log) - 40))"
   check "the journal gone" test ! -e results.tsv.journal
+  ;;
+retry_failed) # --retry-failed: only the failed and not-run tasks run again; the others' lines are kept
+  seq 0 5 >tasks.txt
+  job 'tasks: tasks.txt' 'argv: [sh, -c, "echo {} >> runs.log; [ ! -e fail.{} ]"]' 'log: discard'
+  "$inbatch" run job.yaml --retry-failed </dev/null >out.txt 2>err.txt
+  check "no results file yet: refused" has err.txt "no results file"
+  touch fail.1 fail.4
+  farm 1 3
+  cp results.tsv first.tsv
+  rm -f runs.log fail.1
+  "$inbatch" run job.yaml --retry-failed </dev/null >out.txt 2>err.txt
+  check "retry: exit status 3 (task 4 still fails)" test $? = 3
+  check "retry: says what it retries" has err.txt "retrying 2 of 6 tasks"
+  check "retry: only tasks 1 and 4 ran" test "$(sort -n runs.log | tr '\n' ' ')" = "1 4 "
+  check "retry: task 1 done now" is 1 state done
+  check "retry: task 4 still failed" is 4 state failed
+  check "retry: the other lines kept as they were" test \
+    "$(grep -v '^#' results.tsv | awk -F'\t' '$1 != 1 && $1 != 4' | cut -f1-8)" = \
+    "$(grep -v '^#' first.tsv | awk -F'\t' '$1 != 1 && $1 != 4' | cut -f1-8)"
+  rm -f runs.log fail.4
+  "$inbatch" run job.yaml --retry-failed </dev/null >out.txt 2>err.txt
+  check "retry again: exit status 0" test $? = 0
+  check "retry again: only task 4 ran" test "$(cat runs.log)" = 4
+  check "retry again: no journal left" test ! -e results.tsv.journal
+  seq 0 6 >tasks.txt
+  "$inbatch" run job.yaml --retry-failed </dev/null >out.txt 2>err.txt
+  check "another job's results refused" has err.txt "lists 6 tasks; the job has 7"
   ;;
 big) # a task list of 100,000 lines
   seq 1 100000 | sed 's/^/task /' >tasks.txt
