@@ -20,6 +20,8 @@ static const char k_usage[] =
     "                      kernels (compiled)\n"
     "  status JOB.yaml     how far the runs of a job of action exec got (its journal: done, failed, left),\n"
     "                      also while one runs\n"
+    "  merge JOB.yaml      put together the results files of the shards of an exec job run in a Slurm job\n"
+    "                      array (RESULTS.shard-K-of-N.EXT) into its results file\n"
     "  actions [NAME]      list the actions (built-in, and a plugin's with --plugin FILE), or one with its\n"
     "                      arguments, types and defaults; `actions exec`: the fields of a program's step\n"
     "\n"
@@ -77,6 +79,27 @@ static const char k_status_usage[] =
     "\n"
     "Example: inbatch status jobs/farm/wordcount.yaml\n";
 
+static const char k_merge_usage[] =
+    "Usage: inbatch merge JOB.yaml [--set KEY=VALUE]... [--overwrite]\n"
+    "\n"
+    "Puts together the results files of the shards of a job of action exec run in a Slurm job array (each\n"
+    "array task runs one shard, a contiguous block of the tasks, and writes RESULTS.shard-K-of-N.EXT beside the\n"
+    "job's results file) into the job's results file: every shard 0..N-1 must be there and list exactly the\n"
+    "tasks of its block; the lines are written in task order, under a temporary name renamed into place.\n"
+    "Runs alone, without mpirun.\n"
+    "\n"
+    "Options:\n"
+    "  --set KEY=VALUE   as for run (the same overrides find the same files)\n"
+    "  --overwrite       replace the results file if it exists (default: refuse)\n"
+    "  -h, --help        this help\n"
+    "\n"
+    "Exit status: 0 every task is done; 1 bad job, a shard missing or incomplete (the message says which), or\n"
+    "the results file exists; 2 the results file could not be written; 3 merged, some tasks failed or were not\n"
+    "run (the results file lists them; inbatch run --retry-failed runs them again, outside the array).\n"
+    "\n"
+    "Example: sbatch --array=1-4 slurm/inbatch.sbatch jobs/farm/wordcount.yaml; then\n"
+    "         inbatch merge jobs/farm/wordcount.yaml\n";
+
 static const char k_validate_usage[] =
     "Usage: inbatch validate JOB.yaml [--set KEY=VALUE]...\n"
     "\n"
@@ -109,8 +132,8 @@ static const char k_actions_usage[] =
 
 /* Options of run and validate. Returns 0, or the usage status after printing why. */
 static int parse_job_options(int argc, char **argv, inb__cmd *cmd) {
-  bool is_run = cmd->verb == INB__CMD_RUN;
-  const char *verb = cmd->verb == INB__CMD_STATUS ? "status" : "validate";
+  bool is_run = cmd->verb == INB__CMD_RUN, is_merge = cmd->verb == INB__CMD_MERGE;
+  const char *verb = cmd->verb == INB__CMD_STATUS ? "status" : is_merge ? "merge" : "validate";
   static const struct option opts[] = {{"set", required_argument, NULL, 's'},
                                        {"overwrite", no_argument, NULL, 'o'},
                                        {"dry-run", no_argument, NULL, 'n'},
@@ -118,7 +141,10 @@ static int parse_job_options(int argc, char **argv, inb__cmd *cmd) {
                                        {"retry-failed", no_argument, NULL, 'f'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  const char *usage = is_run ? k_run_usage : cmd->verb == INB__CMD_STATUS ? k_status_usage : k_validate_usage;
+  const char *usage = is_run                         ? k_run_usage
+                      : is_merge                     ? k_merge_usage
+                      : cmd->verb == INB__CMD_STATUS ? k_status_usage
+                                                     : k_validate_usage;
   optind = 1;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) { /* options before or after the job */
@@ -129,7 +155,7 @@ static int parse_job_options(int argc, char **argv, inb__cmd *cmd) {
       if (cmd->nsets == INB__CMD_MAX_SETS) return inb__cmd_usage(cmd, "too many --set options");
       break;
     case 'o':
-      if (!is_run) return inb__cmd_usage(cmd, "%s has no --overwrite", verb);
+      if (!is_run && !is_merge) return inb__cmd_usage(cmd, "%s has no --overwrite", verb);
       cmd->overwrite = true;
       break;
     case 'n':
@@ -185,7 +211,7 @@ static int parse_actions_options(int argc, char **argv, inb__cmd *cmd) {
 }
 
 static int parse(int argc, char **argv, inb__cmd *cmd) {
-  if (argc < 2) return inb__cmd_usage(cmd, "a command is needed (run, validate, status or actions)");
+  if (argc < 2) return inb__cmd_usage(cmd, "a command is needed (run, validate, status, merge or actions)");
   const char *verb = argv[1];
   if (strcmp(verb, "-h") == 0 || strcmp(verb, "--help") == 0) {
     cmd->help = k_usage;
@@ -199,11 +225,15 @@ static int parse(int argc, char **argv, inb__cmd *cmd) {
     cmd->verb = INB__CMD_ACTIONS;
     return parse_actions_options(argc - 1, argv + 1, cmd);
   }
-  if (strcmp(verb, "run") == 0 || strcmp(verb, "validate") == 0 || strcmp(verb, "status") == 0) {
-    cmd->verb = verb[0] == 'r' ? INB__CMD_RUN : verb[0] == 'v' ? INB__CMD_VALIDATE : INB__CMD_STATUS;
+  if (strcmp(verb, "run") == 0 || strcmp(verb, "validate") == 0 || strcmp(verb, "status") == 0 ||
+      strcmp(verb, "merge") == 0) {
+    cmd->verb = verb[0] == 'r'   ? INB__CMD_RUN
+                : verb[0] == 'v' ? INB__CMD_VALIDATE
+                : verb[0] == 's' ? INB__CMD_STATUS
+                                 : INB__CMD_MERGE;
     return parse_job_options(argc - 1, argv + 1, cmd);
   }
-  return inb__cmd_usage(cmd, "unknown command '%s' (run, validate, status, actions)", verb);
+  return inb__cmd_usage(cmd, "unknown command '%s' (run, validate, status, merge, actions)", verb);
 }
 
 int main(int argc, char **argv) {

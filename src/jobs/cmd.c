@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "jobs/actions.h"
 #include "jobs/farm.h"
+#include "jobs/farm_shard.h"
 #include "jobs/signals.h"
 #include "jobs/job.h"
 #include "jobs/pipeline.h"
@@ -141,6 +142,31 @@ static int status_command(const inb__cmd *cmd) {
   free(text);
   inb__job_free(&j);
   return rc ? INB__EXIT_USAGE : INB__EXIT_OK;
+}
+
+/* ---- merge ---- */
+
+/* inbatch merge: the shards' results files of an exec job run in a job array, into its results file (no MPI). */
+static int merge_command(const inb__cmd *cmd) {
+  inb__job *j = NULL;
+  int rc = inb__job_load(cmd->job, cmd->sets, cmd->nsets, &j);
+  char version[32];
+  snprintf(version, sizeof version, "%d.%d.%d", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
+  inb__farm_merged m = {0};
+  if (!rc) rc = inb__farm_merge(j, version, cmd->overwrite, &m);
+  if (rc && rc != INB_EITEM) {
+    fprintf(stderr, "inbatch: %s\n", inb_errmsg());
+  } else {
+    fprintf(stderr, "inbatch: merged %lld shards: %lld tasks written to %s\n", (long long)m.shards, (long long)m.n,
+            j->results);
+    if (rc)
+      fprintf(stderr, "inbatch: %lld of %lld tasks failed, %lld not run (the results file lists them; inbatch run "
+              "--retry-failed runs them again)\n", (long long)m.failed, (long long)m.n, (long long)m.not_run);
+  }
+  inb__job_free(&j);
+  if (rc == 0) return INB__EXIT_OK;
+  if (rc == INB_EITEM) return INB__EXIT_ITEMS;
+  return rc == INB_EINVAL || rc == INB_ENOTFOUND ? INB__EXIT_USAGE : INB__EXIT_RUNTIME;
 }
 
 /* ---- run and validate ------------------------------------------------------------------------------------- */
@@ -331,6 +357,7 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
 static int job_command(const ranks *r, const inb__cmd *cmd) {
   inb__job *j = NULL;
   int rc = agree(r, inb__job_load(cmd->job, cmd->sets, cmd->nsets, &j));
+  if (!rc && !j->input) rc = agree(r, inb__farm_shard_job(j)); /* in a job array: the shard's results file */
   if (!rc && cmd->verb == INB__CMD_RUN && !cmd->dry_run)
     rc = agree(r, r->rank == 0 ? check_output(j, cmd->overwrite || cmd->retry_failed) : 0);
   if (!rc && cmd->retry_failed) rc = agree(r, r->rank == 0 ? check_retry(j) : 0);
@@ -364,6 +391,7 @@ int inb__cmd_main(const inb__cmd *cmd, int *argc, char ***argv) {
   }
   if (cmd->verb == INB__CMD_ACTIONS) return launcher_rank() == 0 ? list_actions(cmd) : INB__EXIT_OK;
   if (cmd->verb == INB__CMD_STATUS) return launcher_rank() == 0 ? status_command(cmd) : INB__EXIT_OK;
+  if (cmd->verb == INB__CMD_MERGE) return launcher_rank() == 0 ? merge_command(cmd) : INB__EXIT_OK;
   if (inb_mpi_init(argc, argv)) {
     fprintf(stderr, "inbatch: MPI does not start: %s\n", inb_errmsg());
     return INB__EXIT_RUNTIME;

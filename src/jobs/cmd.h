@@ -17,12 +17,12 @@ enum {
 };
 
 typedef enum {
-  INB__CMD_NONE, INB__CMD_RUN, INB__CMD_VALIDATE, INB__CMD_STATUS, INB__CMD_ACTIONS, INB__CMD_VERSION
+  INB__CMD_NONE, INB__CMD_RUN, INB__CMD_VALIDATE, INB__CMD_STATUS, INB__CMD_MERGE, INB__CMD_ACTIONS, INB__CMD_VERSION
 } inb__cmd_verb;
 
 typedef struct {
   inb__cmd_verb verb;
-  const char *job;                      /* run, validate: the job file */
+  const char *job;                      /* run, validate, status, merge: the job file */
   const char *sets[INB__CMD_MAX_SETS];  /* "KEY=VALUE", as given */
   size_t nsets;
   bool overwrite, dry_run, restart, retry_failed;

@@ -25,6 +25,7 @@
 #include "jobs/farm_h5.h"
 #include "jobs/farm_journal.h"
 #include "jobs/farm_retry.h"
+#include "jobs/farm_shard.h"
 #include "jobs/signals.h"
 #include "jobs/spawn.h"
 #include "jobs/tasks.h"
@@ -38,6 +39,8 @@ struct inb__farm {
   MPI_Comm comm;
   int rank, size;
   inb__tasks *tasks;
+  inb__farm_shard shard;   /* in a job array: this run's shard (farm_shard.h) */
+  int64_t first, end;      /* the tasks this run covers: its shard's, else all */
   inb__template **argv, **env, **outputs, *cwd; /* the step's words, compiled (cwd NULL: not given) */
   size_t nargv, nenv, noutputs;
   int workers, omp_threads;
@@ -159,6 +162,18 @@ static int check_program(const inb__farm *f) {
 
 static int agree(const inb__farm *f, int rc) { return f->size > 1 ? inb__mpi_agree(rc, f->comm) : rc; }
 
+/* The tasks this run covers: a job array's shard of them (its environment read again: inb__farm_shard_job named
+ * the shard's results file from the same), else all. */
+static int shard_range(inb__farm *f) {
+  int rc = inb__farm_shard_from_env(&f->shard);
+  if (rc) f->shard.on = false;
+  if (f->shard.on && f->j->output) /* inb__farm_shard_job refuses it first; here for callers that did not call it */
+    rc = inb__err(INB_EINVAL, "%s: an HDF5 output (output.file) is not built yet for job arrays: use output.results",
+                  f->j->where_output);
+  inb__farm_shard_range(&f->shard, inb__tasks_count(f->tasks), &f->first, &f->end);
+  return rc;
+}
+
 int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   *out = NULL;
   inb__farm *f = inb__calloc(1, sizeof *f);
@@ -175,6 +190,7 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   pthread_mutex_init(&f->lock, NULL);
   int rc = agree(f, load_tasks(f, j));
   if (!rc) rc = agree(f, same_tasks(f));
+  if (!rc) rc = agree(f, shard_range(f));
   const inb__job_exec *x = f->x;
   f->nargv = x->nargv, f->nenv = x->nenv, f->noutputs = x->noutputs;
   if (!rc) { /* agreed only when the words were compiled: a failure above is every rank's already, and a rank
@@ -199,7 +215,7 @@ int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out) {
   return 0;
 }
 
-int64_t inb__farm_items(const inb__farm *f) { return inb__tasks_count(f->tasks); }
+int64_t inb__farm_items(const inb__farm *f) { return f->end - f->first; }
 
 /* ---- one task ------------------------------------------------------------------------------------------------ */
 
@@ -460,10 +476,14 @@ static int write_results(const inb__farm *f, const inb__job *j, const inb__prove
   FILE *to = inb__fault(INB__SITE("fopen")) ? (errno = EIO, NULL) : fopen(tmp, "w");
   if (!to) return inb__err(INB_EIO, "%s: cannot write '%s': %s", j->where_output, tmp, strerror(errno));
   int64_t n = inb__tasks_count(f->tasks);
-  fprintf(to, "# inbatch %s: job %s, %lld tasks, %d rank%s (%s), started %s\n", prov->version, prov->job_path,
-          (long long)n, prov->ranks, prov->ranks == 1 ? "" : "s", prov->hosts ? prov->hosts : "", prov->started);
+  fprintf(to, "# inbatch %s: job %s, %lld tasks, ", prov->version, prov->job_path, (long long)n);
+  if (f->shard.on)
+    fprintf(to, "array shard %lld of %lld: tasks %lld..%lld, ", (long long)f->shard.k, (long long)f->shard.K,
+            (long long)f->first, (long long)f->end - 1);
+  fprintf(to, "%d rank%s (%s), started %s\n", prov->ranks, prov->ranks == 1 ? "" : "s", prov->hosts ? prov->hosts : "",
+          prov->started);
   fputs("# index\trank\tstart\truntime\texit\tsignal\tattempts\tstate\tcommand\tmessage\n", to);
-  for (int64_t i = 0; i < n; i++) put_record(f, to, i);
+  for (int64_t i = f->first; i < f->end; i++) put_record(f, to, i);
   /* durable before it is renamed into place: a crash leaves the old file or the whole new one */
   int e = 0;
   if (fflush(to) != 0 || ferror(to)) e = errno ? errno : EIO;
@@ -508,7 +528,7 @@ static int stopped(inb__farm *f) {
   long long mine = (long long)f->nmine, done = mine;
   if (f->size > 1) MPI_Allreduce(&mine, &done, 1, MPI_LONG_LONG, MPI_SUM, f->comm);
   return inb__err(INB_ECANCELED, "stopped by SIG%s: %lld of %lld tasks ended, the others not run",
-                  sigabbrev_np(any) ? sigabbrev_np(any) : "?", done, (long long)inb__tasks_count(f->tasks));
+                  sigabbrev_np(any) ? sigabbrev_np(any) : "?", done, (long long)(f->end - f->first));
 }
 
 /* The job's identity for its journal: what decides the tasks' outcomes (the task list, the program, its words,
@@ -554,7 +574,7 @@ static int keep_done(inb__farm *f, const inb__job *j, int64_t *kept) {
   if (!j->results)
     return inb__err(INB_EINVAL, "%s: --retry-failed reads the results file (output.results), which this job does "
                     "not write; reading an HDF5 output back is not built yet", j->where_output);
-  return inb__farm_read_done(j->results, inb__tasks_count(f->tasks), f->all, f->ran, kept);
+  return inb__farm_read_done(j->results, f->first, f->end, inb__tasks_count(f->tasks), f->all, f->ran, kept);
 }
 
 /* --retry-failed, rank 0: the kept tasks' outcomes go into the journal too, so that a stopped retry resumes
@@ -570,6 +590,14 @@ static int journal_kept(inb__farm *f) {
   return rc;
 }
 
+/* "array shard 3 of 4: tasks 750..999", after prefix. */
+static void put_shard(const inb__farm *f, FILE *to, const char *prefix) {
+  fprintf(to, "%sarray shard %lld of %lld: ", prefix, (long long)f->shard.k, (long long)f->shard.K);
+  if (f->end > f->first) fprintf(to, "tasks %lld..%lld\n", (long long)f->first, (long long)f->end - 1);
+  else fprintf(to, "no tasks (%lld tasks over %lld shards)\n", (long long)inb__tasks_count(f->tasks),
+               (long long)f->shard.K);
+}
+
 /* The journal of this run: what earlier runs finished is skipped. Collective. */
 static int resume(inb__farm *f, const inb__job *j, const inb__farm_mode *mode, const inb__provenance *prov) {
   uint8_t id[32];
@@ -580,12 +608,13 @@ static int resume(inb__farm *f, const inb__job *j, const inb__farm_mode *mode, c
   int rc = mode->retry_failed ? agree(f, f->rank == 0 ? keep_done(f, j, &kept) : 0) : 0;
   inb__farm_resume res = {0};
   if (!rc)
-    rc = inb__farm_journal_open(dir, id, text, mode->restart, f->comm, inb__tasks_count(f->tasks), f->all, f->ran,
-                                &res, &f->journal);
+    rc = inb__farm_journal_open(dir, id, text, mode->restart, f->comm, inb__tasks_count(f->tasks), f->first, f->end,
+                                f->all, f->ran, &res, &f->journal);
   if (!rc && mode->retry_failed) rc = agree(f, f->rank == 0 ? journal_kept(f) : 0);
   if (rc) return inb__err(rc, "%s: %s", j->where_output, inb_errmsg());
   f->todo = res.todo, f->ntodo = res.ntodo;
-  int64_t n = inb__tasks_count(f->tasks);
+  int64_t n = f->end - f->first;
+  if (f->rank == 0 && f->shard.on) put_shard(f, stderr, "inbatch: ");
   if (f->rank == 0 && res.took_stale) fprintf(stderr, "inbatch: took over the journal '%s' of a run that is gone\n", dir);
   if (f->rank == 0 && mode->retry_failed)
     fprintf(stderr, "inbatch: retrying %lld of %lld tasks (failed or not run in %s)\n", (long long)res.ntodo,
@@ -628,8 +657,8 @@ static int complete(inb__farm *f) {
 /* A resumed run whose tasks all succeeded still failed when an earlier run's failures are in its outputs.
  * Collective. Returns 0 or INB_EITEM. */
 static int failed_before(inb__farm *f) {
-  long long failed = 0, n = (long long)inb__tasks_count(f->tasks);
-  for (long long i = 0; f->rank == 0 && i < n; i++) failed += f->ran[i] && f->all[i].failed;
+  long long failed = 0, n = (long long)(f->end - f->first);
+  for (long long i = f->first; f->rank == 0 && i < f->end; i++) failed += f->ran[i] && f->all[i].failed;
   if (f->size > 1) MPI_Bcast(&failed, 1, MPI_LONG_LONG, 0, f->comm);
   return failed ? inb__err(INB_EITEM, "%lld of %lld tasks failed (in an earlier run of the job)", failed, n) : 0;
 }
@@ -666,12 +695,12 @@ int inb__farm_status(const inb__job *j, const char *version, FILE *to) {
 }
 
 void inb__farm_print_failures(const inb__farm *f, FILE *to, int few) {
-  int64_t n = f->all ? inb__tasks_count(f->tasks) : 0, failed = 0, not_run = 0, shown = 0;
-  for (int64_t i = 0; i < n; i++) failed += f->ran[i] && f->all[i].failed, not_run += !f->ran[i];
+  int64_t n = f->all ? f->end - f->first : 0, end = f->all ? f->end : f->first, failed = 0, not_run = 0, shown = 0;
+  for (int64_t i = f->first; i < end; i++) failed += f->ran[i] && f->all[i].failed, not_run += !f->ran[i];
   fprintf(to, "inbatch: %lld of %lld tasks failed", (long long)failed, (long long)n);
   if (not_run) fprintf(to, ", %lld not run (the run stopped at max_failures)", (long long)not_run);
   fputs(failed ? ":\n" : "\n", to);
-  for (int64_t i = 0; i < n && shown < few; i++) {
+  for (int64_t i = f->first; i < end && shown < few; i++) {
     if (!f->ran[i] || !f->all[i].failed) continue;
     shown++;
     fprintf(to, "inbatch: task %lld", (long long)i);
@@ -691,6 +720,7 @@ void inb__farm_describe(const inb__farm *f, const inb__job *j, char *buf, size_t
   }
   if (j->tasks) fprintf(mem, "tasks %s: %lld lines\n", j->tasks, (long long)inb__tasks_count(f->tasks));
   else fprintf(mem, "range: %lld items\n", (long long)inb__tasks_count(f->tasks));
+  if (f->shard.on) put_shard(f, mem, "  ");
   fprintf(mem, "  exec, %d at a time on each rank: task 0 runs ", f->workers);
   put_command(f, mem, 0, 0);
   fputc('\n', mem);

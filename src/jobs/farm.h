@@ -13,13 +13,13 @@
 typedef struct inb__farm inb__farm;
 
 /* Loads the job's task list on every rank of *comm (an MPI_Comm*; NULL = MPI_COMM_WORLD), checks that every rank
- * read the same tasks, compiles the step's placeholders (messages name the job's lines) and checks that the
+ * read the same tasks, takes the job array's shard of them when run in one (farm_shard.h), compiles the step's placeholders (messages name the job's lines) and checks that the
  * results file's folder is writable. Collective: every rank returns the same status. On success *out is the
  * caller's (inb__farm_free). Returns 0, INB_EINVAL or INB_ENOTFOUND (the message names the job's file and line,
  * or the task file's), INB_EIO, INB_ENOMEM, INB_EMPI. */
 int inb__farm_plan(const inb__job *j, void *comm, inb__farm **out);
 
-/* The number of tasks. */
+/* The number of tasks this run covers: all, or in a Slurm job array its shard's (farm_shard.h). */
 int64_t inb__farm_items(const inb__farm *f);
 
 /* For --dry-run and validate: the task list, and the first task's command as it would run. */

@@ -60,11 +60,12 @@ static int take_over(inb__farm_journal *fj, const uint8_t id[32], const char *id
   return 0;
 }
 
-/* Every rank: the tasks left, from rank 0's list of those done. */
-static int tasks_left(inb__farm_journal *fj, int64_t n, const bool *ran, inb__farm_resume *res) {
+/* Every rank: the tasks left of first..end-1, from rank 0's list of those done. */
+static int tasks_left(inb__farm_journal *fj, int64_t n, int64_t first, int64_t end, const bool *ran,
+                      inb__farm_resume *res) {
   uint8_t *left = inb__malloc((size_t)n + 1);
   int rc = left ? 0 : inb__err(INB_ENOMEM, "out of memory for the list of tasks left");
-  for (int64_t i = 0; left && fj->rank == 0 && i < n; i++) left[i] = !ran[i];
+  for (int64_t i = 0; left && fj->rank == 0 && i < n; i++) left[i] = !ran[i] && i >= first && i < end;
   rc = agree(fj, rc);
   if (!rc && fj->size > 1 && MPI_Bcast(left, (int)n, MPI_UINT8_T, 0, fj->comm) != MPI_SUCCESS)
     rc = inb__err(INB_EMPI, "the list of tasks left: MPI_Bcast failed");
@@ -91,8 +92,8 @@ static int open_segment(inb__farm_journal *fj, const uint8_t id[32], const char 
 }
 
 int inb__farm_journal_open(const char *dir, const uint8_t id[32], const char *id_text, bool restart, MPI_Comm comm,
-                           int64_t n, inb__farm_record *all, bool *ran, inb__farm_resume *res,
-                           inb__farm_journal **out) {
+                           int64_t n, int64_t first, int64_t end, inb__farm_record *all, bool *ran,
+                           inb__farm_resume *res, inb__farm_journal **out) {
   *out = NULL;
   *res = (inb__farm_resume){0};
   inb__farm_journal *fj = inb__calloc(1, sizeof *fj);
@@ -105,7 +106,7 @@ int inb__farm_journal_open(const char *dir, const uint8_t id[32], const char *id
   int rc = n > INT_MAX ? inb__err(INB_EINVAL, "%lld tasks: at most %d in one job", (long long)n, INT_MAX) : 0;
   if (!rc && fj->rank == 0) rc = take_over(fj, id, id_text, restart, n, all, ran, res);
   rc = agree(fj, rc);
-  if (!rc) rc = tasks_left(fj, n, ran, res);
+  if (!rc) rc = tasks_left(fj, n, first, end, ran, res);
   if (!rc) rc = agree(fj, open_segment(fj, id, id_text));
   if (!rc) {
     *out = fj;

@@ -26,12 +26,12 @@ typedef struct {
 /* Opens the journal folder dir for a run of n tasks of the job identified by id (id_text describes it for
  * messages), collectively over comm: rank 0 takes the folder's lock (one run at a time), discards what is there
  * when restart, else reads it: the outcomes it holds go into all[index] and ran[index] (rank 0's arrays of n; the
- * other ranks pass NULL); every rank learns which tasks are left (*res, the caller's: inb__free(res->todo)) and
- * opens its own segment. A journal of another job or a damaged one is refused with what to do. Returns 0 with
+ * other ranks pass NULL); every rank learns which tasks are left (*res, the caller's: inb__free(res->todo)): those
+ * of first..end-1 (a job array's shard: farm_shard.h; else 0..n-1) not in the journal; and opens its own segment. A journal of another job or a damaged one is refused with what to do. Returns 0 with
  * *out the caller's (inb__farm_journal_close), or the agreed failure (*out NULL, nothing locked). */
 int inb__farm_journal_open(const char *dir, const uint8_t id[32], const char *id_text, bool restart, MPI_Comm comm,
-                           int64_t n, inb__farm_record *all, bool *ran, inb__farm_resume *res,
-                           inb__farm_journal **out);
+                           int64_t n, int64_t first, int64_t end, inb__farm_record *all, bool *ran,
+                           inb__farm_resume *res, inb__farm_journal **out);
 
 /* Journals n tasks' outcomes (r[0..n)) in one write: durable when it returns 0. Thread-safe; local. Returns 0 or
  * INB_EIO/INB_ENOMEM. */

@@ -12,7 +12,7 @@
 
 #include "core/status.h"
 
-enum { FIELDS = 10 };
+enum { FIELDS = INB__FARM_FIELDS };
 
 /* Splits line (modified) at tabs into fields; returns how many (FIELDS + 1 when there are more). */
 static int split(char *line, char **field) {
@@ -53,44 +53,66 @@ static bool parse_done(char **f, int64_t n, inb__farm_record *r) {
   return true;
 }
 
-int inb__farm_read_done(const char *path, int64_t n, inb__farm_record *all, bool *ran, int64_t *kept) {
+int inb__farm_read_results(const char *path, const char *who, int64_t first, int64_t end, int64_t n,
+                           inb__farm_line_fn fn, void *ctx) {
   FILE *in = fopen(path, "r");
   if (!in)
-    return inb__err(errno == ENOENT ? INB_ENOTFOUND : INB_EIO, "--retry-failed: cannot read the results file '%s': "
-                    "%s", path, strerror(errno));
+    return inb__err(errno == ENOENT ? INB_ENOTFOUND : INB_EIO, "%s: cannot read the results file '%s': %s", who, path,
+                    strerror(errno));
   char *line = NULL;
   size_t cap = 0;
-  int64_t lineno = 0, listed = 0;
+  int64_t lineno = 0, listed = first;
   int rc = 0;
-  *kept = 0;
   for (ssize_t len; !rc && (len = getline(&line, &cap, in)) > 0;) {
     lineno++;
     if (len && line[len - 1] == '\n') line[--len] = '\0';
     if (lineno == 1 && strncmp(line, "# inbatch ", 10) != 0) {
-      rc = inb__err(INB_EINVAL, "--retry-failed: '%s' is not an inbatch results file (line 1)", path);
+      rc = inb__err(INB_EINVAL, "%s: '%s' is not an inbatch results file (line 1)", who, path);
       break;
     }
     if (line[0] == '#') continue;
     char *f[FIELDS];
     long long index;
-    bool ok = split(line, f) == FIELDS && parse_int(f[0], 0, n - 1, &index) && index == listed;
-    inb__farm_record r = {0};
-    if (ok && strcmp(f[7], "done") == 0) {
-      ok = parse_done(f, n, &r);
-      if (ok) all[index] = r, ran[index] = true, ++*kept;
-    } else if (ok) {
-      ok = strcmp(f[7], "failed") == 0 || strcmp(f[7], "not_run") == 0;
-    }
+    bool ok = split(line, f) == FIELDS && parse_int(f[0], 0, n - 1, &index) && index == listed && listed < end &&
+              (strcmp(f[7], "done") == 0 || strcmp(f[7], "failed") == 0 || strcmp(f[7], "not_run") == 0) &&
+              fn(index, f, ctx);
     if (!ok)
-      rc = inb__err(INB_EINVAL, "--retry-failed: '%s' line %lld: not a line of this job's results (task %lld "
-                    "expected, of %lld)", path, (long long)lineno, (long long)listed, (long long)n);
+      rc = inb__err(INB_EINVAL, "%s: '%s' line %lld: not a line of this job's results (task %lld expected, of "
+                    "%lld)", who, path, (long long)lineno, (long long)listed, (long long)n);
     listed++;
   }
-  if (!rc && ferror(in)) rc = inb__err(INB_EIO, "--retry-failed: cannot read '%s': %s", path, strerror(errno));
-  if (!rc && listed != n)
-    rc = inb__err(INB_EINVAL, "--retry-failed: '%s' lists %lld tasks; the job has %lld: it is another job's results",
-                  path, (long long)listed, (long long)n);
+  if (!rc && ferror(in)) rc = inb__err(INB_EIO, "%s: cannot read '%s': %s", who, path, strerror(errno));
+  if (!rc && listed != end && first == 0 && end == n)
+    rc = inb__err(INB_EINVAL, "%s: '%s' lists %lld tasks; the job has %lld: it is another job's results", who, path,
+                  (long long)(listed - first), (long long)n);
+  else if (!rc && listed != end)
+    rc = inb__err(INB_EINVAL, "%s: '%s' lists tasks %lld..%lld; its shard has tasks %lld..%lld: it is incomplete or "
+                  "another job's", who, path, (long long)first, (long long)listed - 1, (long long)first,
+                  (long long)end - 1);
   free(line);
   fclose(in);
+  return rc;
+}
+
+typedef struct {
+  int64_t n, kept;
+  inb__farm_record *all;
+  bool *ran;
+} keeping;
+
+static bool keep_done(int64_t index, char **f, void *ctx) {
+  keeping *k = ctx;
+  inb__farm_record r = {0};
+  if (strcmp(f[7], "done") != 0) return true;
+  if (!parse_done(f, k->n, &r)) return false;
+  k->all[index] = r, k->ran[index] = true, k->kept++;
+  return true;
+}
+
+int inb__farm_read_done(const char *path, int64_t first, int64_t end, int64_t n, inb__farm_record *all, bool *ran,
+                        int64_t *kept) {
+  keeping k = {.n = n, .all = all, .ran = ran};
+  int rc = inb__farm_read_results(path, "--retry-failed", first, end, n, keep_done, &k);
+  *kept = k.kept;
   return rc;
 }

@@ -2,7 +2,7 @@
 # Command farming end to end (action exec): real programs run through the command on 1 and 2 ranks, their
 # outcomes read back from the results file and from what the tasks left on disk.
 # Usage: farm.sh CASE   (environment: INBATCH, MPIEXEC, MPIFLAGS, WORK: a scratch directory)
-# Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 resume kill_rounds retry_failed big
+# Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 resume kill_rounds retry_failed array big
 set -uo pipefail
 case_name="$1"
 inbatch="${INBATCH:?}" work="${WORK:?}/farm.$case_name"
@@ -406,6 +406,92 @@ retry_failed) # --retry-failed: only the failed and not-run tasks run again; the
   seq 0 6 >tasks.txt
   "$inbatch" run job.yaml --retry-failed </dev/null >out.txt 2>err.txt
   check "another job's results refused" has err.txt "lists 6 tasks; the job has 7"
+  ;;
+array) # Slurm job arrays: each array task runs its shard (a block of the tasks) into its own results file; merge
+  job 'count: 10' 'shell: true' 'cmd: "echo {} >> runs.log; [ ! -e fail.{} ]"' 'log: discard'
+  indexes() { awk -F'\t' '!/^#/ {printf "%s ", $1}' "$1"; }
+  shard() { # shard ID MIN STEP COUNT NP STATUS: one array task's run
+    SLURM_ARRAY_TASK_ID=$1 SLURM_ARRAY_TASK_MIN=$2 SLURM_ARRAY_TASK_STEP=$3 SLURM_ARRAY_TASK_COUNT=$4 farm "$5" "$6"
+  }
+  shard 1 1 1 4 1 0
+  check "shard 0 of 4 says its tasks" has err.txt "inbatch: array shard 0 of 4: tasks 0..1"
+  check "shard 0 of 4 lists tasks 0..1" test "$(indexes results.shard-0-of-4.tsv)" = "0 1 "
+  check "shard 0 of 4 ran only its tasks" test "$(sort -n runs.log | tr '\n' ' ')" = "0 1 "
+  check "no whole results file" test ! -e results.tsv
+  shard 2 1 1 4 2 0 # two ranks for one shard
+  check "shard 1 of 4 lists tasks 2..4" test "$(indexes results.shard-1-of-4.tsv)" = "2 3 4 "
+  shard 3 1 1 4 1 0
+  check "shard 2 of 4 lists tasks 5..6" test "$(indexes results.shard-2-of-4.tsv)" = "5 6 "
+  "$inbatch" merge job.yaml </dev/null >out.txt 2>err.txt
+  check "merge with shard 3 missing: exit status 1" test $? = 1
+  check "merge names the missing shard" has err.txt "shard 3 of 4"
+  check "no results file" test ! -e results.tsv
+  shard 4 1 1 4 1 0
+  check "shard 3 of 4 lists tasks 7..9" test "$(indexes results.shard-3-of-4.tsv)" = "7 8 9 "
+  check "every task ran once" test "$(sort -n runs.log | tr '\n' ' ')" = "0 1 2 3 4 5 6 7 8 9 "
+  check "no journal left" test "$(find . -name '*.journal' | wc -l)" = 0
+  "$inbatch" merge job.yaml </dev/null >out.txt 2>err.txt
+  check "merge: exit status 0" test $? = 0
+  check "merge: every task once, in order" test "$(indexes results.tsv)" = "0 1 2 3 4 5 6 7 8 9 "
+  check "merge: all done" test "$(awk -F'\t' '!/^#/ && $8 == "done"' results.tsv | wc -l)" = 10
+  check "merge: the shards' lines unchanged" test "$(grep -hv '^#' results.shard-*-of-4.tsv | sort -n)" = \
+    "$(grep -v '^#' results.tsv)"
+  check "merge: an inbatch header" has results.tsv "# inbatch "
+  "$inbatch" merge job.yaml </dev/null >out.txt 2>err.txt
+  check "merge again: refused (the results file exists)" test $? = 1
+  check "merge again: says --overwrite" has err.txt "--overwrite"
+  rm results.shard-2-of-4.tsv
+  "$inbatch" merge job.yaml --overwrite </dev/null >out.txt 2>err.txt
+  check "merge with shard 2 removed: exit status 1" test $? = 1
+  check "merge names shard 2" has err.txt "shard 2 of 4 (no './results.shard-2-of-4.tsv'"
+  head -3 results.shard-1-of-4.tsv >cut.tsv && mv cut.tsv results.shard-1-of-4.tsv
+  touch fail.5
+  shard 3 1 1 4 1 3
+  "$inbatch" merge job.yaml --overwrite </dev/null >out.txt 2>err.txt
+  check "merge with a shard's line cut: exit status 1" test $? = 1
+  check "merge names the incomplete shard" has err.txt "results.shard-1-of-4.tsv' lists tasks 2..2"
+  shard 2 1 1 4 1 0
+  "$inbatch" merge job.yaml --overwrite </dev/null >out.txt 2>err.txt
+  check "merge with a failed task: exit status 3" test $? = 3
+  check "merge says how many failed" has err.txt "1 of 10 tasks failed"
+  check "merge: task 5 failed" is 5 state failed
+  rm -f fail.5 runs.log
+  SLURM_ARRAY_TASK_ID=3 SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=4 "$inbatch" run job.yaml --retry-failed \
+    </dev/null >out.txt 2>err.txt
+  check "--retry-failed in a shard: exit status 0" test $? = 0
+  check "--retry-failed in a shard: retries task 5 only" has err.txt "retrying 1 of 2 tasks"
+  check "--retry-failed in a shard: only task 5 ran" test "$(cat runs.log)" = 5
+  "$inbatch" merge job.yaml --overwrite </dev/null >out.txt 2>err.txt
+  check "merge after the retry: exit status 0" test $? = 0
+  # a stepped array (--array=0-4:2): ids 0, 2, 4 are shards 0, 1, 2 of 3
+  rm -f results.* runs.log fail.*
+  for id in 0 2 4; do shard "$id" 0 2 3 1 0; done
+  check "stepped: shard 1 of 3 lists tasks 3..5" test "$(indexes results.shard-1-of-3.tsv)" = "3 4 5 "
+  check "stepped: shard 2 of 3 lists tasks 6..9" test "$(indexes results.shard-2-of-3.tsv)" = "6 7 8 9 "
+  "$inbatch" merge job.yaml </dev/null >out.txt 2>err.txt
+  check "stepped: merge exit status 0" test $? = 0
+  check "stepped: every task once" test "$(indexes results.tsv)" = "0 1 2 3 4 5 6 7 8 9 "
+  check "stepped: every task ran once" test "$(sort -n runs.log | tr '\n' ' ')" = "0 1 2 3 4 5 6 7 8 9 "
+  touch results.shard-0-of-4.tsv
+  "$inbatch" merge job.yaml --overwrite </dev/null >out.txt 2>err.txt
+  check "shards of two arrays: refused" has err.txt "shards of arrays of"
+  rm -f results.* runs.log
+  # the environment checked
+  shard 5 1 1 4 1 1
+  check "an id out of the array: refused" has err.txt "SLURM_ARRAY_TASK_ID=5 is not one of the array's"
+  shard 2 1 2 4 1 1
+  check "an id off the step: refused" has err.txt "SLURM_ARRAY_TASK_STEP=2"
+  SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_MIN=1 farm 1 1
+  check "no SLURM_ARRAY_TASK_COUNT: refused" has err.txt "SLURM_ARRAY_TASK_COUNT is not set"
+  SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_MIN=x SLURM_ARRAY_TASK_COUNT=4 farm 1 1
+  check "a garbled SLURM_ARRAY_TASK_MIN: refused" has err.txt "SLURM_ARRAY_TASK_MIN is 'x'"
+  check "nothing ran" test ! -e runs.log
+  INBATCH_NO_ARRAY=1 shard 2 1 1 4 1 0
+  check "INBATCH_NO_ARRAY=1: every task in results.tsv" test "$(indexes results.tsv)" = "0 1 2 3 4 5 6 7 8 9 "
+  check "INBATCH_NO_ARRAY=1: no shard file" test "$(find . -name '*.shard-*' | wc -l)" = 0
+  printf 'input:\n  count: 4\noutput:\n  file: out.h5\npipeline:\n  - action: exec\n    argv: ["true"]\n' >job.yaml
+  shard 1 1 1 4 1 1
+  check "an HDF5 output in an array: refused" has err.txt "not built yet for job arrays: use output.results"
   ;;
 big) # a task list of 100,000 lines
   seq 1 100000 | sed 's/^/task /' >tasks.txt

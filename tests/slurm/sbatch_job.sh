@@ -10,6 +10,8 @@
 #   requeue  USR1 to the batch script (Slurm's warning before the time limit) stops a command-farming job
 #            (status 75): the job requeues itself, and its restart resumes and completes, every task once
 #   cancel   scancel stops it too (inbatch exits 75 on TERM), but the job is cancelled, not requeued
+#   array    a command-farming job submitted as a job array (--array=1-4): each array task runs its shard, and
+#            `inbatch merge` writes what an unsharded run writes (but its times and ranks)
 #   standin  the template's requeue path with a stand-in for inbatch (USR1 -> 75 -> requeued -> restart -> 0)
 # Exit status 77 (ctest: skipped) when SLURM_CONF is unset: no cluster was started (not root, or no Slurm).
 set -uo pipefail
@@ -200,6 +202,42 @@ EOF
       test "$(awk -F'\t' '!/^#/ {print $1}' results.tsv | sort -n | tr '\n' ' ')" = "$(seq 0 19 | tr '\n' ' ')"
     check "every task done" test "$(awk -F'\t' '!/^#/ && $8 == "done"' results.tsv | wc -l)" = 20
   fi
+  ;;
+array)
+  # 30 tasks over 4 array tasks (2 ranks each); the same job run unsharded with mpirun for the reference.
+  cat >job.yaml <<'EOF'
+input:
+  count: 30
+output:
+  results: results.tsv
+pipeline:
+  - action: exec
+    argv: [sh, -c, 'echo "{index}" >> runs.log; [ "{index}" != 13 ]']
+    cwd: .
+    log: discard
+EOF
+  # shellcheck disable=SC2086  # MPIFLAGS is a list of flags
+  INBATCH_NO_ARRAY=1 SLURM_ARRAY_TASK_ID=1 "${MPIEXEC:?}" -n 2 $MPIFLAGS "${INBATCH:?}" run job.yaml \
+    --set output.results=whole.tsv </dev/null 2>direct.stderr
+  check "the unsharded run: exit status 3 (task 13 fails)" test $? = 3
+  rm -f runs.log
+  job_id="$(sbatch --parsable -n 2 --array=1-4 -J "inb-test-$case_name" -o "$work/slurm-%a.out" -D "$work" \
+    "${SBATCH_SCRIPT:?}" "$work/job.yaml" </dev/null)" || { echo "FAIL sbatch refused the job"; exit 1; }
+  job_id="${job_id%%;*}"
+  echo "submitted job array $job_id: sbatch -n 2 --array=1-4 $(basename "$SBATCH_SCRIPT") job.yaml"
+  wait_gone
+  for k in 0 1 2 3; do
+    check "shard $k of 4 written" test -f "results.shard-$k-of-4.tsv"
+    check "array task $((k + 1)) says its shard" has "slurm-$((k + 1)).out" "inbatch: array shard $k of 4: tasks"
+  done
+  check "every task ran once" test "$(sort -n runs.log | tr '\n' ' ')" = "$(seq 0 29 | tr '\n' ' ')"
+  "${INBATCH:?}" merge job.yaml </dev/null >merge.out 2>&1
+  check "merge: exit status 3 (task 13 failed)" test $? = 3
+  check "merge says so" has merge.out "1 of 30 tasks failed"
+  # all but the rank, start and runtime columns
+  columns() { grep -v '^#' "$1" | cut -f1,5-; }
+  check "merged results equal the unsharded run's (but times and ranks)" \
+    test "$(columns results.tsv)" = "$(columns whole.tsv)"
   ;;
 standin)
   # The template's own logic, with a stand-in for inbatch that stops on USR1 with 75 and completes on a restart:
