@@ -282,9 +282,11 @@ resume) # a run stopped by a signal ends with 75 and resumes; every task's side 
   runjob() { # the job: each task sleeps, then records itself (a task killed in its sleep records nothing)
     job 'tasks: tasks.txt' "argv: [sh, -c, \"sleep ${1:-1}; echo {} >> runs.log\"]" 'n_workers: 2' 'log: discard'
   }
-  stop_after() { # stop_after SECONDS SIGNAL NP [ARGS]: a run stopped by SIGNAL (to inbatch, or to mpirun) ; status
-    local secs="$1" sig="$2" np="$3" pid status=0
+  stop_after() { # stop_after N SIGNAL NP [ARGS]: a run stopped by SIGNAL (to inbatch, or to mpirun) once N more
+    # tasks have recorded themselves (whatever the machine's speed: sanitizers start slowly); prints its status
+    local more="$1" sig="$2" np="$3" pid status=0 t had
     shift 3
+    had=$(cat runs.log 2>/dev/null | wc -l)
     if ((np == 1)); then
       "$inbatch" run job.yaml "$@" </dev/null >out.txt 2>err.txt &
     else
@@ -292,14 +294,14 @@ resume) # a run stopped by a signal ends with 75 and resumes; every task's side 
       "${MPIEXEC:?}" -n "$np" $MPIFLAGS "$inbatch" run job.yaml "$@" </dev/null >out.txt 2>err.txt &
     fi
     pid=$!
-    sleep "$secs"
+    for ((t = 0; t < 600 && $(cat runs.log 2>/dev/null | wc -l) < had + more; t++)); do sleep 0.1; done
     kill "-$sig" "$pid"
     wait "$pid" || status=$?
     echo "$status"
   }
   once() { test "$(sort -n runs.log | uniq | wc -l)" = 12 && test "$(wc -l <runs.log)" = 12; }
   runjob
-  check "SIGTERM: exit status 75" test "$(stop_after 1.5 TERM 1)" = 75
+  check "SIGTERM: exit status 75" test "$(stop_after 2 TERM 1)" = 75
   check "the journal kept" test -d results.tsv.journal
   check "no results file" test ! -e results.tsv
   check "it says how far it got" has err.txt "stopped by SIGTERM"
@@ -316,16 +318,16 @@ resume) # a run stopped by a signal ends with 75 and resumes; every task's side 
   "$inbatch" status job.yaml >status.txt 2>&1
   check "status: finished" has status.txt "finished: './results.tsv' is written (12 tasks)"
   rm -f runs.log results.tsv
-  check "2 ranks, SIGUSR1 to mpirun: 75" test "$(stop_after 1.7 USR1 2)" = 75
-  check "then 1 rank resumes the 2 ranks' journal" test "$(stop_after 1.5 INT 1)" = 75
+  check "2 ranks, SIGUSR1 to mpirun: 75" test "$(stop_after 2 USR1 2)" = 75
+  check "then 1 rank resumes the 2 ranks' journal" test "$(stop_after 1 INT 1)" = 75
   farm 2 0
   check "each task once over three runs" once
   rm -f runs.log results.tsv
-  stop_after 1.5 TERM 1 >/dev/null
+  stop_after 1 TERM 1 >/dev/null
   farm 1 0 --restart
   check "--restart: every task again" test "$(wc -l <runs.log)" -gt 12
   rm -f runs.log results.tsv
-  stop_after 1.5 TERM 1 >/dev/null
+  stop_after 1 TERM 1 >/dev/null
   job 'tasks: tasks.txt' 'argv: [sh, -c, "echo {} >> other.log"]' 'n_workers: 2' 'log: discard'
   farm 1 1
   check "another job's journal refused" has err.txt "another job"
@@ -334,14 +336,14 @@ resume) # a run stopped by a signal ends with 75 and resumes; every task's side 
   job 'tasks: tasks.txt' 'argv: [sh, -c, "[ {} != 1 ] || exit 1; sleep 1; echo {} >> runs.log"]' 'n_workers: 2' \
     'log: discard'
   rm -f runs.log results.tsv
-  check "a failed task, then a stop: 75" test "$(stop_after 1.5 TERM 1 --restart)" = 75
+  check "a failed task, then a stop: 75" test "$(stop_after 1 TERM 1 --restart)" = 75
   farm 1 3
   check "the resumed run reports the earlier run's failure" has err.txt "task 1 (line 2) failed on rank 0: exit status 1"
   check "and lists it" is 1 state failed
   runjob 3
   "$inbatch" run job.yaml --restart --overwrite </dev/null >/dev/null 2>&1 &
   first=$!
-  sleep 1
+  for ((t = 0; t < 600; t++)); do [[ -e results.tsv.journal/lock ]] && break; sleep 0.1; done
   farm 1 1
   check "a second run on the same journal refused" has err.txt "another run (pid $first"
   "$inbatch" status job.yaml >status.txt 2>&1
