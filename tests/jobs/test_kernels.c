@@ -11,6 +11,7 @@
 /* cmocka.h needs these first (runner.h includes it). */
 #include "runner.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
 #include <inbatch.h>
@@ -477,13 +478,27 @@ static void test_a_stray_temporary_or_a_damaged_object_does_not_confuse_the_next
   expect_eq(rank0_int(access(fresh, F_OK) == 0), 1, "the fresh temporary is left to its owner");
   expect_eq(rank0_int(access(old, F_OK) != 0), 1, "the old one is removed");
 
-  /* a KEY.so that is not a whole object (written by something else, cut short): made again */
+  /* a KEY.so that is not a whole object (cut short by something else, written as any writer of the cache writes:
+   * a new file renamed into place, never the loaded one changed in place): made again. Checked only when no rank
+   * maps the old object still (dlclose may keep it, e.g. under ASan): dlopen of the name would find that one */
+  void *still = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
+  int mapped = still != NULL, anywhere = 0;
+  if (still) dlclose(still);
+  MPI_Allreduce(&mapped, &anywhere, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (anywhere) {
+    if (g_rank == 0) fprintf(stderr, "note: the object is still loaded after dlclose: the damaged-object case is skipped\n");
+    assert_checks();
+    return;
+  }
   if (g_rank == 0) {
-    FILE *f = fopen(so, "r+");
-    if (f) {
-      if (ftruncate(fileno(f), 100) != 0) perror("ftruncate");
-      fclose(f);
-    }
+    char cut[PATH_MAX + 8];
+    snprintf(cut, sizeof cut, "%s.cut", so);
+    FILE *from = fopen(so, "rb"), *to = fopen(cut, "wb");
+    char head[100];
+    size_t got = from ? fread(head, 1, sizeof head, from) : 0;
+    if (to) fwrite(head, 1, got, to), fclose(to);
+    if (from) fclose(from);
+    if (rename(cut, so) != 0) perror("rename");
   }
   MPI_Barrier(MPI_COMM_WORLD);
   before = count_compiles();
