@@ -3,6 +3,7 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
+#include "jobs/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,29 +94,6 @@ out:
 
 /* ---- checking the text -------------------------------------------------------------------------------------- */
 
-/* The length of the UTF-8 sequence at p[0..n) (p[0] >= 0x80), or 0 when it is not a valid one: cut short,
- * overlong, a surrogate, beyond U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-  unsigned char c = p[0];
-  size_t k;
-  uint32_t cp, min;
-  if (c >= 0xC2 && c <= 0xDF)
-    k = 2, cp = c & 0x1Fu, min = 0x80;
-  else if ((c & 0xF0) == 0xE0)
-    k = 3, cp = c & 0x0Fu, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4)
-    k = 4, cp = c & 0x07u, min = 0x10000;
-  else
-    return 0;
-  if (n < k) return 0;
-  for (size_t i = 1; i < k; i++) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-    cp = cp << 6 | (p[i] & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return k;
-}
-
 /* True when none of the 8 bytes at p is a NUL or has its high bit set: plain ASCII text, the common case, is
  * checked a word at a time. */
 static bool ascii8(const unsigned char *p) {
@@ -132,7 +110,7 @@ static size_t first_bad_byte(const char *s, size_t n) {
     if (n - i >= 8 && ascii8(p + i)) {
       i += 8;
     } else if (p[i] >= 0x80) {
-      size_t k = utf8_seq(p + i, n - i);
+      size_t k = inb__utf8_len(p + i, n - i);
       if (!k) return i;
       i += k;
     } else if (p[i] == 0) {

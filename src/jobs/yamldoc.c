@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
+#include "jobs/utf8.h"
 
 #include <yaml.h>
 
@@ -31,34 +32,10 @@ enum {
 
 /* ---- text ---------------------------------------------------------------------------------------------------- */
 
-/* The length of the UTF-8 sequence starting p[0..n), or 0 when it is not a valid one (cut short, overlong, a
- * surrogate, beyond U+10FFFF). */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  unsigned char c = p[0];
-  size_t k;
-  uint32_t cp, min;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    k = 2, cp = c & 0x1Fu, min = 0x80;
-  else if ((c & 0xF0) == 0xE0)
-    k = 3, cp = c & 0x0Fu, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4)
-    k = 4, cp = c & 0x07u, min = 0x10000;
-  else
-    return 0;
-  if (n < k) return 0;
-  for (size_t i = 1; i < k; i++) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-    cp = cp << 6 | (p[i] & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return k;
-}
-
 static bool utf8_valid(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   for (size_t i = 0, k; i < n; i += k)
-    if (!(k = utf8_len(p + i, n - i))) return false;
+    if (!(k = inb__utf8_len(p + i, n - i))) return false;
   return true;
 }
 
@@ -85,7 +62,7 @@ static void position_of(const char *text, size_t n, size_t off, size_t *line, si
 static size_t byte_of_char(const char *text, size_t n, size_t index) {
   size_t i = bom_len(text, n);
   for (; i < n && index > 0; index--) {
-    size_t k = utf8_len((const unsigned char *)text + i, n - i);
+    size_t k = inb__utf8_len((const unsigned char *)text + i, n - i);
     i += k ? k : 1;
   }
   return i < n ? i : n;
@@ -113,7 +90,7 @@ static char *show(char *buf, size_t cap, const char *s, size_t n, size_t max, ch
       break;
     }
     const unsigned char *p = (const unsigned char *)s + i;
-    size_t k = utf8_len(p, n - i);
+    size_t k = inb__utf8_len(p, n - i);
     char esc[8];
     if (*p == '\n' || *p == '\t' || *p == '\r') {
       snprintf(esc, sizeof esc, "\\%c", *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r');
@@ -490,7 +467,7 @@ static int check_text(const char *name, const char *text, size_t n) {
       position_of(text, n, i, &line, &col);
       return err_at(name, line, col, INB_EINVAL, "a NUL byte: not a text file");
     }
-    if (!(k = utf8_len(p + i, n - i))) {
+    if (!(k = inb__utf8_len(p + i, n - i))) {
       position_of(text, n, i, &line, &col);
       return err_at(name, line, col, INB_EINVAL, "not UTF-8 text (byte 0x%02x)", p[i]);
     }
