@@ -105,6 +105,9 @@ typedef struct {
   int level;                     /* the codec's level, 0 = its default: ranges at inb_h5_codec */
   inb_h5_shuffle shuffle;        /* before compressing; needs a codec (or `deflate`) unless DEFAULT or NONE */
   inb_h5_blosc_compressor blosc_compressor; /* Blosc's inner compressor; 0 (LZ4) unless codec is INB_H5_BLOSC */
+  bool scratch;                  /* rows a run needs between passes (inb_h5_view) but the output does not keep: the
+                                    dataset lives in a companion file beside the partial ("<dir>/.<name>.inbatch-
+                                    scratch"), written like any other, deleted at commit and abort */
 } inb_h5_output_spec;
 
 typedef struct inb_h5_output inb_h5_output;
@@ -146,6 +149,16 @@ int inb_h5_annotate(inb_h5_output *o, const char *name, const char *value);
  * When the ranks did not all abort (inb_errmsg() says so), it does nothing collective and *o stays. */
 void inb_h5_abort(inb_h5_output **o);
 
+/* A later pass over an output being written: a new input with every component of `in` and the datasets
+ * names[0..n) of `out` (as its specs name them, scratch ones included), read as components named as[k] (NULL: the
+ * dataset's name without the leading '/'), so that a second inb_h5_run reads the rows the first one wrote (and
+ * writes more rows of `out`). `in` and `out` must have the same length and ranks. What earlier runs wrote is made
+ * visible to every rank first (the files flushed). Collective. *view is the caller's: inb_h5_close it before
+ * closing `in` or ending `out` (it opens no file of its own). Returns 0, INB_EINVAL (a name `out` does not have,
+ * two components of one name, lengths differ), INB_EIO, INB_ENOMEM. */
+int inb_h5_view(inb_h5_input *in, inb_h5_output *out, const char *const *names, const char *const *as, size_t n,
+                inb_h5_input **view);
+
 /* ---- The results of a run ---------------------------------------------------------------------------- *
  *
  * Every output file holds two datasets besides the specs', so that the file itself says what happened:
@@ -178,6 +191,11 @@ typedef struct {
   const int64_t *index;          /* the items to process, in order (the caller's memory, read during the run;
                                     never copied whole); NULL = every item, 0..length-1 */
   size_t nindex;
+  const char *const *outputs;    /* the output datasets this run writes (as their specs name them); NULL = every
+                                    one. The others keep what earlier runs wrote: a run in several passes writes
+                                    each dataset in the pass that computes it (inb_item_output gives NULL for the
+                                    others) */
+  size_t noutputs;
 } inb_h5_plan;
 
 /* Runs `act` over the items of `in` in batches of plan->batch_size consecutive positions of the plan, writing

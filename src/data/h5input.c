@@ -19,7 +19,9 @@ static void free_components(inb_h5_input *in) {
   for (size_t j = 0; in->comps && j < in->n; j++) {
     if (in->comps[j].dset >= 0) (void)INB__H5(H5Dclose(in->comps[j].dset)); /* read-only: nothing is lost */
     inb__free(in->comps[j].path);
+    if (in->aliases) inb__free(in->aliases[j]);
   }
+  inb__free(in->aliases);
   inb__free(in->comps);
   inb__free(in->names);
 }
@@ -79,18 +81,17 @@ bool inb__h5_is_open_input(const char *path, char *opened, size_t cap) {
   return found;
 }
 
-/* Opens dataset `path` of the file and reads its dtype and shape; messages name file and dataset. */
-static int open_component(inb_h5_input *in, const char *path, inb__h5comp *c) {
+int inb__h5_open_component(hid_t file, const char *file_path, const char *path, inb__h5comp *c) {
   char what[1200];
-  snprintf(what, sizeof what, "input '%s': dataset '%s'", in->file_path, path);
+  snprintf(what, sizeof what, "input '%s': dataset '%s'", file_path, path);
   c->dset = H5I_INVALID_HID;
-  if (!path || !*path) return inb__err(INB_EINVAL, "input '%s': empty dataset name", in->file_path);
-  if (H5Lexists(in->file, path, H5P_DEFAULT) <= 0) {
+  if (!path || !*path) return inb__err(INB_EINVAL, "input '%s': empty dataset name", file_path);
+  if (H5Lexists(file, path, H5P_DEFAULT) <= 0) {
     char list[800];
-    inb__h5_list_datasets(in->file, list, sizeof list);
+    inb__h5_list_datasets(file, list, sizeof list);
     return inb__err(INB_ENOTFOUND, "%s not found (the file has: %s)", what, list);
   }
-  c->dset = H5Dopen2(in->file, path, H5P_DEFAULT);
+  c->dset = H5Dopen2(file, path, H5P_DEFAULT);
   if (c->dset < 0) return inb__err(INB_EINVAL, "%s is not a dataset", what);
   hid_t type = H5Dget_type(c->dset), space = H5Dget_space(c->dset);
   int rc = inb__h5_dtype_of(type, what, &c->dtype);
@@ -161,7 +162,8 @@ static int open_components(inb_h5_input *in, const char *const *components, size
   in->n = n;
   for (size_t j = 0; j < n; j++) in->comps[j].dset = H5I_INVALID_HID;
   int rc = 0;
-  for (size_t j = 0; !rc && j < n; j++) rc = open_component(in, components[j], &in->comps[j]);
+  for (size_t j = 0; !rc && j < n; j++)
+    rc = inb__h5_open_component(in->file, in->file_path, components[j], &in->comps[j]);
   for (size_t j = 0; !rc && j < n; j++) in->names[j] = inb__h5_component_name(in->comps[j].path);
   return rc ? rc : check_lengths(in);
 }

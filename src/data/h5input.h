@@ -19,12 +19,18 @@ struct inb_h5_input {
   char *file_path;
   hid_t file;
   inb__h5comp *comps;
-  const char **names;     /* component names (the paths without leading '/'), pointing into comps[j].path */
+  const char **names;     /* component names (the paths without leading '/', or aliases[j]) */
+  char **aliases;         /* a view's own names for some components (owned; entries NULL); NULL */
   size_t n;
   dev_t dev;              /* the file's identity, for the registry of open inputs */
   ino_t ino;
   bool registered;
 };
+
+/* Opens dataset `path` of `file` (named file_path in messages) into c and reads its dtype and shape. Local.
+ * Returns 0, INB_ENOTFOUND (the message lists the file's datasets), INB_EINVAL, INB_ENOMEM; c->dset is
+ * H5I_INVALID_HID or open (the caller closes it) either way. */
+int inb__h5_open_component(hid_t file, const char *file_path, const char *path, inb__h5comp *c);
 
 /* Bytes of one row of component c. */
 size_t inb__h5_row_bytes(const inb__h5comp *c);

@@ -137,14 +137,15 @@ static int check_target(const char *path, bool overwrite) {
   return rc;
 }
 
-static char *partial_name(const char *path) {
+/* "<dir>/.<name>.inbatch-<what>": a file beside the target that no reader takes for it. */
+static char *hidden_name(const char *path, const char *what) {
   char *a = inb__strdup(path), *b = inb__strdup(path);
   char *out = NULL;
   if (a && b) {
     const char *dir = dirname(a), *base = basename(b);
-    size_t n = strlen(dir) + strlen(base) + 32;
+    size_t n = strlen(dir) + strlen(base) + strlen(what) + 32;
     out = inb__malloc(n);
-    if (out) snprintf(out, n, "%s/.%s.inbatch-partial", dir, base);
+    if (out) snprintf(out, n, "%s/.%s.inbatch-%s", dir, base, what);
   }
   inb__free(a);
   inb__free(b);
@@ -152,6 +153,7 @@ static char *partial_name(const char *path) {
 }
 
 static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5out *d) {
+  hid_t file = s->scratch ? o->scratch : o->file;
   hsize_t dims[INB_MAX_DIMS], chunk[INB_MAX_DIMS];
   hsize_t maxdims[INB_MAX_DIMS];
   dims[0] = (hsize_t)o->length;
@@ -177,7 +179,7 @@ static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5
   inb__h5_codec_apply(dcpl, &codec); /* a failure here fails the create below */
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
-  d->c.dset = H5Dcreate2(o->file, s->name, inb__h5_native(s->dtype), space, lcpl, dcpl, H5P_DEFAULT);
+  d->c.dset = H5Dcreate2(file, s->name, inb__h5_native(s->dtype), space, lcpl, dcpl, H5P_DEFAULT);
   H5Pclose(lcpl);
   H5Pclose(dcpl);
   H5Sclose(space);
@@ -221,11 +223,15 @@ static int create_errors(inb_h5_output *o) {
 
 static int create_file(inb_h5_output *o, const inb_h5_output_spec *specs) {
   if (o->hc.rank == 0) unlink(o->tmp_path); /* a partial file from a run that died */
+  if (o->hc.rank == 0 && o->scratch_path) unlink(o->scratch_path);
   inb__h5_barrier(&o->hc);
   hid_t fapl = inb__h5_fapl(&o->hc);
   o->file = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (o->file >= 0 && o->scratch_path) o->scratch = H5Fcreate(o->scratch_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   if (o->file < 0) return inb__err(INB_EIO, "output '%s': cannot create '%s'", o->final_path, o->tmp_path);
+  if (o->scratch_path && o->scratch < 0)
+    return inb__err(INB_EIO, "output '%s': cannot create its scratch file '%s'", o->final_path, o->scratch_path);
   /* Each create is collective: a rank whose earlier step failed here (its own memory) still makes the rest, so
    * the ranks stay paired; the failure is agreed after. */
   int rc = 0;
@@ -257,17 +263,26 @@ static int close_all(inb_h5_output *o) {
   if (o->file >= 0 && INB__H5(H5Fclose(o->file)) < 0 && !rc)
     rc = inb__err(INB_EIO, "output '%s': closing '%s' failed (its last writes may be lost)", o->final_path,
                   o->tmp_path);
-  o->file = o->table = o->errors = H5I_INVALID_HID;
+  if (o->scratch >= 0 && INB__H5(H5Fclose(o->scratch)) < 0 && !rc)
+    rc = inb__err(INB_EIO, "output '%s': closing its scratch file '%s' failed", o->final_path, o->scratch_path);
+  o->file = o->table = o->errors = o->scratch = H5I_INVALID_HID;
   return rc;
+}
+
+/* Rank 0, when the output ends either way: the scratch file goes (nobody reads it after the run). */
+static void remove_scratch(const inb_h5_output *o) {
+  if (o->hc.rank == 0 && o->scratch_path) unlink(o->scratch_path);
 }
 
 static void free_output(inb_h5_output *o) {
   inb__free(o->outs);
+  inb__free(o->active);
   inb__free(o->names);
   inb__free(o->kept_index);
   inb__free(o->written);
   inb__free(o->final_path);
   inb__free(o->tmp_path);
+  inb__free(o->scratch_path);
   inb__free(o);
 }
 
@@ -281,8 +296,8 @@ static uint64_t create_digest(const char *path, const inb_h5_output_spec *specs,
   for (size_t k = 0; specs && k < n; k++) {
     const inb_h5_output_spec *s = &specs[k];
     h = inb__digest_str(h, s->name);
-    int64_t v[8] = {s->dtype, s->ndim, s->chunk_items, s->deflate, s->codec, s->level, s->shuffle,
-                    s->blosc_compressor};
+    int64_t v[9] = {s->dtype, s->ndim, s->chunk_items, s->deflate, s->codec, s->level, s->shuffle,
+                    s->blosc_compressor, s->scratch};
     h = inb__digest_bytes(h, v, sizeof v);
     for (int d = 0; d < s->ndim && d < INB_MAX_DIMS; d++) h = inb__digest_i64(h, s->shape[d]);
   }
@@ -292,17 +307,23 @@ static uint64_t create_digest(const char *path, const inb_h5_output_spec *specs,
 /* The output's own memory and checks, before anything collective. */
 static int prepare_output(inb_h5_output *o, const char *path, const inb_h5_output_spec *specs, size_t n,
                           int64_t length, bool overwrite) {
-  o->file = o->table = o->errors = H5I_INVALID_HID;
+  o->file = o->table = o->errors = o->scratch = H5I_INVALID_HID;
   o->length = length;
   o->n = n;
   o->overwrite = overwrite;
   o->final_path = inb__strdup(path ? path : "");
-  o->tmp_path = path ? partial_name(path) : NULL;
+  o->tmp_path = path ? hidden_name(path, "partial") : NULL;
   o->outs = inb__calloc(n + 1, sizeof *o->outs);
   o->names = inb__calloc(n + 1, sizeof *o->names);
+  o->active = inb__calloc(n + 1, sizeof *o->active);
   for (size_t k = 0; o->outs && k < n; k++) o->outs[k].c.dset = H5I_INVALID_HID;
+  for (size_t k = 0; o->active && k < n; k++) o->active[k] = true;
+  bool any_scratch = false;
+  for (size_t k = 0; specs && k < n; k++) any_scratch |= specs[k].scratch;
+  if (path && any_scratch) o->scratch_path = hidden_name(path, "scratch");
   int rc = !path || !*path ? inb__err(INB_EINVAL, "inb_h5_create: no file name")
-           : !o->final_path || !o->tmp_path || !o->outs || !o->names ? inb__err(INB_ENOMEM, "out of memory")
+           : !o->final_path || !o->tmp_path || !o->outs || !o->names || !o->active || (any_scratch && !o->scratch_path)
+               ? inb__err(INB_ENOMEM, "out of memory")
            : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
   for (size_t k = 0; !rc && k < n; k++) {
     rc = check_spec(path, &specs[k], length);
@@ -335,6 +356,7 @@ int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, i
   if (rc && o && o->file >= 0) { /* every rank created the file: every rank closes it */
     close_all(o);
     if (o->hc.rank == 0) unlink(o->tmp_path);
+    remove_scratch(o);
   }
   if (rc) {
     if (o) free_output(o);
@@ -466,6 +488,7 @@ int inb_h5_commit(inb_h5_output **op) {
     rc = inb__h5_agree(&o->hc, lrc);
   }
   if (rc && o->hc.rank == 0) unlink(o->tmp_path);
+  remove_scratch(o);
   inb__h5_barrier(&o->hc); /* no rank returns before the file has its final name, or is gone */
   free_output(o);
   inb__h5_leave(held);
@@ -480,6 +503,7 @@ void inb_h5_abort(inb_h5_output **op) {
   *op = NULL;
   close_all(o);
   if (o->hc.rank == 0) unlink(o->tmp_path);
+  remove_scratch(o);
   inb__h5_barrier(&o->hc);
   free_output(o);
   inb__h5_leave(held);
@@ -517,15 +541,46 @@ static int write_rows(inb_h5_output *o, inb__h5out *d, const int64_t *index, siz
  * collective write (HDF5 1.10). */
 static bool any_compressed(const inb_h5_output *o) {
   for (size_t k = 0; k < o->n; k++)
-    if (o->outs[k].compressed) return true;
+    if (o->active[k] && o->outs[k].compressed) return true;
   return false;
+}
+
+int inb__h5_activate(inb_h5_output *o, const char *const *names, size_t n) {
+  for (size_t k = 0; k < o->n; k++) o->active[k] = !names;
+  for (size_t j = 0; names && j < n; j++) {
+    size_t k = 0;
+    while (k < o->n && strcmp(o->names[k], names[j] ? names[j] : "") != 0) k++;
+    if (k < o->n) {
+      o->active[k] = true;
+      continue;
+    }
+    char list[800] = "";
+    for (size_t i = 0, used = 0; i < o->n && used < sizeof list; i++)
+      used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", o->names[i]);
+    for (k = 0; k < o->n; k++) o->active[k] = true;
+    return inb__err(INB_EINVAL, "output '%s': the plan names dataset '%s', which it does not have (it has: %s)",
+                    o->final_path, names[j] ? names[j] : "(NULL)", list);
+  }
+  return 0;
+}
+
+size_t inb__h5_active(const inb_h5_output *o, const char **names, inb_array *rows) {
+  size_t m = 0;
+  for (size_t k = 0; k < o->n; k++)
+    if (o->active[k]) {
+      if (names) names[m] = o->names[k];
+      if (rows) rows[m] = o->outs[k].row;
+      m++;
+    }
+  return m;
 }
 
 static int write_now(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **bufs) {
   int rc = 0;
-  for (size_t k = 0; k < o->n; k++) {
-    if (!rc && n) rc = write_rows(o, &o->outs[k], index, n, bufs[k], H5P_DEFAULT);
-    inb__scratch_put(bufs[k]);
+  for (size_t k = 0, b = 0; k < o->n; k++) {
+    if (!o->active[k]) continue;
+    if (!rc && n) rc = write_rows(o, &o->outs[k], index, n, bufs[b], H5P_DEFAULT);
+    inb__scratch_put(bufs[b++]);
   }
   return rc;
 }
@@ -536,12 +591,13 @@ int inb__h5_keep(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **buf
   if (sorted && !any_compressed(o)) return write_now(o, index, n, bufs);
   int rc = grow((void **)&o->kept_index, &o->kept_cap, (o->nkept + n) * sizeof *o->kept_index);
   if (!rc && n) memcpy(o->kept_index + o->nkept, index, n * sizeof *index); /* n == 0: nothing allocated yet */
-  for (size_t k = 0; k < o->n; k++) {
+  for (size_t k = 0, b = 0; k < o->n; k++) {
+    if (!o->active[k]) continue;
     inb__h5out *d = &o->outs[k];
     size_t rb = inb__array_bytes(&d->row);
     if (!rc) rc = grow((void **)&d->kept, &d->kept_cap, (o->nkept + n) * rb + 1);
-    if (!rc && n) memcpy(d->kept + o->nkept * rb, bufs[k], n * rb);
-    inb__scratch_put(bufs[k]);
+    if (!rc && n) memcpy(d->kept + o->nkept * rb, bufs[b], n * rb);
+    inb__scratch_put(bufs[b++]);
   }
   if (!rc) o->nkept += n;
   return rc ? inb__err(INB_ENOMEM, "output '%s': out of memory keeping %zu rows", o->final_path, n) : 0;
@@ -569,6 +625,7 @@ static int sort_kept(inb_h5_output *o) {
   qsort(k, o->nkept, sizeof *k, by_index);
   int rc = 0;
   for (size_t j = 0; !rc && j < o->n; j++) {
+    if (!o->active[j]) continue;
     inb__h5out *d = &o->outs[j];
     size_t rb = inb__array_bytes(&d->row);
     uint8_t *sorted = inb__malloc(o->nkept * rb + 1);
@@ -590,6 +647,7 @@ int inb__h5_write_kept(inb_h5_output *o) {
   hid_t coll = H5Pcreate(H5P_DATASET_XFER), indep = H5P_DEFAULT;
   if (o->hc.comm != MPI_COMM_NULL) H5Pset_dxpl_mpio(coll, H5FD_MPIO_COLLECTIVE);
   for (size_t j = 0; !rc && j < o->n; j++) {
+    if (!o->active[j]) continue; /* the same on every rank: the run's plan is */
     inb__h5out *d = &o->outs[j];
     int lrc = 0;
     if (d->compressed || o->nkept) /* compressed: every rank joins, even with nothing to write */

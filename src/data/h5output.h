@@ -34,9 +34,12 @@ typedef struct {
 struct inb_h5_output {
   inb__h5comm hc;
   char *final_path, *tmp_path;
+  char *scratch_path;     /* the companion file of the specs' scratch datasets; NULL when none is scratch */
   bool overwrite;
   hid_t file, table, errors;
+  hid_t scratch;          /* that file, open while the output is */
   inb__h5out *outs;
+  bool *active;           /* the datasets the current run writes (inb_h5_plan.outputs); all, between runs */
   size_t n;
   const char **names;     /* the specs' names (dataset paths), as tasks ask for them */
   int64_t length;
@@ -46,7 +49,14 @@ struct inb_h5_output {
   int64_t nerrors;        /* rows of "/inbatch_errors" (the same on every rank) */
 };
 
-/* Keeps rows bufs[k] (n items index[0..n)) of every output for the batch's write, or writes them at once when
+/* Sets which datasets the next run writes: names[0..n) (NULL: every one). Local. Returns 0, or INB_EINVAL (a name
+ * the output does not have: the message lists them); then every dataset is active. */
+int inb__h5_activate(inb_h5_output *o, const char *const *names, size_t n);
+
+/* The active datasets' names and rows, in dataset order, into names[] and rows[] (room for o->n); returns how many. */
+size_t inb__h5_active(const inb_h5_output *o, const char **names, inb_array *rows);
+
+/* Keeps rows bufs[k] (n items index[0..n)) of every active output (bufs in inb__h5_active's order) for the batch's write, or writes them at once when
  * the outputs allow independent writes; frees bufs[k]. Called from the thread that ran the chunk. Returns 0,
  * INB_ENOMEM or INB_EIO (the message names the file and dataset). */
 int inb__h5_keep(inb_h5_output *o, const int64_t *index, size_t n, uint8_t **bufs);

@@ -229,6 +229,8 @@ static uint64_t run_digest(const inb_h5_input *in, const inb_h5_output *out, con
   h = inb__digest_i64(h, (int64_t)n);
   h = inb__digest_i64(h, (int64_t)bs);
   if (plan && plan->index) h = inb__digest_bytes(h, plan->index, plan->nindex * sizeof *plan->index);
+  h = inb__digest_i64(h, plan && plan->outputs ? (int64_t)plan->noutputs : -1);
+  for (size_t k = 0; plan && plan->outputs && k < plan->noutputs; k++) h = inb__digest_str(h, plan->outputs[k]);
   h = inb__digest_str(h, act ? act->name : NULL);
   return inb__digest_i64(h, mpi);
 }
@@ -242,22 +244,24 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
   if (rc) return rc; /* no agreement: the ranks of mismatched groups have no communicator in common */
   rc = check_run(&h, act, mpi);
   if (!rc) rc = check_plan(in, plan, out != NULL);
+  if (!rc && out) rc = inb__h5_activate(out, plan ? plan->outputs : NULL, plan ? plan->noutputs : 0);
   size_t n = plan && plan->index ? plan->nindex : (size_t)inb_h5_length(in), bs = batch_items(plan, in, out);
   /* with no plan index, a batch's items are made here: consecutive, one batch's worth at a time */
   int64_t *seq = NULL;
   if (!rc && !(plan && plan->index) && n && !(seq = inb__malloc((bs < n ? bs : n) * sizeof *seq)))
     rc = inb__err(INB_ENOMEM, "out of memory");
   inb_array *rows = out ? inb__calloc(out->n + 1, sizeof *rows) : NULL;
-  if (!rc && out && !rows) rc = inb__err(INB_ENOMEM, "out of memory");
+  const char **names = out ? inb__calloc(out->n + 1, sizeof *names) : NULL;
+  if (!rc && out && (!rows || !names)) rc = inb__err(INB_ENOMEM, "out of memory");
   char what[1200];
   snprintf(what, sizeof what, "inb_h5_run over '%s' (rank 0's)", in->file_path);
   inb__ecomm *held = NULL;
   rc = inb__h5_enter(&in->hc, rc, run_digest(in, out, plan, n, bs, act, mpi), what, &held);
   inb_action wrapped = act ? *act : (inb_action){0};
   wrapped.post = table_post;
-  for (size_t k = 0; rows && k < out->n; k++) rows[k] = out->outs[k].row;
-  inb__io io = {.ctx = &h, .ncomps = in->n, .names = in->names, .load = load_rows, .nout = out ? out->n : 0,
-                .out_names = out ? out->names : NULL, .out_rows = rows, .keep = keep_rows,
+  size_t nout = rows && names ? inb__h5_active(out, names, rows) : 0; /* the datasets this run writes */
+  inb__io io = {.ctx = &h, .ncomps = in->n, .names = in->names, .load = load_rows, .nout = nout,
+                .out_names = names, .out_rows = rows, .keep = keep_rows,
                 .item_bytes = item_bytes(in, out, act)};
   /* Compressed outputs are written (and compressed) by each rank at the batch's end: equal shares of rows keep
    * the ranks from waiting for each other there, so the default schedule becomes STATIC for them. */
@@ -277,7 +281,9 @@ int inb_h5_run(inb_h5_input *in, const inb_h5_plan *plan, const inb_action *act,
     }
   }
   current = outer;
+  if (out) inb__h5_activate(out, NULL, 0); /* between runs every dataset is the output's again */
   inb__free(rows);
+  inb__free(names);
   inb__free(seq);
   inb__free(h.rows);
   inb__free(h.errs);

@@ -3,6 +3,7 @@
 #include "jobs/actions.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -340,6 +341,70 @@ static int run_stats(inb__rows *r, const inb__argvals *a, inb_item *it, inb_valu
   return 0;
 }
 
+/* ---- summary: one set of figures over every value of every item (a reduction) ----------------------------- */
+
+/* A partial: items, values (not NaN), NaNs, mean, M2 (the sum of squared deviations from the mean), min, max. */
+enum { SUM_ITEMS, SUM_VALUES, SUM_NAN, SUM_MEAN, SUM_M2, SUM_MIN, SUM_MAX, SUM_PARTIAL };
+
+static int summary_shape(const inb_array *src, const inb__argvals *a, inb_array *dst) {
+  (void)src, (void)a;
+  *dst = (inb_array){.dtype = INB_F64, .ndim = 1, .shape = {SUM_PARTIAL}};
+  return 0;
+}
+
+/* Two passes over the row (the mean, then the deviations): as exact as a row's values allow. */
+static int run_summary(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result) {
+  (void)a, (void)it, (void)result;
+  const inb_array *x = &r->src[0];
+  double *out = r->dst[0].data, lo = INFINITY, hi = -INFINITY, sum = 0, m2 = 0;
+  size_t n = inb_array_count(x), nan = 0;
+  for (size_t i = 0; i < n; i++) {
+    double v = get(x->data, x->dtype, i);
+    if (v != v) {
+      nan++;
+      continue;
+    }
+    lo = v < lo ? v : lo, hi = v > hi ? v : hi, sum += v;
+  }
+  size_t m = n - nan;
+  double mean = m ? sum / (double)m : 0;
+  for (size_t i = 0; m && i < n; i++) {
+    double v = get(x->data, x->dtype, i);
+    if (v == v) m2 += (v - mean) * (v - mean);
+  }
+  out[SUM_ITEMS] = 1, out[SUM_VALUES] = (double)m, out[SUM_NAN] = (double)nan, out[SUM_MEAN] = mean;
+  out[SUM_M2] = m2, out[SUM_MIN] = lo, out[SUM_MAX] = hi;
+  return 0;
+}
+
+/* Chan et al.'s pairwise update of the mean and M2: stable for any number of items. */
+static void merge_summary(double *t, const double *p) {
+  double n = t[SUM_VALUES] + p[SUM_VALUES];
+  if (p[SUM_VALUES] > 0) {
+    double delta = p[SUM_MEAN] - t[SUM_MEAN];
+    t[SUM_M2] += p[SUM_M2] + delta * delta * t[SUM_VALUES] * p[SUM_VALUES] / n;
+    t[SUM_MEAN] += delta * p[SUM_VALUES] / n;
+    bool first = t[SUM_VALUES] == 0;
+    t[SUM_MIN] = first || p[SUM_MIN] < t[SUM_MIN] ? p[SUM_MIN] : t[SUM_MIN];
+    t[SUM_MAX] = first || p[SUM_MAX] > t[SUM_MAX] ? p[SUM_MAX] : t[SUM_MAX];
+  }
+  t[SUM_VALUES] = n;
+  t[SUM_ITEMS] += p[SUM_ITEMS];
+  t[SUM_NAN] += p[SUM_NAN];
+}
+
+/* JSON numbers: %.17g gives back the same double; no value (no items) is null. */
+static void describe_summary(const double *t, char *buf, size_t cap) {
+  char fig[4][32];
+  double v = t[SUM_VALUES], f[4] = {t[SUM_MEAN], v > 0 ? sqrt(t[SUM_M2] / v) : 0, t[SUM_MIN], t[SUM_MAX]};
+  for (int k = 0; k < 4; k++) {
+    if (v > 0) snprintf(fig[k], sizeof fig[k], "%.17g", f[k]);
+    else snprintf(fig[k], sizeof fig[k], "null");
+  }
+  snprintf(buf, cap, "{\"items\": %.0f, \"values\": %.0f, \"nan\": %.0f, \"mean\": %s, \"std\": %s, \"min\": %s, "
+                     "\"max\": %s}", t[SUM_ITEMS], v, t[SUM_NAN], fig[0], fig[1], fig[2], fig[3]);
+}
+
 /* ---- checksum: FNV-1a of the row's bytes ------------------------------------------------------------------- */
 
 static int checksum_shape(const inb_array *src, const inb__argvals *a, inb_array *dst) {
@@ -380,8 +445,9 @@ static const inb__argspec k_noise_args[] = {
 
 /* ---- the registry -------------------------------------------------------------------------------------------- */
 
-#define SPEC(name, doc, args, shape, check, run) {name, doc, args, sizeof args / sizeof args[0], 1, false, shape, check, run, NULL}
-#define SPEC0(name, doc, shape, run) {name, doc, NULL, 0, 1, false, shape, NULL, run, NULL}
+#define SPEC(name, doc, args, shape, check, run)                                                                 \
+  {name, doc, args, sizeof args / sizeof args[0], 1, false, shape, check, run, NULL, 0, NULL, NULL}
+#define SPEC0(name, doc, shape, run) {name, doc, NULL, 0, 1, false, shape, NULL, run, NULL, 0, NULL, NULL}
 
 static const inb__action_spec k_actions[] = {
     SPEC("scale", "y = a*x + b, elementwise (float rows keep their dtype; integer rows give float64)", k_scale_args,
@@ -396,9 +462,14 @@ static const inb__action_spec k_actions[] = {
     SPEC0("checksum", "per item: FNV-1a (64-bit) of the row's bytes, a uint64 scalar, to verify copies",
           checksum_shape, run_checksum),
     SPEC0("copy", "y = x", same_shape, run_copy),
+    {"summary", "over every item (a reduction, run once the earlier steps are done): the count of items and "
+                "values, NaNs, mean, std (population), min and max of the values that are not NaN; written as a "
+                "JSON attribute of the output (summary_SRC) and printed; it writes no rows (no dst)",
+     NULL, 0, 1, false, summary_shape, NULL, run_summary, NULL, SUM_PARTIAL, merge_summary, describe_summary},
     {"noise", "y = x + a normal draw of standard deviation sigma, elementwise, from the item's own random stream "
               "(the same whatever the ranks or schedule; float rows keep their dtype, integer rows give float64)",
-     k_noise_args, sizeof k_noise_args / sizeof k_noise_args[0], 1, true, float_shape, check_noise, run_noise, NULL},
+     k_noise_args, sizeof k_noise_args / sizeof k_noise_args[0], 1, true, float_shape, check_noise, run_noise, NULL, 0,
+     NULL, NULL},
 };
 
 size_t inb__actions_count(void) { return sizeof k_actions / sizeof k_actions[0]; }

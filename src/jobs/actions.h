@@ -58,6 +58,13 @@ typedef struct inb__action_spec {
   /* The work on one item. Returns 0, or a failure of the item through inb_fail(it, ...). */
   int (*run)(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result);
   const void *ext;        /* what an action that is not built in carries (a plugin's entry); NULL */
+  /* A reduction (a figure over every item, e.g. summary's mean): run writes the item's partial as its destination
+   * row, a float64 row of `partial` values that no later step reads; rank 0 merges the partials in item order
+   * (so the figure is the same whatever the ranks or schedule) into a total of `partial` values, zeroed first,
+   * and describe writes the total as a JSON object. partial 0: an action per item. */
+  size_t partial;
+  void (*merge)(double *total, const double *part);
+  void (*describe)(const double *total, char *buf, size_t cap);
 } inb__action_spec;
 
 /* The built-in actions, in the order `inbatch actions` lists them, and one by name (NULL when none). */

@@ -439,8 +439,11 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
   static const int local_v[] = {INB_THREADS, INB_FOR};
   static const char *const schedules[] = {"static", "dynamic"};
   static const int schedule_v[] = {INB_STATIC, INB_DYNAMIC};
+  static const char *const fields[] = {"target", "local", "schedule", "n_workers", "retries", "chunk",
+                                       "max_failures"};
   const inb__ynode *v;
   int rc = 0, t = INB_MPI, l = INB_THREADS, s = INB_SCHED_DEFAULT;
+  for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) st->own_options |= inb__ymap_get(step, fields[k]) != NULL;
   if ((v = inb__ymap_get(step, "target")) && (rc = bind_choice(b, v, "target", targets, target_v, 5, &t))) return rc;
   if (t == INB_ASYNC)
     return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "target async (an event loop) is not built for job steps: "
@@ -460,9 +463,9 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
   if ((v = inb__ymap_get(step, "init"))) {
     const char *init;
     if ((rc = inb__ynode_str(b->d, v, NULL, &init))) return rc;
-    if (strcmp(init, "items") != 0)
-      return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "the built-in actions work item by item (init: items); "
-                                                       "found '%s'", init);
+    if (strcmp(init, "items") != 0 && strcmp(init, "indices") != 0) /* a step's task is an item either way */
+      return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "a step's actions work item by item (init: items, or indices: "
+                                                       "the same here); found '%s'", init);
   }
   return 0;
 }
@@ -682,6 +685,20 @@ static int check_kind(binder *b, const inb__ynode *step, size_t si, bool exec) {
   return 0;
 }
 
+/* A reduction (summary) reads every item and writes no rows. */
+static int refuse_reduction_fields(binder *b, const inb__ynode *step, const inb__job_step *st) {
+  if (!st->action->partial) return 0;
+  const inb__ynode *v;
+  if ((v = inb__ymap_get(step, "dst")))
+    return inb__ynode_err(b->d, inb__ymap_key(step, v->index), "", INB_EINVAL, "'%s' is a reduction over every "
+                          "item: it writes no rows (its figures go to the output's attribute %s_SRC)",
+                          st->action->name, st->action->name);
+  if ((v = inb__ymap_get(step, "p")))
+    return inb__ynode_err(b->d, inb__ymap_key(step, v->index), "", INB_EINVAL, "'%s' is a reduction over every "
+                          "item: it takes no share of them (p)", st->action->name);
+  return 0;
+}
+
 static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step *st) {
   static const char *const keys[] = {"action", "kernel", "expr", "dtype", "src", "dst", "args", "init",
                                      "target", "local", "n_workers", "schedule", "chunk", "retries", "max_failures",
@@ -731,8 +748,16 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
     return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "a kernel has no random stream in this version of inbatch "
                                                      "(the noise action draws from one; p selects without one)");
   st->rng = st->rng || st->action->needs_rng;
+  if ((rc = refuse_reduction_fields(b, step, st))) return rc;
   if ((rc = bind_args(b, step, st, si))) return rc;
   return bind_pairs(b, step, st);
+}
+
+/* A step that gives no parallel option runs as the step before it (and so in the same pass over the items). */
+static void inherit_options(inb__job_step *st, const inb__job_step *prev) {
+  st->target = prev->target, st->local = prev->local, st->n_workers = prev->n_workers;
+  st->schedule = prev->schedule, st->chunk = prev->chunk, st->retries = prev->retries;
+  st->max_failures = prev->max_failures;
 }
 
 static int bind_pipeline(binder *b, const inb__ynode *p) {
@@ -746,6 +771,7 @@ static int bind_pipeline(binder *b, const inb__ynode *p) {
   for (size_t k = 0; !rc && k < n; k++) {
     rc = bind_step(b, inb__yseq_at(p, k), k, &b->j->steps[k]);
     b->j->nsteps = k + 1;
+    if (!rc && k && !b->j->steps[k].own_options) inherit_options(&b->j->steps[k], &b->j->steps[k - 1]);
   }
   return rc;
 }

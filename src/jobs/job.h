@@ -82,7 +82,8 @@ typedef struct {
   unsigned owned_strings;
   inb__job_pair *pairs;
   size_t npairs;
-  /* parallel options */
+  /* parallel options (a step that gives none takes the previous step's) */
+  bool own_options;
   inb_target target, local;
   int n_workers, retries;
   inb_schedule schedule;

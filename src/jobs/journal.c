@@ -610,19 +610,36 @@ int inb__journal_discard(const char *dir) {
 /* ---- the lock ------------------------------------------------------------------------------------------------- */
 
 /* Field 22 of /proc/PID/stat: the process's start time in clock ticks after boot; 0 when it cannot be read. */
-static unsigned long long proc_start(pid_t pid) {
-  char path[64], text[1024];
+/* The fields of /proc/PID/stat after the command (field 2, which may hold spaces and parentheses), into text;
+ * NULL when there is no such process. */
+static const char *proc_stat(pid_t pid, char *text, size_t cap) {
+  char path[64];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return NULL;
   size_t got = 0;
-  int e = read_at(fd, text, sizeof text - 1, 0, &got);
+  int e = read_at(fd, text, cap - 1, 0, &got);
   close(fd);
-  if (e) return 0;
+  if (e) return NULL;
   text[got] = '\0';
-  char *p = strrchr(text, ')');   /* the command (field 2) may hold spaces and parentheses */
+  char *p = strrchr(text, ')');
+  return p ? p + 1 : NULL;
+}
+
+/* Whether a process holds what its pid says: alive, and not a zombie (a rank killed with its launcher may wait
+ * long for a parent to reap it, holding nothing). */
+static bool pid_running(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno != EPERM) return false;
+  char text[1024];
+  const char *p = proc_stat(pid, text, sizeof text);
+  while (p && *p == ' ') p++;
+  return !(p && *p == 'Z');
+}
+
+static unsigned long long proc_start(pid_t pid) {
+  char text[1024];
+  const char *p = proc_stat(pid, text, sizeof text);
   if (!p) return 0;
-  p++;
   for (int field = 3; field < 22; field++) {   /* skip fields 3 .. 21 */
     while (*p == ' ') p++;
     while (*p && *p != ' ') p++;
@@ -751,7 +768,7 @@ int inb__journal_lock(const char *dir, inb__journal_lock_t **out) {
                 who, host, l->path);
       goto out;
     }
-    bool running = kill((pid_t)li.pid, 0) == 0 || errno == EPERM;
+    bool running = pid_running((pid_t)li.pid);
     unsigned long long now = running ? proc_start((pid_t)li.pid) : 0;
     bool reused = running && li.start && now && now != li.start;
     if (running && !reused) {

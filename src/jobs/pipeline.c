@@ -12,16 +12,20 @@
 #include "data/h5codecs.h"
 #include "engine/item.h"
 #include "jobs/kernels.h"
+#include "mpi/comm.h"
 
-/* Where an item's row of a component lives while the pipeline runs on it. */
-typedef enum { FROM_INPUT, TO_OUTPUT, IN_MEMORY } slot_kind;
+/* Where an item's row of a component lives while the pipeline runs on it. A row kept in memory that a later
+ * segment reads becomes a scratch dataset of the output (TO_SCRATCH), written like an output's. */
+typedef enum { FROM_INPUT, TO_OUTPUT, IN_MEMORY, TO_SCRATCH } slot_kind;
 
 typedef struct {
-  const char *name;   /* the job's (no leading '/') */
+  const char *name;   /* the job's (no leading '/'); NULL: a reduction's partial, which no step reads */
   slot_kind kind;
   inb_array row;      /* dtype, ndim, shape of one item's row (data NULL) */
   size_t offset;      /* IN_MEMORY: where in a task's scratch */
-  char path[256];     /* TO_OUTPUT: "/name", as inb_item_output wants it */
+  char path[256];     /* TO_OUTPUT, TO_SCRATCH: "/name", as inb_item_output wants it */
+  size_t seg;         /* the segment that writes it (the input's: 0) */
+  char alias[48];     /* read back by a later segment: its component name there; "" when not */
 } slot;
 
 typedef struct {
@@ -30,16 +34,31 @@ typedef struct {
   inb__argvals args;                   /* the step's, bound to that action */
   size_t step_index;                   /* keys the step's random draws */
   size_t src[INB__MAX_SRC], nsrc, dst; /* slots */
+  char figure[300];                    /* a reduction's attribute name in the output ("summary_images") */
 } call;
+
+/* Steps run item by item together as long as they share their parallel options; a step with other options, or
+ * one after a reduction, starts a new segment: a pass over the items after the previous one has finished. */
+typedef struct {
+  size_t first, end;                   /* its calls, calls[first..end) */
+  const inb__job_step *opts;           /* its parallel options (its first step's) */
+  size_t nreduce;                      /* reductions among its calls (the last step's, if any) */
+  size_t partials;                     /* scratch offset where an item's partials are gathered as its result */
+  size_t npartial;                     /* doubles of every reduction's partials */
+} segment;
 
 struct inb__pipeline {
   inb_h5_input *in;
+  MPI_Comm comm;
   slot *slots;
   size_t nslots;
   call *calls;
   size_t ncalls;
+  segment *segs;
+  size_t nsegs;
   size_t scratch_bytes;         /* the rows one task keeps in memory */
-  inb_h5_output_spec *specs;    /* one per output dataset of the job */
+  inb_h5_output_spec *specs;    /* one per output dataset of the job, then one per scratch dataset */
+  size_t nspecs;
   inb__kernel **kernels;        /* built for the kernel steps' calls (one per call: the source dtypes may differ) */
   size_t nkernels;
   const inb__job *job;
@@ -47,16 +66,20 @@ struct inb__pipeline {
 
 static size_t row_bytes(const inb_array *row) { return inb__array_bytes(row); }
 
+/* Room in a task's scratch, each piece on a cache line of its own. */
+static size_t reserve_scratch(inb__pipeline *p, size_t bytes) {
+  size_t at = p->scratch_bytes;
+  p->scratch_bytes += (bytes + 63) & ~(size_t)63;
+  return at;
+}
+
 static int add_slot(inb__pipeline *p, const char *name, slot_kind kind, inb_array row) {
   slot *s = realloc(p->slots, (p->nslots + 1) * sizeof *s);
   if (!s) return inb__err(INB_ENOMEM, "out of memory");
   p->slots = s;
   s = &p->slots[p->nslots++];
-  *s = (slot){.name = name, .kind = kind, .row = row};
-  if (kind == IN_MEMORY) {
-    s->offset = p->scratch_bytes;
-    p->scratch_bytes += (row_bytes(&row) + 63) & ~(size_t)63; /* each row on a cache line of its own */
-  }
+  *s = (slot){.name = name, .kind = kind, .row = row, .seg = p->nsegs ? p->nsegs - 1 : 0};
+  if (kind == IN_MEMORY) s->offset = reserve_scratch(p, row_bytes(&row));
   if (kind == TO_OUTPUT) snprintf(s->path, sizeof s->path, "/%s", name);
   return 0;
 }
@@ -64,8 +87,20 @@ static int add_slot(inb__pipeline *p, const char *name, slot_kind kind, inb_arra
 /* The newest slot of a name (a step's destination shadows an earlier row of that name); -1 when none. */
 static long latest(const inb__pipeline *p, const char *name) {
   for (size_t k = p->nslots; k-- > 0;)
-    if (strcmp(p->slots[k].name, name) == 0) return (long)k;
+    if (p->slots[k].name && strcmp(p->slots[k].name, name) == 0) return (long)k;
   return -1;
+}
+
+/* Slot s, written by an earlier segment, is read by the current one: it is read back from the output (a row kept
+ * in memory is written to a scratch dataset for it), under a component name of its own. */
+static void read_back(inb__pipeline *p, size_t s) {
+  slot *sl = &p->slots[s];
+  if (sl->kind == FROM_INPUT || sl->seg == p->nsegs - 1 || sl->alias[0]) return; /* read where it is */
+  if (sl->kind == IN_MEMORY) {
+    sl->kind = TO_SCRATCH;
+    snprintf(sl->path, sizeof sl->path, "/inbatch_scratch_%zu", s);
+  }
+  snprintf(sl->alias, sizeof sl->alias, "inbatch_row_%zu", s);
 }
 
 static const inb__job_dataset *output_named(const inb__job *j, const char *name) {
@@ -144,6 +179,33 @@ static int call_action(inb__pipeline *p, const inb__job *j, const inb__job_step 
   return 0;
 }
 
+static int add_call(inb__pipeline *p, call *c) {
+  c->dst = p->nslots - 1;
+  call *v = realloc(p->calls, (p->ncalls + 1) * sizeof *v);
+  if (!v) return inb__err(INB_ENOMEM, "out of memory");
+  p->calls = v;
+  p->calls[p->ncalls++] = *c;
+  p->segs[p->nsegs - 1].end = p->ncalls;
+  return 0;
+}
+
+/* A reduction's call: its partial is a row kept in memory that no step reads; its figure is named after the
+ * action and the source (and the step, when that name is taken already). */
+static int plan_reduction(inb__pipeline *p, size_t si, const inb__job_pair *pr, call *c, const inb_array *out) {
+  if (out->dtype != INB_F64 || out->ndim != 1 || (size_t)out->shape[0] != c->action->partial)
+    return inb__err(INB_EINVAL, "%s: reduction '%s' gives partials of another shape than it declares",
+                    c->step->where, c->action->name);
+  snprintf(c->figure, sizeof c->figure, "%s_%s", c->action->name, pr->src[0]);
+  for (size_t k = 0; k < p->ncalls; k++)
+    if (strcmp(p->calls[k].figure, c->figure) == 0) {
+      snprintf(c->figure, sizeof c->figure, "%s_%s_step%zu", c->action->name, pr->src[0], si);
+      break;
+    }
+  p->segs[p->nsegs - 1].nreduce++;
+  int rc = add_slot(p, NULL, IN_MEMORY, *out);
+  return rc ? rc : add_call(p, c);
+}
+
 /* One src/dst pair of a step: its sources found, its action ready, its destination's row computed and placed. */
 static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *st, size_t si, const inb__job_pair *pr,
                      void *comm, bool *written) {
@@ -157,12 +219,14 @@ static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *s
       return inb__err(INB_EINVAL, "%s: src '%s' is neither a component of the input nor written by an earlier step",
                       st->where, pr->src[k]);
     c.src[k] = (size_t)s;
+    read_back(p, c.src[k]);
   }
   int rc = call_action(p, j, st, p->slots[c.src[0]].row.dtype, comm, &c);
   if (rc) return rc;
   inb_array out = {0};
   rc = c.action->shape(&p->slots[c.src[0]].row, &c.args, &out);
   if (rc) return inb__err(rc, "%s: %s", st->where, inb_errmsg());
+  if (c.action->partial) return plan_reduction(p, si, pr, &c, &out);
   if (st->p < 1 && (pr->nsrc != 1 || !same_row(&out, &p->slots[c.src[0]].row))) {
     char a[128], b[128];
     shape_text(&p->slots[c.src[0]].row, a, sizeof a);
@@ -190,12 +254,7 @@ static int plan_pair(inb__pipeline *p, const inb__job *j, const inb__job_step *s
     if ((rc = output_spec(p, j, ds, &out, &p->specs[k]))) return rc;
   }
   if ((rc = add_slot(p, pr->dst, ds ? TO_OUTPUT : IN_MEMORY, out))) return rc;
-  c.dst = p->nslots - 1;
-  call *v = realloc(p->calls, (p->ncalls + 1) * sizeof *v);
-  if (!v) return inb__err(INB_ENOMEM, "out of memory");
-  p->calls = v;
-  p->calls[p->ncalls++] = c;
-  return 0;
+  return add_call(p, &c);
 }
 
 static bool same_options(const inb__job_step *a, const inb__job_step *b) {
@@ -204,23 +263,48 @@ static bool same_options(const inb__job_step *a, const inb__job_step *b) {
          a->max_failures == b->max_failures;
 }
 
+/* Whether step s starts a segment: the first, one with other parallel options, or one after a reduction. */
+static bool starts_segment(const inb__job *j, size_t s) {
+  return s == 0 || !same_options(&j->steps[s], &j->steps[s - 1]) || j->steps[s - 1].action->partial;
+}
+
+/* The scratch datasets (rows kept in memory that a later segment reads), as specs after the job's datasets, and
+ * where each segment gathers its items' partials. Once every slot is planned (their paths no longer move). */
+static int plan_scratch(inb__pipeline *p, const inb__job *j) {
+  p->nspecs = j->ndatasets;
+  for (size_t s = 0; s < p->nslots; s++) {
+    const slot *sl = &p->slots[s];
+    if (sl->kind != TO_SCRATCH) continue;
+    inb_h5_output_spec *v = realloc(p->specs, (p->nspecs + 1) * sizeof *v);
+    if (!v) return inb__err(INB_ENOMEM, "out of memory");
+    p->specs = v;
+    v[p->nspecs] = (inb_h5_output_spec){.name = sl->path, .dtype = sl->row.dtype, .ndim = sl->row.ndim,
+                                        .scratch = true};
+    memcpy(v[p->nspecs++].shape, sl->row.shape, sizeof sl->row.shape);
+  }
+  for (size_t g = 0; g < p->nsegs; g++) {
+    segment *sg = &p->segs[g];
+    for (size_t c = sg->first; c < sg->end; c++) sg->npartial += p->calls[c].action->partial;
+    if (sg->npartial) sg->partials = reserve_scratch(p, sg->npartial * sizeof(double));
+  }
+  return 0;
+}
+
 static int plan_steps(inb__pipeline *p, const inb__job *j, void *comm) {
   size_t nkernels = 0;
   for (size_t s = 0; s < j->nsteps; s++) nkernels += j->steps[s].kernel ? j->steps[s].npairs : 0;
   bool *written = calloc(j->ndatasets + 1, sizeof *written);
   p->specs = calloc(j->ndatasets + 1, sizeof *p->specs);
   p->kernels = calloc(nkernels + 1, sizeof *p->kernels);
-  if (!written || !p->specs || !p->kernels) {
+  p->segs = calloc(j->nsteps, sizeof *p->segs);
+  if (!written || !p->specs || !p->kernels || !p->segs) {
     free(written);
     return inb__err(INB_ENOMEM, "out of memory");
   }
   int rc = 0;
   for (size_t s = 0; !rc && s < j->nsteps; s++) {
     const inb__job_step *st = &j->steps[s];
-    if (s && !same_options(st, &j->steps[0]))
-      rc = inb__err(INB_EINVAL, "%s: its parallel options (target, local, n_workers, schedule, chunk, retries, "
-                                "max_failures) differ from step 0's: steps run together, item by item, so they "
-                                "share them", st->where);
+    if (starts_segment(j, s)) p->segs[p->nsegs++] = (segment){.first = p->ncalls, .end = p->ncalls, .opts = st};
     for (size_t k = 0; !rc && k < st->npairs; k++) rc = plan_pair(p, j, st, s, &st->pairs[k], comm, written);
   }
   for (size_t k = 0; !rc && k < j->ndatasets; k++) {
@@ -230,7 +314,7 @@ static int plan_steps(inb__pipeline *p, const inb__job *j, void *comm) {
                     j->datasets[k].where, j->datasets[k].name, j->datasets[k].name);
   }
   free(written);
-  return rc;
+  return rc ? rc : plan_scratch(p, j);
 }
 
 int inb__pipeline_plan(const inb__job *j, void *comm, inb__pipeline **out) {
@@ -238,6 +322,7 @@ int inb__pipeline_plan(const inb__job *j, void *comm, inb__pipeline **out) {
   inb__pipeline *p = calloc(1, sizeof *p);
   if (!p) return inb__err(INB_ENOMEM, "out of memory");
   p->job = j;
+  p->comm = comm ? *(MPI_Comm *)comm : MPI_COMM_WORLD;
   int rc = inb_h5_open(j->input, (const char *const *)j->components, j->ncomponents, comm, &p->in);
   if (rc) {
     free(p);
@@ -264,13 +349,24 @@ int64_t inb__pipeline_items(const inb__pipeline *p) { return inb_h5_length(p->in
 
 void inb__pipeline_describe(const inb__pipeline *p, const inb__job *j, char *buf, size_t cap) {
   size_t used = (size_t)snprintf(buf, cap, "input %s: %lld items\n", j->input, (long long)inb_h5_length(p->in));
-  for (size_t c = 0; c < p->ncalls && used < cap; c++) {
-    const call *k = &p->calls[c];
-    const slot *d = &p->slots[k->dst];
-    char row[128];
-    shape_text(&d->row, row, sizeof row);
-    used += (size_t)snprintf(buf + used, cap - used, "  %s: %s -> %s (%s, %s)\n", k->action->name,
-                             p->slots[k->src[0]].name, d->name, row, d->kind == TO_OUTPUT ? "written" : "kept");
+  for (size_t g = 0; g < p->nsegs && used < cap; g++) {
+    if (p->nsegs > 1)
+      used += (size_t)snprintf(buf + used, cap - used, " pass %zu of %zu%s:\n", g + 1, p->nsegs,
+                               g ? " (after every item of the previous one)" : "");
+    for (size_t c = p->segs[g].first; c < p->segs[g].end && used < cap; c++) {
+      const call *k = &p->calls[c];
+      const slot *d = &p->slots[k->dst];
+      char row[128];
+      shape_text(&d->row, row, sizeof row);
+      if (k->action->partial)
+        used += (size_t)snprintf(buf + used, cap - used, "  %s: %s -> attribute %s (over every item)\n",
+                                 k->action->name, p->slots[k->src[0]].name, k->figure);
+      else
+        used += (size_t)snprintf(buf + used, cap - used, "  %s: %s -> %s (%s, %s)\n", k->action->name,
+                                 p->slots[k->src[0]].name, d->name, row,
+                                 d->kind == TO_OUTPUT ? "written" : d->kind == TO_SCRATCH ? "kept on disk for a "
+                                 "later pass" : "kept");
+    }
   }
   if (used < cap) snprintf(buf + used, cap - used, "output %s: %zu dataset%s\n", j->output, j->ndatasets,
                            j->ndatasets == 1 ? "" : "s");
@@ -307,22 +403,31 @@ static void free_own_scratch(void) {
   pthread_setspecific(scratch_key, NULL);
 }
 
-/* The row of slot s for this task. */
-static int view(const inb__pipeline *p, size_t s, inb_item *it, const inb_args *args, uint8_t *mem, inb_array *out) {
-  const slot *sl = &p->slots[s];
+/* What a task of segment `seg` works with: the plan, and which segment it runs. */
+typedef struct {
+  const inb__pipeline *p;
+  size_t seg;
+} pass;
+
+/* The row of slot s for this task: the input's (or one an earlier segment wrote, read back) among its arguments,
+ * an output's or scratch dataset's row to write, or one kept in memory. */
+static int view(const pass *ps, size_t s, inb_item *it, const inb_args *args, uint8_t *mem, inb_array *out) {
+  const slot *sl = &ps->p->slots[s];
+  bool earlier = sl->alias[0] && sl->seg < ps->seg;
   if (sl->kind == IN_MEMORY) {
     *out = sl->row;
     out->data = mem + sl->offset;
     return 0;
   }
-  if (sl->kind == TO_OUTPUT) {
+  if (sl->kind != FROM_INPUT && !earlier) {
     inb_array *a = inb_item_output(it, sl->path);
     if (!a) return inb_fail(it, INB_ENOMEM, "no row of output '%s'", sl->path);
     *out = *a;
     return 0;
   }
-  const inb_value *v = inb_args_get(args, sl->name);
-  if (!v || v->kind != INB_ARRAY) return inb_fail(it, INB_EINVAL, "no row of input component '%s'", sl->name);
+  const char *name = earlier ? sl->alias : sl->name;
+  const inb_value *v = inb_args_get(args, name);
+  if (!v || v->kind != INB_ARRAY) return inb_fail(it, INB_EINVAL, "no row of component '%s'", name);
   *out = v->u.a;
   return 0;
 }
@@ -334,17 +439,33 @@ static int failed_in(inb_item *it, int rc, const call *k) {
   return inb_fail(it, rc, "step %zu (%s): %s", k->step_index, k->action->name, was);
 }
 
-/* The pipeline on one item: every call in order. The item's result is the last call's. */
+/* The item's partials of the segment's reductions, gathered as its result (a float64 array) for rank 0. */
+static void gather_partials(const inb__pipeline *p, const segment *sg, uint8_t *mem, inb_value *result) {
+  double *at = (double *)(mem + sg->partials);
+  for (size_t c = sg->first; c < sg->end; c++) {
+    const call *k = &p->calls[c];
+    if (!k->action->partial) continue;
+    memcpy(at, mem + p->slots[k->dst].offset, k->action->partial * sizeof *at);
+    at += k->action->partial;
+  }
+  *result = inb_arr((inb_array){.dtype = INB_F64, .ndim = 1, .shape = {(int64_t)sg->npartial},
+                                .data = mem + sg->partials});
+}
+
+/* The segment's calls on one item, in order. The item's result is the last call's (its partials, when the
+ * segment ends with reductions). */
 static int run_item(inb_item *it, const inb_args *args, inb_value *result) {
-  const inb__pipeline *p = inb_item_data(it);
+  const pass *ps = inb_item_data(it);
+  const inb__pipeline *p = ps->p;
+  const segment *sg = &p->segs[ps->seg];
   uint8_t *mem = p->scratch_bytes ? scratch(p->scratch_bytes) : NULL;
   if (p->scratch_bytes && !mem) return inb_fail(it, INB_ENOMEM, "out of memory for the rows kept between steps");
-  for (size_t c = 0; c < p->ncalls; c++) {
+  for (size_t c = sg->first; c < sg->end; c++) {
     const call *k = &p->calls[c];
     inb_array src[INB__MAX_SRC], dst;
     int rc = 0;
-    for (size_t s = 0; !rc && s < k->nsrc; s++) rc = view(p, k->src[s], it, args, mem, &src[s]);
-    if (!rc) rc = view(p, k->dst, it, args, mem, &dst);
+    for (size_t s = 0; !rc && s < k->nsrc; s++) rc = view(ps, k->src[s], it, args, mem, &src[s]);
+    if (!rc) rc = view(ps, k->dst, it, args, mem, &dst);
     if (rc) return rc;
     int64_t index = inb_item_index(it);
     if (k->step->p < 1 && !inb__rng_selected(p->job->seed, k->step_index, index, k->step->p)) {
@@ -357,6 +478,7 @@ static int run_item(inb_item *it, const inb_args *args, inb_value *result) {
     rc = k->action->run(&rows, &k->args, it, result);
     if (rc) return p->job->nsteps > 1 ? failed_in(it, rc, k) : rc;
   }
+  if (sg->npartial) gather_partials(p, sg, mem, result);
   return 0;
 }
 
@@ -382,6 +504,207 @@ int inb__provenance_annotate_end(inb_h5_output *out) {
   return inb_h5_annotate(out, "inbatch_ended", when);
 }
 
+/* ---- segments, one pass over the items each ------------------------------------------------------------- */
+
+/* Items run by a later segment's pass are given in windows of at most this many (or a batch), so that a plan
+ * that skips the items an earlier segment failed never holds an index per item of a huge input. */
+enum { WINDOW_ITEMS = 1 << 20 };
+
+/* What rank 0 learns from a segment's results: the items that failed (later segments skip them: every rank gets
+ * rank 0's map after each segment), the first failure, and the reductions' totals. */
+typedef struct {
+  pass ps;
+  uint64_t *failed;             /* a bit per item; NULL with one segment */
+  size_t nfailed;               /* rank 0: over every segment */
+  bool has_first;
+  int64_t first_index;
+  char first_message[INB__ERRMSG_MAX];
+  double *totals;               /* rank 0: the current segment's reductions' totals */
+} run_state;
+
+static bool bit(const uint64_t *b, int64_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
+
+/* Rank 0, per batch of a segment's pass: its failures noted, its partials merged in item order. */
+static int segment_post(inb_batch *b, const inb_results *r, const inb_args *call, const inb_args *extra,
+                        inb_batch **out, void *data) {
+  (void)call, (void)extra, (void)out;
+  run_state *rs = data; /* ps is its first member: the action's data */
+  const inb__pipeline *p = rs->ps.p;
+  const segment *sg = &p->segs[rs->ps.seg];
+  for (size_t i = 0, n = inb_results_count(r); i < n; i++) {
+    int64_t index = inb_batch_index(b, i);
+    const inb_error *e = inb_result_error(r, i);
+    if (e) {
+      if (rs->failed) rs->failed[index >> 6] |= (uint64_t)1 << (index & 63);
+      rs->nfailed++;
+      if (!rs->has_first || index < rs->first_index) {
+        rs->has_first = true;
+        rs->first_index = index;
+        snprintf(rs->first_message, sizeof rs->first_message, "%s", e->message);
+      }
+      continue;
+    }
+    const inb_value *v = inb_result_value(r, i);
+    if (!sg->npartial || !v || v->kind != INB_ARRAY || inb_array_count(&v->u.a) != sg->npartial) continue;
+    const double *part = v->u.a.data;
+    double *total = rs->totals;
+    for (size_t c = sg->first; c < sg->end; c++) {
+      const inb__action_spec *a = p->calls[c].action;
+      if (!a->partial) continue;
+      a->merge(total, part);
+      total += a->partial, part += a->partial;
+    }
+  }
+  return 0;
+}
+
+/* The components a segment reads back (what earlier segments wrote), for its view of the output. */
+static size_t read_backs(const inb__pipeline *p, size_t g, const char **names, const char **as) {
+  size_t n = 0;
+  for (size_t s = 0; s < p->nslots; s++) {
+    const slot *sl = &p->slots[s];
+    if (!sl->alias[0] || sl->seg >= g) continue;
+    names[n] = sl->path, as[n] = sl->alias;
+    n++;
+  }
+  return n;
+}
+
+/* The output and scratch datasets a segment writes. */
+static size_t written_by(const inb__pipeline *p, size_t g, const char **names) {
+  size_t n = 0;
+  for (size_t s = 0; s < p->nslots; s++)
+    if (p->slots[s].seg == g && (p->slots[s].kind == TO_OUTPUT || p->slots[s].kind == TO_SCRATCH))
+      names[n++] = p->slots[s].path;
+  return n;
+}
+
+/* A pass over the items no earlier segment failed (all of them, while none has): window by window when some
+ * have. Returns 0, INB_EITEM, or the first other failure. */
+static int run_pass(inb_h5_input *in, inb_h5_plan *plan, const inb_action *act, const inb_opts *o,
+                    inb_h5_output *out, const run_state *rs) {
+  int64_t n = inb_h5_length(in);
+  bool any = false;
+  for (int64_t w = 0; rs->failed && !any && w < (n + 63) / 64; w++) any = rs->failed[w] != 0;
+  if (!any) return inb_h5_run(in, plan, act, NULL, o, out);
+  int64_t window = plan->batch_size > WINDOW_ITEMS ? plan->batch_size : WINDOW_ITEMS;
+  int64_t *index = malloc((size_t)window * sizeof *index);
+  int rc = index ? 0 : inb__err(INB_ENOMEM, "out of memory"), verdict = 0;
+  rc = inb__mpi_agree(rc, rs->ps.p->comm);
+  for (int64_t w = 0; !rc && w < n; w += window) {
+    size_t m = 0;
+    for (int64_t i = w; i < n && i < w + window; i++)
+      if (!bit(rs->failed, i)) index[m++] = i;
+    if (!m) continue; /* the same on every rank: the map is */
+    plan->index = index, plan->nindex = m;
+    rc = inb_h5_run(in, plan, act, NULL, o, out);
+    if (rc == INB_EITEM) verdict = rc, rc = 0;
+  }
+  plan->index = NULL, plan->nindex = 0;
+  free(index);
+  return rc ? rc : verdict;
+}
+
+/* Rank 0's totals written as the output's attributes (JSON), and printed. Collective. */
+static int record_figures(const inb__pipeline *p, size_t g, const run_state *rs, inb_h5_output *out) {
+  const segment *sg = &p->segs[g];
+  const double *total = rs->totals;
+  int rc = 0, rank = 0;
+  MPI_Comm_rank(p->comm, &rank);
+  for (size_t c = sg->first; !rc && c < sg->end; c++) {
+    const call *k = &p->calls[c];
+    if (!k->action->partial) continue;
+    char text[1024] = "";
+    if (rank == 0) {
+      k->action->describe(total, text, sizeof text);
+      printf("%s: %s\n", k->figure, text);
+      fflush(stdout);
+    }
+    total += k->action->partial;
+    rc = inb_h5_annotate(out, k->figure, text);
+  }
+  return rc;
+}
+
+/* Segment g's pass: its view of what earlier segments wrote, its action, its reductions recorded. Collective. */
+static int run_segment(inb__pipeline *p, const inb__job *j, size_t g, inb_h5_output *out, run_state *rs) {
+  const segment *sg = &p->segs[g];
+  const char **names = calloc(2 * p->nslots + 1, sizeof *names), **as = names ? names + p->nslots : NULL;
+  double *totals = calloc(sg->npartial + 1, sizeof *totals);
+  int rc = inb__mpi_agree(names && totals ? 0 : inb__err(INB_ENOMEM, "out of memory"), p->comm);
+  inb_h5_input *view = NULL;
+  size_t nback = rc ? 0 : read_backs(p, g, names, as);
+  if (!rc && nback) rc = inb_h5_view(p->in, out, names, as, nback, &view);
+  if (!rc) {
+    const char **wrote = names + nback; /* after the read-backs: room for every slot */
+    size_t nwrote = written_by(p, g, wrote);
+    char name[160] = ""; /* what the run's messages call it: "normalize > gamma > threshold" */
+    for (size_t c = sg->first, used = 0; c < sg->end && used < sizeof name; c++)
+      if (c == sg->first || p->calls[c].step != p->calls[c - 1].step)
+        used += (size_t)snprintf(name + used, sizeof name - used, "%s%s", c > sg->first ? " > " : "",
+                                 p->calls[c].action->name);
+    rs->ps = (pass){.p = p, .seg = g};
+    rs->totals = totals;
+    inb_action act = {.name = name, .fn = run_item, .init = "items", .post = segment_post,
+                      .target = sg->opts->target, .local = sg->opts->local, .data = rs};
+    inb_opts o = {.n_workers = inb__job_workers(sg->opts), .schedule = sg->opts->schedule,
+                  .chunk = (size_t)sg->opts->chunk, .retries = sg->opts->retries,
+                  .max_failures = sg->opts->max_failures};
+    inb_h5_plan plan = {.batch_size = j->batch_size, .outputs = wrote, .noutputs = nwrote};
+    rc = run_pass(view ? view : p->in, &plan, &act, &o, out, rs);
+  }
+  inb_h5_close(&view);
+  if ((!rc || rc == INB_EITEM) && sg->npartial) {
+    int frc = record_figures(p, g, rs, out);
+    if (frc) rc = frc;
+  }
+  rs->totals = NULL;
+  free(totals);
+  free(names);
+  return rc;
+}
+
+/* Every rank gets rank 0's map of failed items, for the next segment's plan. */
+static int share_failed(const inb__pipeline *p, run_state *rs) {
+  int size = 1;
+  MPI_Comm_size(p->comm, &size);
+  int64_t words = (inb_h5_length(p->in) + 63) / 64;
+  if (size == 1 || !rs->failed) return 0;
+  for (int64_t w = 0; w < words; w += INT32_MAX / 8) {
+    int count = (int)(words - w < INT32_MAX / 8 ? words - w : INT32_MAX / 8);
+    if (MPI_Bcast(rs->failed + w, count, MPI_UINT64_T, 0, p->comm) != MPI_SUCCESS)
+      return inb__err(INB_EMPI, "sharing the failed items between segments: MPI_Bcast failed");
+  }
+  return 0;
+}
+
+/* The segments one after another. With several, items that fail in one are skipped by the later ones, and the
+ * verdict counts every failed item once. */
+static int run_segments(inb__pipeline *p, const inb__job *j, inb_h5_output *out) {
+  run_state rs = {0};
+  int64_t n = inb_h5_length(p->in);
+  if (p->nsegs > 1 && !(rs.failed = calloc((size_t)(n + 63) / 64 + 1, sizeof *rs.failed)))
+    return inb__mpi_agree(inb__err(INB_ENOMEM, "out of memory for the map of failed items"), p->comm);
+  if (p->nsegs > 1 && inb__mpi_agree(0, p->comm)) {
+    free(rs.failed);
+    return INB_ENOMEM;
+  }
+  int rc = 0, verdict = 0;
+  for (size_t g = 0; !rc && g < p->nsegs; g++) {
+    rc = run_segment(p, j, g, out, &rs);
+    if (rc == INB_EITEM) verdict = rc, rc = 0;
+    if (!rc && g + 1 < p->nsegs) rc = share_failed(p, &rs);
+  }
+  free(rs.failed);
+  if (rc || !verdict || p->nsegs == 1) return rc ? rc : verdict; /* one segment: inb_h5_run's own words */
+  char steps[160] = "";
+  for (size_t k = 0, used = 0; k < j->nsteps && used < sizeof steps; k++)
+    used += (size_t)snprintf(steps + used, sizeof steps - used, "%s%s", k ? " > " : "", j->steps[k].action->name);
+  return inb__err(INB_EITEM, "pipeline '%s': %zu of %lld items failed (listed in the output's /inbatch_errors); "
+                             "first: item %lld: %s", steps, rs.nfailed, (long long)n, (long long)rs.first_index,
+                  rs.first_message);
+}
+
 int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const inb__provenance *prov) {
   char (*names)[260] = calloc(j->ndatasets + 1, sizeof *names);
   if (!names) return inb__err(INB_ENOMEM, "out of memory");
@@ -390,21 +713,10 @@ int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const
     p->specs[k].name = names[k];
   }
   inb_h5_output *out = NULL;
-  int rc = inb_h5_create(j->output, p->specs, j->ndatasets, inb_h5_length(p->in), overwrite, NULL, &out);
+  int rc = inb_h5_create(j->output, p->specs, p->nspecs, inb_h5_length(p->in), overwrite, NULL, &out);
   if (rc) rc = inb__err(rc, "%s: %s", j->where_output, inb_errmsg());
   if (!rc) rc = inb__provenance_annotate(out, prov);
-  if (!rc) {
-    const inb__job_step *s0 = &j->steps[0];
-    char name[160] = ""; /* what the run's messages call it: "normalize > gamma > threshold" */
-    for (size_t k = 0, used = 0; k < j->nsteps && used < sizeof name; k++)
-      used += (size_t)snprintf(name + used, sizeof name - used, "%s%s", k ? " > " : "", j->steps[k].action->name);
-    inb_action act = {.name = name, .fn = run_item, .init = "items", .target = s0->target,
-                      .local = s0->local, .data = p};
-    inb_opts o = {.n_workers = inb__job_workers(s0), .schedule = s0->schedule, .chunk = (size_t)s0->chunk,
-                  .retries = s0->retries, .max_failures = s0->max_failures};
-    inb_h5_plan plan = {.batch_size = j->batch_size};
-    rc = inb_h5_run(p->in, &plan, &act, NULL, &o, out);
-  }
+  if (!rc) rc = run_segments(p, j, out);
   if (out && (rc == 0 || rc == INB_EITEM)) {
     char keep[INB__ERRMSG_MAX];
     snprintf(keep, sizeof keep, "%s", inb_errmsg()); /* the verdict on the items outlives the commit */
@@ -427,6 +739,7 @@ void inb__pipeline_free(inb__pipeline **pp) {
   inb_h5_close(&p->in);
   free(p->slots);
   free(p->calls);
+  free(p->segs);
   free(p->specs);
   for (size_t k = 0; k < p->nkernels; k++) inb__kernel_free(&p->kernels[k]);
   free(p->kernels);

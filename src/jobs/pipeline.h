@@ -1,7 +1,11 @@
-/* Internal: a job's pipeline made runnable. Every step works on one item at a time, so the whole pipeline runs as
- * one action: for each item, on the rank (and thread) that read its rows, every step in order, each reading the
- * rows of its sources (the input's, an earlier step's, an output's) and writing its destination (an output
- * dataset's row, or a row kept in memory for later steps). No row is read twice or moved between ranks. */
+/* Internal: a job's pipeline made runnable. Every step works on one item at a time, so consecutive steps with the
+ * same parallel options run as one action: for each item, on the rank (and thread) that read its rows, every
+ * step in order, each reading the rows of its sources (the input's, an earlier step's, an output's) and writing
+ * its destination (an output dataset's row, or a row kept in memory for later steps): no row is read twice or
+ * moved between ranks. A step with other parallel options, or one after a reduction (summary: figures over every
+ * item, merged on rank 0), starts a segment: a second pass over the items once the first has ended, which reads
+ * back what earlier passes wrote (rows kept in memory go to a scratch dataset beside the output for it) and skips
+ * the items that failed in them. */
 #ifndef INB_JOBS_PIPELINE_H
 #define INB_JOBS_PIPELINE_H
 
@@ -13,7 +17,7 @@ typedef struct inb__pipeline inb__pipeline;
 
 /* Opens the job's input over *comm (an MPI_Comm*, NULL = WORLD: collective) and checks the pipeline against it:
  * every source exists when its step runs, dtypes and shapes flow from step to step, every output dataset is
- * written once and matches what writes it, every step has the same parallel options. On success *out is the
+ * written once and matches what writes it. On success *out is the
  * caller's (inb__pipeline_free). Returns 0, INB_EINVAL or INB_ENOTFOUND (the message names the job's file,
  * line and column, or the input), INB_EIO, INB_ENOMEM. */
 int inb__pipeline_plan(const inb__job *j, void *comm, inb__pipeline **out);

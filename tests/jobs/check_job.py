@@ -3,7 +3,7 @@
 independent computation, and the results table's states.
 
 Usage: check_job.py JOB_NAME INPUT.h5 OUTPUT.h5
-JOB_NAME is one of the jobs under jobs/ (normalize, scale_clip, to_uint8, augment, mask). Exit 0 when everything matches;
+JOB_NAME is one of the jobs under jobs/ (normalize, scale_clip, to_uint8, augment, mask, summarize). Exit 0 when everything matches;
 otherwise 1, with what differs."""
 import sys
 
@@ -109,6 +109,48 @@ def check_mask(x, out, states, problems):
             problems.append(f"item {i}: mask differs from bright >= 0.8")
 
 
+def zscore(xi):
+    """normalize's z-score as it computes it: double precision, the population std, stored as float32."""
+    xi = xi.astype(np.float64)
+    sd = xi.std()
+    return None if sd == 0 else ((xi - xi.mean()) / sd).astype(np.float32)
+
+
+def check_figures(out, attr, values, n_items, problems):
+    """A summary attribute (JSON) against numpy's figures over the same values."""
+    import json
+    if attr not in out.attrs:
+        problems.append(f"the output has no attribute {attr}")
+        return
+    got = json.loads(out.attrs[attr])
+    v = np.concatenate([a.ravel() for a in values]).astype(np.float64)
+    want = {"items": n_items, "values": v.size, "nan": 0, "mean": v.mean(), "std": v.std(), "min": v.min(),
+            "max": v.max()}
+    for key, w in want.items():
+        if not np.isclose(got[key], w, rtol=1e-9, atol=1e-9):
+            problems.append(f"{attr}: {key} is {got[key]}; numpy gives {w}")
+
+
+def check_summarize(x, out, states, problems):
+    clipped, sums = out["clipped"][...], out["checksum"][...]
+    units, clips = [], []
+    for i in range(x.shape[0]):
+        unit = zscore(x[i])
+        if unit is None:
+            if states[i] != FAILED or np.any(clipped[i] != 0) or sums[i] != 0:
+                problems.append(f"item {i} is constant: it must have failed, with zero rows in every pass")
+            continue
+        want = np.clip(unit, np.float32(-1.5), np.float32(1.5))
+        units.append(unit)
+        clips.append(want)
+        if states[i] != DONE or not np.array_equal(clipped[i], want):
+            problems.append(f"item {i}: clipped rows differ from clip(zscore(x), -1.5, 1.5)")
+        if sums[i] != fnv1a(want):
+            problems.append(f"item {i}: checksum differs from the clipped rows'")
+    check_figures(out, "summary_unit", units, len(units), problems)
+    check_figures(out, "summary_clipped", clips, len(clips), problems)
+
+
 # The filters each job's datasets must carry (HDF5 filter ids: 32001 Blosc, 32004 LZ4, 1 deflate).
 FILTERS = {"scale_clip": {"clipped": [32001]}, "to_uint8": {"u8": [32004], "checksum": []},
            "normalize": {"normalized": [1], "edges": []}}
@@ -131,7 +173,7 @@ def main():
         if not np.array_equal(table["index"], np.arange(x.shape[0])):
             problems.append("the results table's index column is not 0..n-1")
         {"normalize": check_normalize, "scale_clip": check_scale_clip, "to_uint8": check_to_uint8,
-         "augment": check_augment, "mask": check_mask}[name](
+         "augment": check_augment, "mask": check_mask, "summarize": check_summarize}[name](
             x, fout, table["state"], problems)
         check_filters(name, fout, problems)
         for attr in ("inbatch_job", "inbatch_version", "inbatch_hosts", "inbatch_ranks", "inbatch_started",

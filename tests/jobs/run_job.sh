@@ -18,4 +18,9 @@ if [[ "$status" != "$want" ]]; then
   echo "run_job.sh: $name on $np rank(s) exited with $status; expected $want" >&2
   exit 1
 fi
+leftover=$(find "$work" -name '.*.inbatch-*')
+if [[ -n "$leftover" ]]; then # the partial and the scratch file of a pipeline in passes go at commit
+  echo "run_job.sh: $name on $np rank(s) left $leftover" >&2
+  exit 1
+fi
 /usr/bin/python3 "$(dirname "$0")/check_job.py" "$name" "$work/images.h5" "$work/out.h5"
