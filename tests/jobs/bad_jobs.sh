@@ -45,6 +45,12 @@ good | sed 's/    args: {a: 2}/    args: {a: 2}\n    target: thread/' | job
 expect "bad target" 1 "line 13|expected a target|'thread'|did you mean 'threads'"
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    target: async\n    n_workers: 2/' | job
 expect "async target" 1 "line 13|target async"
+good | sed 's/    args: {a: 2}/    args: {a: 2}\n    init: run_once/' | job
+expect "init run_once" 1 "line 13|init: items, or indices|'run_once'"
+{ good; printf '  - action: summary\n    src: y\n    dst: z\n'; } | job
+expect "a reduction with dst" 1 "line 15 col 5|'summary' is a reduction over every item: it writes no rows"
+{ good; printf '  - action: summary\n    src: y\n    p: 0.5\n'; } | job
+expect "a reduction with p" 1 "line 15 col 5|takes no share of them"
 good | sed 's/^output:/batch_size: 0\noutput:/' | job
 expect "batch_size 0" 1 "'batch_size'|expected a positive number|0"
 good | sed 's/^output:/batch_size: -4\noutput:/' | job
