@@ -445,10 +445,14 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
   int rc = 0, t = INB_MPI, l = INB_THREADS, s = INB_SCHED_DEFAULT;
   for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) st->own_options |= inb__ymap_get(step, fields[k]) != NULL;
   if ((v = inb__ymap_get(step, "target")) && (rc = bind_choice(b, v, "target", targets, target_v, 5, &t))) return rc;
-  if (t == INB_ASYNC)
-    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "target async (an event loop) is not built for job steps: "
-                                                     "use mpi, threads or for (exec runs n_workers programs at once "
-                                                     "on any of them)");
+  if (t == INB_ASYNC && st->exec)
+    return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "an exec step runs n_workers programs at once on any target: "
+                                                     "use mpi, threads or for (async is for steps over HDF5 rows)");
+  const inb__ynode *w = inb__ymap_get(step, "n_workers");
+  if (t == INB_ASYNC && w)
+    return inb__ynode_err(b->d, w, NULL, INB_EINVAL, "target async runs the step's tasks on one event loop thread, "
+                                                     "one after another: n_workers does not apply (use threads, or "
+                                                     "mpi with local: threads, for several workers)");
   if ((v = inb__ymap_get(step, "local")) && (rc = bind_choice(b, v, "local target", locals, local_v, 2, &l))) return rc;
   if ((v = inb__ymap_get(step, "schedule")) && (rc = bind_choice(b, v, "schedule", schedules, schedule_v, 2, &s))) return rc;
   st->target = (inb_target)t, st->local = (inb_target)l, st->schedule = (inb_schedule)s;

@@ -504,6 +504,14 @@ int inb__provenance_annotate_end(inb_h5_output *out) {
   return inb_h5_annotate(out, "inbatch_ended", when);
 }
 
+/* The async form of a task (target async): an action computes, so the task is done when it returns, on the
+ * event loop's thread. */
+static int start_item(inb_item *it, const inb_args *args) {
+  inb_value result = inb_none();
+  inb_done(it, run_item(it, args, &result), result);
+  return 0;
+}
+
 /* ---- segments, one pass over the items each ------------------------------------------------------------- */
 
 /* Items run by a later segment's pass are given in windows of at most this many (or a batch), so that a plan
@@ -645,9 +653,11 @@ static int run_segment(inb__pipeline *p, const inb__job *j, size_t g, inb_h5_out
                                  p->calls[c].action->name);
     rs->ps = (pass){.p = p, .seg = g};
     rs->totals = totals;
-    inb_action act = {.name = name, .fn = run_item, .init = "items", .post = segment_post,
-                      .target = sg->opts->target, .local = sg->opts->local, .data = rs};
-    inb_opts o = {.n_workers = inb__job_workers(sg->opts), .schedule = sg->opts->schedule,
+    bool async = sg->opts->target == INB_ASYNC;
+    inb_action act = {.name = name, .fn = async ? NULL : run_item, .start = async ? start_item : NULL,
+                      .init = "items", .post = segment_post, .target = sg->opts->target, .local = sg->opts->local,
+                      .data = rs};
+    inb_opts o = {.n_workers = async ? 0 : inb__job_workers(sg->opts), .schedule = sg->opts->schedule,
                   .chunk = (size_t)sg->opts->chunk, .retries = sg->opts->retries,
                   .max_failures = sg->opts->max_failures};
     inb_h5_plan plan = {.batch_size = j->batch_size, .outputs = wrote, .noutputs = nwrote};

@@ -44,7 +44,7 @@ expect "unknown argument" 1 "line 12|has no argument 'factor'|a, b"
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    target: thread/' | job
 expect "bad target" 1 "line 13|expected a target|'thread'|did you mean 'threads'"
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    target: async\n    n_workers: 2/' | job
-expect "async target" 1 "line 13|target async"
+expect "n_workers with async" 1 "line 14|target async runs the step's tasks on one event loop thread|n_workers does not apply"
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    init: run_once/' | job
 expect "init run_once" 1 "line 13|init: items, or indices|'run_once'"
 { good; printf '  - action: summary\n    src: y\n    dst: z\n'; } | job
