@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define INB_PLUGIN_ABI 1
+#define INB_PLUGIN_ABI 2         /* 2 added reductions (partial, merge, describe); tables built for 1 still load */
 #define INB_PLUGIN_MAX_ARGS 8   /* arguments of one action */
 #define INB_PLUGIN_MAX_SRC 4    /* sources of one call */
 
@@ -55,7 +55,18 @@ typedef struct {
   /* The work on one item, on any thread of any rank. `args` holds every argument by name, defaults applied.
    * Returns 0, or a failure of the item through inb_fail(it, ...). */
   int (*run)(inb_rows *rows, const inb_args *args, inb_item *it, inb_value *result);
+  /* A reduction (since ABI 2; 0 and NULLs: an action per item): a figure over every item, the post of its pass.
+   * run writes the item's partial as its destination row, `partial` float64 values (shape gives float64
+   * [partial]) that no later step reads; on rank 0, merge folds each item's partial into the total (zeroed
+   * first), in item order, so the figure is the same on any rank count; describe writes the total as a JSON
+   * object, which the command prints and keeps as the output's attribute NAME_SRC. The steps after a reduction
+   * start a new pass over the items. A step naming a reduction gives no dst. */
+  size_t partial;        /* at most INB_PLUGIN_MAX_PARTIAL */
+  void (*merge)(double *total, const double *part);
+  void (*describe)(const double *total, char *buf, size_t cap);
 } inb_plugin_action;
+
+#define INB_PLUGIN_MAX_PARTIAL 64
 
 typedef struct {
   int abi;               /* INB_PLUGIN_ABI when the plugin was built */

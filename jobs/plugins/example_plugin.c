@@ -1,4 +1,4 @@
-/* An inbatch plugin: two actions of our own for job files, in a shared object.
+/* An inbatch plugin: three actions of our own (one a reduction) for job files, in a shared object.
  *
  *   cc -O2 -fPIC -shared -I<inbatch's include dir> example_plugin.c -o libexample_plugin.so
  *
@@ -7,6 +7,7 @@
  * them. Every function here runs item by item, on any thread of any rank: keep them free of shared state. */
 #include <inbatch/plugin.h>
 #include <math.h>
+#include <stdio.h>
 
 /* One element of a row as a double, whatever its dtype. */
 static double element(const inb_array *a, size_t i) {
@@ -88,15 +89,51 @@ static int gamma_run(inb_rows *rows, const inb_args *args, inb_item *it, inb_val
   return 0;
 }
 
+/* ---- share_above: over every item, the share of elements >= level (a reduction) --------------------------- */
+
+/* Each item's partial: [items, elements, elements >= level]; the totals are sums of them. */
+enum { PART_ITEMS, PART_ELEMENTS, PART_ABOVE, PARTIAL };
+
+static int share_shape(const inb_array *src, const inb_args *args, inb_array *dst) {
+  (void)src, (void)args;
+  *dst = (inb_array){.dtype = INB_F64, .ndim = 1, .shape = {PARTIAL}};
+  return 0;
+}
+
+static int share_run(inb_rows *rows, const inb_args *args, inb_item *it, inb_value *result) {
+  (void)it, (void)result;
+  const inb_array *x = &rows->src[0];
+  double *part = rows->dst->data, level = arg(args, "level");
+  size_t n = inb_array_count(x), above = 0;
+  for (size_t i = 0; i < n; i++) above += element(x, i) >= level;
+  part[PART_ITEMS] = 1, part[PART_ELEMENTS] = (double)n, part[PART_ABOVE] = (double)above;
+  return 0;
+}
+
+static void share_merge(double *total, const double *part) {
+  for (int k = 0; k < PARTIAL; k++) total[k] += part[k];
+}
+
+static void share_describe(const double *total, char *buf, size_t cap) {
+  double e = total[PART_ELEMENTS];
+  snprintf(buf, cap, "{\"items\": %.0f, \"elements\": %.0f, \"above\": %.0f, \"share\": %.17g}", total[PART_ITEMS], e,
+           total[PART_ABOVE], e > 0 ? total[PART_ABOVE] / e : 0);
+}
+
 /* ---- the table -------------------------------------------------------------------------------------------- */
 
 static const inb_plugin_action k_actions[] = {
-    {"threshold", "a uint8 mask of the row: 1 where x >= level, else 0; the item's result is the count of 1s",
-     k_threshold_args, 1, 1, threshold_shape, NULL, threshold_run},
-    {"gamma", "y = x^gamma, elementwise, for float rows in [0, 1]; an element outside fails the item", k_gamma_args,
-     1, 1, gamma_shape, gamma_check, gamma_run},
+    {.name = "threshold", .doc = "a uint8 mask of the row: 1 where x >= level, else 0; the item's result is the count "
+                                 "of 1s",
+     .args = k_threshold_args, .nargs = 1, .nsrc = 1, .shape = threshold_shape, .run = threshold_run},
+    {.name = "gamma", .doc = "y = x^gamma, elementwise, for float rows in [0, 1]; an element outside fails the item",
+     .args = k_gamma_args, .nargs = 1, .nsrc = 1, .shape = gamma_shape, .check = gamma_check, .run = gamma_run},
+    {.name = "share_above", .doc = "over every item (a reduction): the share of elements >= level, as JSON in the "
+                                   "output's attribute share_above_SRC",
+     .args = k_threshold_args, .nargs = 1, .nsrc = 1, .shape = share_shape, .run = share_run, .partial = PARTIAL,
+     .merge = share_merge, .describe = share_describe},
 };
 
-static const inb_plugin k_plugin = {INB_PLUGIN_ABI, "example", "1.0", k_actions, 2};
+static const inb_plugin k_plugin = {INB_PLUGIN_ABI, "example", "1.1", k_actions, 3};
 
 const inb_plugin *inb_plugin_info(void) { return &k_plugin; }

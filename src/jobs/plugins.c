@@ -18,7 +18,18 @@
 typedef struct {
   void *handle;
   char *origin;                 /* "NAME VERSION (PATH)" */
+  inb_plugin_action *upgraded;  /* an ABI 1 table's entries in today's layout (owned); NULL */
 } plugin;
+
+/* An action's entry as plugins built for ABI 1 lay it out: today's without the reduction's fields. */
+typedef struct {
+  const char *name, *doc;
+  const inb_argspec *args;
+  size_t nargs, nsrc;
+  int (*shape)(const inb_array *src, const inb_args *args, inb_array *dst);
+  int (*check)(const inb_args *args);
+  int (*run)(inb_rows *rows, const inb_args *args, inb_item *it, inb_value *result);
+} action_abi1;
 
 struct inb__plugins {
   plugin *plugins;
@@ -114,6 +125,9 @@ static int check_action(const inb__plugins *set, const inb_plugin_action *pa, co
                     pa->name ? pa->name : "(null)");
   if (!pa->shape || !pa->run)
     return inb__err(INB_EINVAL, "%s: action '%s' has no %s function", where, pa->name, pa->run ? "shape" : "run");
+  if (pa->partial && (!pa->merge || !pa->describe || pa->partial > INB_PLUGIN_MAX_PARTIAL))
+    return inb__err(INB_EINVAL, "%s: action '%s' is a reduction of %zu partial values: it needs merge and describe, "
+                    "and at most %d values", where, pa->name, pa->partial, INB_PLUGIN_MAX_PARTIAL);
   if (pa->nsrc < 1 || pa->nsrc > INB_PLUGIN_MAX_SRC)
     return inb__err(INB_EINVAL, "%s: action '%s' reads %zu sources per call (expected 1 to %d)", where, pa->name,
                     pa->nsrc, INB_PLUGIN_MAX_SRC);
@@ -126,9 +140,21 @@ static int check_action(const inb__plugins *set, const inb_plugin_action *pa, co
   return check_args(pa, where);
 }
 
-/* The table of the plugin at handle, checked as a whole (two actions of one name included). */
+/* An ABI 1 table's entries copied into today's layout (no reductions). NULL when out of memory. */
+static inb_plugin_action *upgrade(const inb_plugin *t) {
+  const action_abi1 *old = (const void *)t->actions;
+  inb_plugin_action *a = inb__calloc(t->nactions, sizeof *a);
+  for (size_t k = 0; a && k < t->nactions; k++)
+    a[k] = (inb_plugin_action){.name = old[k].name, .doc = old[k].doc, .args = old[k].args, .nargs = old[k].nargs,
+                               .nsrc = old[k].nsrc, .shape = old[k].shape, .check = old[k].check, .run = old[k].run};
+  return a;
+}
+
+/* The table of the plugin at handle, checked as a whole (two actions of one name included); an ABI 1 table's
+ * entries come back upgraded in *upgraded (the caller's), else it is NULL. */
 static int read_table(const inb__plugins *set, void *handle, const char *path, const char *where,
-                      const inb_plugin **out) {
+                      const inb_plugin **out, inb_plugin_action **upgraded) {
+  *upgraded = NULL;
   inb_plugin_info_fn info;
   *(void **)&info = dlsym(handle, INB_PLUGIN_SYMBOL); /* POSIX's way to a function pointer from dlsym */
   if (!info)
@@ -136,17 +162,24 @@ static int read_table(const inb__plugins *set, void *handle, const char *path, c
                     INB_PLUGIN_SYMBOL);
   const inb_plugin *t = info();
   if (!t) return inb__err(INB_EINVAL, "%s: plugin '%s': %s() returned NULL", where, path, INB_PLUGIN_SYMBOL);
-  if (t->abi != INB_PLUGIN_ABI)
-    return inb__err(INB_EINVAL, "%s: plugin '%s' was built for plugin ABI %d; this inbatch loads ABI %d (rebuild "
-                    "it against this version's inbatch/plugin.h)", where, path, t->abi, INB_PLUGIN_ABI);
+  if (t->abi != INB_PLUGIN_ABI && t->abi != 1)
+    return inb__err(INB_EINVAL, "%s: plugin '%s' was built for plugin ABI %d; this inbatch loads ABI 1 and %d "
+                    "(rebuild it against this version's inbatch/plugin.h)", where, path, t->abi, INB_PLUGIN_ABI);
   if (!t->name || !*t->name || (t->nactions && !t->actions) || t->nactions == 0)
     return inb__err(INB_EINVAL, "%s: plugin '%s' has no name or no actions", where, path);
-  for (size_t k = 0; k < t->nactions; k++) {
-    int rc = check_action(set, &t->actions[k], where);
+  const inb_plugin_action *acts = t->actions;
+  if (t->abi == 1 && !(acts = *upgraded = upgrade(t))) return inb__err(INB_ENOMEM, "out of memory");
+  int rc = 0;
+  for (size_t k = 0; !rc && k < t->nactions; k++) {
+    rc = check_action(set, &acts[k], where);
     for (size_t j = 0; !rc && j < k; j++)
-      if (strcmp(t->actions[j].name, t->actions[k].name) == 0)
-        rc = inb__err(INB_EINVAL, "%s: plugin '%s' has two actions named '%s'", where, path, t->actions[k].name);
-    if (rc) return rc;
+      if (strcmp(acts[j].name, acts[k].name) == 0)
+        rc = inb__err(INB_EINVAL, "%s: plugin '%s' has two actions named '%s'", where, path, acts[k].name);
+  }
+  if (rc) {
+    inb__free(*upgraded);
+    *upgraded = NULL;
+    return rc;
   }
   *out = t;
   return 0;
@@ -165,14 +198,15 @@ static int grow(inb__plugins *set, size_t n) {
   return o ? 0 : inb__err(INB_ENOMEM, "out of memory");
 }
 
-static void add(inb__plugins *set, void *handle, char *origin, const inb_plugin *t) {
-  set->plugins[set->nplugins] = (plugin){.handle = handle, .origin = origin};
+static void add(inb__plugins *set, void *handle, char *origin, const inb_plugin *t, inb_plugin_action *upgraded) {
+  set->plugins[set->nplugins] = (plugin){.handle = handle, .origin = origin, .upgraded = upgraded};
   for (size_t k = 0; k < t->nactions; k++) {
-    const inb_plugin_action *pa = &t->actions[k];
+    const inb_plugin_action *pa = upgraded ? &upgraded[k] : &t->actions[k];
     set->owner[set->nactions] = set->nplugins;
     set->actions[set->nactions++] = (inb__action_spec){
         .name = pa->name, .doc = pa->doc ? pa->doc : "", .args = pa->args, .nargs = pa->nargs, .nsrc = pa->nsrc,
-        .shape = plugin_shape, .check = plugin_check, .run = plugin_run, .ext = pa};
+        .shape = plugin_shape, .check = plugin_check, .run = plugin_run, .ext = pa, .partial = pa->partial,
+        .merge = pa->merge, .describe = pa->describe};
   }
   set->nplugins++;
 }
@@ -187,17 +221,19 @@ int inb__plugins_load(inb__plugins **setp, const char *path, const char *where) 
   inb__plugins *set = *setp;
   void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   const inb_plugin *t = NULL;
+  inb_plugin_action *upgraded = NULL;
   int rc = handle ? 0 : inb__err(INB_EINVAL, "%s: plugin '%s' does not load: %s", where, path, dlerror());
-  if (!rc) rc = read_table(set, handle, path, where, &t);
+  if (!rc) rc = read_table(set, handle, path, where, &t, &upgraded);
   char origin[1200];
   if (!rc) snprintf(origin, sizeof origin, "%s %s (%s)", t->name, t->version ? t->version : "", path);
   char *owned = rc ? NULL : inb__strdup(origin);
   if (!rc && !owned) rc = inb__err(INB_ENOMEM, "out of memory");
   if (!rc) rc = grow(set, t->nactions);
   if (!rc) {
-    add(set, handle, owned, t);
+    add(set, handle, owned, t, upgraded);
     return 0;
   }
+  inb__free(upgraded);
   inb__free(owned);
   if (handle) dlclose(handle);
   if (made) inb__plugins_free(setp);
@@ -243,6 +279,7 @@ void inb__plugins_free(inb__plugins **setp) {
   for (size_t k = 0; k < set->nplugins; k++) {
     dlclose(set->plugins[k].handle);
     inb__free(set->plugins[k].origin);
+    inb__free(set->plugins[k].upgraded);
   }
   inb__free(set->plugins);
   inb__free(set->actions);

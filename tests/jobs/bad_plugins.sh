@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every kind of bad plugin, and of bad use of a good one, refused before anything is written: a file that is not
-# there or not a shared object, one without the table's function, one built for another ABI, malformed tables,
+# there or not a shared object, one without the table's function, one built for another ABI (ABI 1 loads still),
+# malformed tables, a reduction without its merge,
 # actions named like built-ins or like each other, and a good plugin's actions given wrong arguments or rows.
 # Environment: INBATCH, MAKE_IMAGES, WORK (a scratch directory), CC (the compiler), INB_INCLUDE (inbatch's
 # headers), EXAMPLE_PLUGIN (jobs/plugins/example_plugin.c built).
@@ -60,6 +61,45 @@ int not_in_the_command(void);
 int call_it(void) { return not_in_the_command(); }"
 good | with_plugins libundefined.so | job
 expect "symbol the command lacks" 1 "libundefined.so' does not load|not_in_the_command"
+
+plugin reduction "$(table mine '{"k", INB_ARG_REAL, "1", NULL, "k"}' | sed 's/shape, NULL, run}/shape, NULL, run, 3, NULL, NULL}/')"
+good | with_plugins libreduction.so | job
+expect "a reduction without merge" 1 "action 'mine' is a reduction of 3 partial values: it needs merge and describe"
+# A plugin built before reductions (ABI 1: a shorter entry per action) still loads and runs.
+plugin abi1 '
+typedef struct {
+  const char *name, *doc;
+  const inb_argspec *args;
+  size_t nargs, nsrc;
+  int (*shape)(const inb_array *, const inb_args *, inb_array *);
+  int (*check)(const inb_args *);
+  int (*run)(inb_rows *, const inb_args *, inb_item *, inb_value *);
+} action_v1;
+static int shape(const inb_array *s, const inb_args *a, inb_array *d) { (void)a; *d = *s; return 0; }
+static int run(inb_rows *r, const inb_args *a, inb_item *it, inb_value *res) {
+  (void)it; (void)res;
+  float k = (float)inb_args_get(a, "k")->u.r;
+  for (size_t i = 0, n = inb_array_count(&r->src[0]); i < n; i++)
+    ((float *)r->dst->data)[i] = k * ((const float *)r->src[0].data)[i];
+  return 0;
+}
+static const inb_argspec args[] = {{"k", INB_ARG_REAL, "1", NULL, "k"}};
+static const action_v1 acts[] = {{"old", "doc", args, 1, 1, shape, NULL, run}, {"old2", "doc", args, 1, 1, shape, NULL, run}};
+static const inb_plugin p = {1, "old", "0", (const inb_plugin_action *)(const void *)acts, 2};
+const inb_plugin *inb_plugin_info(void) { return &p; }'
+good | with_plugins libabi1.so | sed 's/action: scale/action: old2/; s/args: {a: 2}/args: {k: 3}/' | job
+cases=$((cases + 1))
+if "$inbatch" run "$work/job.yaml" </dev/null >"$work/stdout" 2>"$work/stderr" &&
+  /usr/bin/python3 -c 'import sys, h5py, numpy as np
+x, y = h5py.File(sys.argv[1])["images"][...], h5py.File(sys.argv[2])["y"][...]
+sys.exit(0 if np.array_equal(y, np.float32(3) * x) else 1)' "$work/images.h5" "$work/out.h5"; then
+  echo "ok   an ABI 1 plugin loads and runs (its second action: the entries' layout read right)"
+else
+  failures=$((failures + 1))
+  echo "FAIL an ABI 1 plugin loads and runs"
+  sed 's/^/       /' "$work/stderr"
+fi
+rm -f "$work/out.h5"
 
 # A good plugin used wrongly.
 cp "${EXAMPLE_PLUGIN:?}" "$work/libexample.so"

@@ -94,6 +94,7 @@ def check_mask(x, out, states, problems):
     bright, mask = out["bright"][...], out["mask"][...]
     if bright.dtype != np.float32 or mask.dtype != np.uint8:
         problems.append(f"dtypes {bright.dtype}, {mask.dtype}; expected float32 (as the images) and uint8")
+    above = elements = done = 0
     for i in range(x.shape[0]):
         xi = x[i].astype(np.float64)
         lo, hi = xi.min(), xi.max()
@@ -103,10 +104,16 @@ def check_mask(x, out, states, problems):
             continue
         unit = ((xi - lo) / (hi - lo)).astype(np.float32)
         want = np.sqrt(unit.astype(np.float64)).astype(np.float32)
+        above, elements, done = above + int(np.sum(want >= np.float32(0.8))), elements + want.size, done + 1
         if states[i] != DONE or not np.array_equal(bright[i], want):
             problems.append(f"item {i}: bright rows differ from sqrt(normalized)")
         if not np.array_equal(mask[i], (want >= 0.8).astype(np.uint8)):
             problems.append(f"item {i}: mask differs from bright >= 0.8")
+    import json
+    got = json.loads(out.attrs.get("share_above_bright", "{}"))
+    if got != {"items": done, "elements": elements, "above": above, "share": got.get("share")} or \
+            not np.isclose(got["share"], above / elements, rtol=1e-15):
+        problems.append(f"share_above_bright is {got}; numpy counts {above} of {elements} elements in {done} items")
 
 
 def zscore(xi):

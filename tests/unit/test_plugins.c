@@ -32,16 +32,22 @@ static void bind_real(const inb__action_spec *act, inb__argvals *a, const char *
 static void test_the_example_plugins_actions_are_found_by_name_with_their_origin(void **state) {
   (void)state;
   inb__plugins *set = load_ok();
-  assert_int_equal(inb__plugins_count(set), 2);
-  const inb__action_spec *t = inb__plugins_find(set, "threshold"), *g = inb__plugins_find(set, "gamma");
+  assert_int_equal(inb__plugins_count(set), 3);
+  const inb__action_spec *t = inb__plugins_find(set, "threshold"), *g = inb__plugins_find(set, "gamma"),
+                         *r = inb__plugins_find(set, "share_above");
   assert_non_null(t);
   assert_non_null(g);
+  assert_non_null(r); /* a reduction: its post's functions reach the pipeline */
+  assert_int_equal(r->partial, 3);
+  assert_non_null(r->merge);
+  assert_non_null(r->describe);
+  assert_int_equal(t->partial, 0);
   assert_ptr_equal(inb__plugins_at(set, 0), t);
   assert_null(inb__plugins_find(set, "scale")); /* the built-ins are not the set's */
   assert_int_equal(t->nargs, 1);
   assert_string_equal(t->args[0].name, "level");
   assert_null(t->args[0].dflt); /* required */
-  assert_string_equal(inb__plugins_origin(set, 1), "example 1.0 (" EXAMPLE_PLUGIN ")");
+  assert_string_equal(inb__plugins_origin(set, 1), "example 1.1 (" EXAMPLE_PLUGIN ")");
   inb__plugins_free(&set);
   assert_null(set);
   assert_int_equal(inb__plugins_count(NULL), 0);
@@ -87,8 +93,8 @@ static void test_the_same_actions_twice_are_refused_and_the_set_is_unchanged(voi
   inb__plugins *set = load_ok();
   assert_int_equal(inb__plugins_load(&set, EXAMPLE_PLUGIN, "job 'j.yaml' line 1 col 11"), INB_EINVAL);
   assert_string_equal(inb_errmsg(), "job 'j.yaml' line 1 col 11: action 'threshold' is already loaded, from "
-                                    "example 1.0 (" EXAMPLE_PLUGIN ")");
-  assert_int_equal(inb__plugins_count(set), 2);
+                                    "example 1.1 (" EXAMPLE_PLUGIN ")");
+  assert_int_equal(inb__plugins_count(set), 3);
   assert_non_null(inb__plugins_find(set, "gamma"));
   inb__plugins_free(&set);
 }
