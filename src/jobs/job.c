@@ -443,7 +443,8 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
                                        "max_failures"};
   const inb__ynode *v;
   int rc = 0, t = INB_MPI, l = INB_THREADS, s = INB_SCHED_DEFAULT;
-  for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) st->own_options |= inb__ymap_get(step, fields[k]) != NULL;
+  for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+    st->own_options |= inb__ymap_get(step, fields[k]) != NULL;
   if ((v = inb__ymap_get(step, "target")) && (rc = bind_choice(b, v, "target", targets, target_v, 5, &t))) return rc;
   if (t == INB_ASYNC && st->exec)
     return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "an exec step runs n_workers programs at once on any target: "
