@@ -153,9 +153,11 @@ void inb_h5_abort(inb_h5_output **o);
  * names[0..n) of `out` (as its specs name them, scratch ones included), read as components named as[k] (NULL: the
  * dataset's name without the leading '/'), so that a second inb_h5_run reads the rows the first one wrote (and
  * writes more rows of `out`). `in` and `out` must have the same length and ranks. What earlier runs wrote is made
- * visible to every rank first (the files flushed). Collective. *view is the caller's: inb_h5_close it before
- * closing `in` or ending `out` (it opens no file of its own). Returns 0, INB_EINVAL (a name `out` does not have,
- * two components of one name, lengths differ), INB_EIO, INB_ENOMEM. */
+ * visible to every rank first (the files flushed). Each run writes the table rows of its own items: a later
+ * pass's plan should leave out the items an earlier one failed (their rows were never written), as the inbatch
+ * command's pipelines do. Collective. *view is the caller's: inb_h5_close it before closing `in` or ending `out`
+ * (it opens no file of its own). Returns 0, INB_EINVAL (a name `out` does not have, two components of one name,
+ * lengths differ, `in` is a view itself), INB_EIO, INB_ENOMEM. */
 int inb_h5_view(inb_h5_input *in, inb_h5_output *out, const char *const *names, const char *const *as, size_t n,
                 inb_h5_input **view);
 

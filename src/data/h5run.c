@@ -171,6 +171,7 @@ static int run_batch(h5run *h, const int64_t *items, size_t n, const inb_action 
   inb_batch *b = NULL;
   int rc = mpi ? (b = inb_batch_new(items, n)) ? 0 : inb__err(INB_ENOMEM, "out of memory")
                : inb_h5_read(h->in, items, n, &b);
+  if (mpi) rc = inb__h5_agree(&h->in->hc, rc); /* a rank without its batch must not leave the others in the call */
   h->nrows = h->nerrs = 0;
   if (!rc) rc = inb__run_io(b, act, call, opts, NULL, io);
   inb_batch_free(&b);

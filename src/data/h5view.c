@@ -32,6 +32,9 @@ static const inb__h5out *output_named(const inb_h5_output *out, const char *name
 static int check_view(const inb_h5_input *in, const inb_h5_output *out, const char *const *names,
                       const char *const *as, size_t n) {
   if (!in || !out || (n && !names)) return inb__err(INB_EINVAL, "inb_h5_view: input, output and names must be set");
+  if (in->file < 0)
+    return inb__err(INB_EINVAL, "inb_h5_view: the input is a view itself: make the new view from the input it was "
+                                "made from (it may name every dataset of the output it needs)");
   if (inb_h5_length(in) != out->length)
     return inb__err(INB_EINVAL, "inb_h5_view: input '%s' has %lld items but output '%s' has %lld", in->file_path,
                     (long long)inb_h5_length(in), out->final_path, (long long)out->length);

@@ -5,9 +5,12 @@
  *
  * One mpiexec runs the whole walk: a warm-up run lists the sites each rank reaches (src/core/alloc.h keeps the
  * list), rank 0 merges the lists, then every (site, rank) pair gets one run of the scenario with that site armed
- * on that rank. Each run uses communicators and files of its own, so a failed run leaves nothing that the next
- * one could trip over. A watchdog turns a hang into a failure that names the site. The watchdog, the list of
- * sites and the loop are walk.c's, shared with test_farm_walk.c (command farming).
+ * on that rank. A site fails at its first hit after it is armed: the walk goes over the sites once armed at the
+ * start, then once for each point of step 5 (a run in two passes: a scratch dataset, inb_h5_view, plan.outputs),
+ * running step 5 alone, so that the sites the passes share with the earlier steps fail inside the passes too (and
+ * the view's and the second pass's inside those). Each run uses communicators and files of its own, so a failed
+ * run leaves nothing that the next one could trip over. A watchdog turns a hang into a failure that names the
+ * site. The watchdog, the list of sites and the loop are walk.c's, shared with test_farm_walk.c (command farming).
  *
  * Not walked: the MPI calls of the agreements themselves (an agreement is how ranks learn of a failure, and a
  * failure there can only be learnt by a rank that is told), and point-to-point messages (a send reported failed
@@ -29,12 +32,32 @@
 #include "engine/scratch.h"
 #include "walk.h"
 
-enum { STEPS = 5, N = 24, ROWS = 64, WATCHDOG_S = 10 };
+enum { STEPS = 6, N = 24, ROWS = 64, WATCHDOG_S = 10 };
 static const char *const step_names[STEPS] = {"indices static + post", "indices dynamic + post",
                                               "items dynamic, no post", "custom init static + post",
-                                              "inb_h5_run, deflate output, commit"};
+                                              "inb_h5_run, deflate output, commit",
+                                              "two passes: scratch, inb_h5_view, plan.outputs, commit"};
 
 static char g_dir[256];
+
+/* Where a run arms its site. A site fails at its first hit after it is armed, so a site that the first steps reach
+ * too (an allocation of inb_h5_run, H5Dwrite, the agreements) would never fail inside the two passes of step 5 if
+ * every run armed at the start: the walk goes over the sites once for each of these points, the later ones
+ * running step 5 alone. */
+enum { ARM_START, ARM_PASSES, ARM_VIEW, ARM_PASS2, ARM_END, ARM_POINTS };
+static const char *const arm_names[ARM_POINTS] = {
+    "at the start", "at the start of step 5 (create with a scratch dataset)", "before step 5's inb_h5_view",
+    "before step 5's second pass (over the view)", "before step 5's commit or abort (the view closed)"};
+
+static struct {
+  const char *key; /* NULL: nothing armed (the warm-up) */
+  int point, victim;
+} g_arm;
+
+/* Arms the run's site on its victim when the scenario reaches the run's point. */
+static void arm_point(int point) {
+  if (g_arm.key && g_arm.point == point && walk_rank == g_arm.victim) inb__fault_arm(g_arm.key, 1);
+}
 
 /* ---- the scenario ---------------------------------------------------------------------------------------- */
 
@@ -102,11 +125,41 @@ static int twice_plus_one(inb_item *it, const inb_args *args, inb_value *result)
   return 0;
 }
 
+/* Step 5, pass 1 (plan.outputs {"/tmp_y"}, a scratch dataset): y = 2x, and no other output. */
+static int double_x(inb_item *it, const inb_args *args, inb_value *result) {
+  (void)result;
+  const inb_value *x = inb_args_get(args, "x");
+  inb_array *y = inb_item_output(it, "/tmp_y");
+  if (!x || !y || inb_item_output(it, "/z")) return inb_fail(it, INB_EINVAL, "pass 1: not /tmp_y alone");
+  const float *in = x->u.a.data;
+  float *out = y->data;
+  for (int k = 0; k < 4; k++) out[k] = 2 * in[k];
+  return 0;
+}
+
+/* Step 5, pass 2 (init "y": /tmp_y read back through a view; plan.outputs {"/z"}): z = y + 1; row 5 fails. */
+static int y_plus_one(inb_item *it, const inb_args *args, inb_value *result) {
+  const inb_value *y = inb_args_at(args, 0);
+  inb_array *z = inb_item_output(it, "/z");
+  if (!y || y->kind != INB_ARRAY || !z || inb_item_output(it, "/tmp_y"))
+    return inb_fail(it, INB_EINVAL, "pass 2: no row of y, or not /z alone");
+  const float *in = y->u.a.data;
+  if (in[0] == 10.0f) return inb_fail(it, INB_EINVAL, "row 5 is refused");
+  float *out = z->data;
+  for (int k = 0; k < 4; k++) out[k] = in[k] + 1;
+  *result = inb_real(in[0]);
+  return 0;
+}
+
 typedef struct {
   int rc[STEPS];
   char msg[STEPS][160];
   int committed;     /* step 4: the output exists under its final name after the run */
   int partial_left;  /* step 4: the temporary file is still there */
+  int committed2;    /* step 5: the same for its output */
+  int partial2_left;
+  int scratch2_left; /* step 5: its scratch file is still there */
+  int wrong2;        /* step 5, rank 0, when committed: /z is not 2x + 1 or the scratch dataset is in the file */
 } outcome;
 
 static void note(outcome *o, int k, int rc) {
@@ -136,9 +189,62 @@ static int run_h5(MPI_Comm *comm, inb_opts *opts) {
   return rc;
 }
 
-static void scenario(MPI_Comm *comm, outcome *o) {
-  memset(o, 0, sizeof *o);
-  inb_opts opts = {.comm = comm, .timeout_ms = 5000, .n_workers = 2};
+/* Step 5: pass 1 writes the scratch dataset /tmp_y only, a view reads it back as "y", pass 2 writes /z only; commit
+ * (abort when a pass failed otherwise than INB_EITEM). */
+static int run_passes(MPI_Comm *comm, inb_opts *opts) {
+  char in_path[300], out_path[300];
+  snprintf(in_path, sizeof in_path, "%s/in.h5", g_dir);
+  snprintf(out_path, sizeof out_path, "%s/out2.h5", g_dir);
+  const char *comps[] = {"/x"};
+  inb_h5_input *in = NULL, *view = NULL;
+  inb_h5_output *out = NULL;
+  int rc = inb_h5_open(in_path, comps, 1, comm, &in);
+  const inb_h5_output_spec specs[] = {
+      {.name = "/tmp_y", .dtype = INB_F32, .ndim = 1, .shape = {4}, .chunk_items = 8, .deflate = 1, .scratch = true},
+      {.name = "/z", .dtype = INB_F32, .ndim = 1, .shape = {4}}};
+  if (!rc) rc = inb_h5_create(out_path, specs, 2, ROWS, false, comm, &out);
+  if (!rc) {
+    const char *const first[] = {"/tmp_y"}, *const second[] = {"/z"}, *const names[] = {"/tmp_y"}, *const as[] = {"y"};
+    inb_action pass1 = {.name = "double_x", .fn = double_x, .init = "items", .target = INB_MPI, .local = INB_THREADS};
+    inb_h5_plan plan1 = {.batch_size = 16, .outputs = first, .noutputs = 1};
+    rc = inb_h5_run(in, &plan1, &pass1, NULL, opts, out);
+    arm_point(ARM_VIEW);
+    if (!rc) rc = inb_h5_view(in, out, names, as, 1, &view);
+    arm_point(ARM_PASS2);
+    if (!rc) {
+      inb_action pass2 = {.name = "y_plus_one", .fn = y_plus_one, .init = "y", .target = INB_MPI, .local = INB_THREADS};
+      inb_h5_plan plan2 = {.batch_size = 20, .outputs = second, .noutputs = 1};
+      rc = inb_h5_run(view, &plan2, &pass2, NULL, opts, out);
+    }
+    inb_h5_close(&view);
+    arm_point(ARM_END);
+    int crc = rc == 0 || rc == INB_EITEM ? inb_h5_commit(&out) : (inb_h5_abort(&out), 0);
+    if (crc) rc = crc;
+    inb_h5_abort(&out); /* a commit the ranks did not all make leaves it */
+  }
+  inb_h5_close(&in);
+  return rc;
+}
+
+/* Rank 0: whether the committed output of step 5 is wrong (/z not 2x + 1 on a row that did not fail, or the
+ * scratch dataset in the file). */
+static int passes_wrong(const char *path) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return 1;
+  int wrong = H5Lexists(f, "/tmp_y", H5P_DEFAULT) != 0;
+  float z[ROWS][4];
+  hid_t d = H5Dopen2(f, "/z", H5P_DEFAULT);
+  if (d < 0 || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, z) < 0) wrong = 1;
+  for (int i = 0; d >= 0 && !wrong && i < ROWS; i++)
+    for (int k = 0; k < 4; k++)
+      if (i != 5 && z[i][k] != 2 * ((float)i + (float)k / 4) + 1) wrong = 1;
+  if (d >= 0) H5Dclose(d);
+  H5Fclose(f);
+  return wrong;
+}
+
+/* Steps 0 to 4. */
+static void first_steps(MPI_Comm *comm, inb_opts opts, outcome *o) {
   inb_batch *b = inb_batch_new(NULL, walk_rank == 0 ? N : 0);
   for (int k = 0; k < 2; k++) {
     inb_action act = {.name = "square", .fn = square, .init = "indices", .post = sum_post, .target = INB_MPI};
@@ -162,16 +268,43 @@ static void scenario(MPI_Comm *comm, outcome *o) {
   inb_batch_free(&items);
   inb_batch_free(&b);
   free(rows);
+}
+
+/* Every step, or (a site armed at a point of step 5) step 5 alone. */
+static void scenario(MPI_Comm *comm, outcome *o) {
+  memset(o, 0, sizeof *o);
+  arm_point(ARM_START);
+  inb_opts opts = {.comm = comm, .timeout_ms = 5000, .n_workers = 2};
+  if (!g_arm.key || g_arm.point == ARM_START) first_steps(comm, opts, o);
+  arm_point(ARM_PASSES);
+  note(o, 5, run_passes(comm, &opts));
   char path[300];
   snprintf(path, sizeof path, "%s/out.h5", g_dir);
   o->committed = access(path, F_OK) == 0;
   snprintf(path, sizeof path, "%s/.out.h5.inbatch-partial", g_dir);
   o->partial_left = access(path, F_OK) == 0;
+  snprintf(path, sizeof path, "%s/.out2.h5.inbatch-partial", g_dir);
+  o->partial2_left = access(path, F_OK) == 0;
+  snprintf(path, sizeof path, "%s/.out2.h5.inbatch-scratch", g_dir);
+  o->scratch2_left = access(path, F_OK) == 0;
+  snprintf(path, sizeof path, "%s/out2.h5", g_dir);
+  o->committed2 = access(path, F_OK) == 0;
+  o->wrong2 = walk_rank == 0 && o->committed2 && passes_wrong(path);
+}
+
+/* Rank 0: removes the committed outputs, for the next run. */
+static void remove_outputs(void) {
+  if (walk_rank != 0) return;
+  char path[300];
+  snprintf(path, sizeof path, "%s/out.h5", g_dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/out2.h5", g_dir);
+  unlink(path);
 }
 
 /* ---- the walk ---------------------------------------------------------------------------------------------- */
 
-/* The input of step 4: x[i][k] = i + k/4, written by rank 0 alone, serially. */
+/* The input of steps 4 and 5: x[i][k] = i + k/4, written by rank 0 alone, serially. */
 static int write_input(void) {
   char path[300];
   snprintf(path, sizeof path, "%s/in.h5", g_dir);
@@ -194,13 +327,15 @@ static int walk_one(const char *key, const char *what, int victim, int *fired, v
   MPI_Comm comm;
   MPI_Comm_dup(MPI_COMM_WORLD, &comm);
   MPI_Barrier(MPI_COMM_WORLD);
-  walk_watchdog(WATCHDOG_S, "site %s (%s) failed on rank %d", key, what, victim);
+  walk_watchdog(WATCHDOG_S, "site %s (%s) failed on rank %d, armed %s", key, what, victim, arm_names[g_arm.point]);
   const char *g_current = walk_current();
-  if (walk_rank == victim) inb__fault_arm(key, 1);
+  g_arm.key = key;
+  g_arm.victim = victim;
   outcome o;
   scenario(&comm, &o);
   int mine_fired = walk_rank == victim && inb__fault_fired();
   inb__fault_arm(NULL, 0);
+  g_arm.key = NULL;
   MPI_Comm_free(&comm);
   inb__scratch_trim();
   long leaked = inb__fault_live() - base_live;
@@ -228,15 +363,27 @@ static int walk_one(const char *key, const char *what, int victim, int *fired, v
     fprintf(stderr, "  %s: the output's temporary file was left behind\n", g_current);
     problems++;
   }
+  if (walk_rank == 0 && o.rc[5] && o.rc[5] != INB_EITEM && o.committed2) {
+    fprintf(stderr, "  %s: a pass failed (%d: %s) but the output of the two passes was committed\n", g_current,
+            o.rc[5], o.msg[5]);
+    problems++;
+  }
+  if (walk_rank == 0 && (o.partial2_left || o.scratch2_left)) {
+    fprintf(stderr, "  %s: the two passes left their %s behind\n", g_current,
+            o.partial2_left && o.scratch2_left ? "temporary and scratch files" : o.partial2_left ? "temporary file"
+                                                                                                : "scratch file");
+    problems++;
+  }
+  if (walk_rank == 0 && o.wrong2) {
+    fprintf(stderr, "  %s: the two passes committed (%d) an output without 2x + 1 in /z, or with /tmp_y\n", g_current,
+            o.rc[5]);
+    problems++;
+  }
   if (leaked) {
     fprintf(stderr, "  %s: rank %d has %ld of the library's allocations outstanding\n", g_current, walk_rank, leaked);
     problems++;
   }
-  if (walk_rank == 0) {
-    char path[300];
-    snprintf(path, sizeof path, "%s/out.h5", g_dir);
-    unlink(path);
-  }
+  remove_outputs();
   walk_watchdog_stop();
   int all = 0;
   MPI_Allreduce(&problems, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
@@ -264,22 +411,31 @@ int main(int argc, char **argv) {
   for (int k = 0; k < STEPS; k++)
     if (o.rc[k] && o.rc[k] != INB_EITEM)
       fprintf(stderr, "rank %d: warm-up step '%s' failed: %d %s\n", walk_rank, step_names[k], o.rc[k], o.msg[k]), bad = 1;
+  if (walk_rank == 0 && (!o.committed2 || o.wrong2 || o.scratch2_left || o.partial2_left))
+    fprintf(stderr, "warm-up step '%s': committed %d, /z wrong %d, scratch left %d, partial left %d\n",
+            step_names[5], o.committed2, o.wrong2, o.scratch2_left, o.partial2_left), bad = 1;
   MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (bad) MPI_Abort(MPI_COMM_WORLD, 1);
-  if (walk_rank == 0) {
-    char path[300];
-    snprintf(path, sizeof path, "%s/out.h5", g_dir);
-    unlink(path);
-  }
+  remove_outputs();
   inb__scratch_trim();
   long base_live = inb__fault_live();
   size_t nsites = 0;
   char *sites = walk_merged_sites(&nsites);
-  int runs = 0, fired_runs = 0;
-  int problems = walk_sites(sites, walk_one, &base_live, &runs, &fired_runs);
+  int runs = 0, fired_runs = 0, problems = 0;
+  for (int point = 0; point < ARM_POINTS; point++) {
+    char *copy = strdup(sites); /* walk_sites cuts its text up */
+    int r = 0, f = 0;
+    g_arm.point = point;
+    problems += walk_sites(copy, walk_one, &base_live, &r, &f);
+    free(copy);
+    if (walk_rank == 0)
+      printf("  armed %s: %d runs, %d with the fault injected\n", arm_names[point], r, f);
+    runs += r, fired_runs += f;
+  }
   if (walk_rank == 0) {
-    printf("fault walk: %zu sites reached (allocations, HDF5 calls, MPI collectives) x %d ranks = %d runs, %d with "
-           "the fault injected; problems: %d\n", nsites, walk_size < 2 ? walk_size : 2, runs, fired_runs, problems);
+    printf("fault walk: %zu sites reached (allocations, HDF5 calls, MPI collectives) x %d ranks x %d arming points = "
+           "%d runs, %d with the fault injected; problems: %d\n", nsites, walk_size < 2 ? walk_size : 2, ARM_POINTS,
+           runs, fired_runs, problems);
     if (walk_remove_tree(g_dir) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
   }
   free(sites);

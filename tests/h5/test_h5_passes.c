@@ -570,6 +570,12 @@ static void test_views_and_plans_that_name_what_is_not_there_are_einval_and_the_
     const char *const xs[] = {"/x"}, *const xas[] = {"x_out"};
     int vrc = inb_h5_view(in, out, xs, xas, 1, &view);
     expect_rc(vrc, 0, "a view of /x as x_out");
+    if (!vrc) { /* a view of a view is refused: it has no file of its own to open the input's datasets in */
+      inb_h5_input *again = (inb_h5_input *)&again;
+      const char *const as2[] = {"x_out2"}, *const needles[] = {"is a view itself", NULL};
+      expect_einval(inb_h5_view(view, out, xs, as2, 1, &again), needles, "a view made from a view");
+      expect_eq(again == NULL, 1, "a view from a view: *view is NULL");
+    }
     inb_h5_close(&view);
     /* an input and an output of different lengths */
     vrc = inb_h5_create(longer, specs, 3, N + 1, true, NULL, &out2);
