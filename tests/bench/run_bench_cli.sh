@@ -57,7 +57,7 @@ job one "  - {action: scale, src: x, dst: y, args: {a: 2, b: 1}, $opts}"
 job two "  - {action: scale, src: x, dst: t, args: {a: 2, b: 1}, $opts}" \
         "  - {action: clip, src: t, dst: y, args: {lo: -1e30, hi: 1e30}, $opts}"
 job passes "  - {action: scale, src: x, dst: t, args: {a: 2, b: 1}, $opts}" \
-           "  - {action: clip, src: t, dst: y, args: {lo: -1e30, hi: 1e30}, schedule: dynamic, n_workers: 1, local: threads}"
+           "  - {action: clip, src: t, dst: y, args: {lo: -1e30, hi: 1e30}, $opts, retries: 1}"
 job kernel "  - {kernel: 'for (size_t j = 0; j < n; j++) y[j] = (float)a * x[j] + (float)b;', src: x, dst: y, args: {a: 2, b: 1}, $opts}"
 # validate ARGS...: seconds that `inbatch validate ARGS` takes (1 rank, wall)
 validate() {
@@ -110,7 +110,7 @@ for v in handwritten capi one two passes kernel; do
     capi) what="the C API (inb_h5_run, static)" ;;
     one) what="inbatch run, one step: scale" ;;
     two) what="inbatch run, two steps fused: scale then clip" ;;
-    passes) what="inbatch run, the two steps in two passes (clip: schedule dynamic)" ;;
+    passes) what="inbatch run, the two steps in two passes (clip with retries: 1)" ;;
     kernel) what="inbatch run, the same as a kernel: y[j] = a * x[j] + b" ;;
   esac
   printf "bench_cli  variant=%-12s best=%6.2f GB/s (%.3fs)  median=%6.2f GB/s (%.3fs)  (%s)\n" "$v" "$gb" "$b" "$gm" "$m" "$what"
