@@ -468,9 +468,10 @@ static int bind_options(binder *b, const inb__ynode *step, inb__job_step *st) {
   if ((v = inb__ymap_get(step, "init"))) {
     const char *init;
     if ((rc = inb__ynode_str(b->d, v, NULL, &init))) return rc;
-    if (strcmp(init, "items") != 0 && strcmp(init, "indices") != 0) /* a step's task is an item either way */
-      return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "a step's actions work item by item (init: items, or indices: "
-                                                       "the same here); found '%s'", init);
+    if (strcmp(init, "run_once") == 0) /* items, indices and a component all give a task per item */
+      return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "a step's tasks write one row each: init is items, indices "
+                                                       "or a component the step reads (a task per item each); found "
+                                                       "'run_once' (one task for a whole batch)");
   }
   return 0;
 }
@@ -690,6 +691,21 @@ static int check_kind(binder *b, const inb__ynode *step, size_t si, bool exec) {
   return 0;
 }
 
+/* init: items and indices, or (as batchflow's init by a component, a task per element of it) a component the
+ * step reads: each gives a task per item. */
+static int check_init(binder *b, const inb__ynode *step, const inb__job_step *st) {
+  const inb__ynode *v = inb__ymap_get(step, "init");
+  if (!v || strcmp(v->text, "items") == 0 || strcmp(v->text, "indices") == 0) return 0;
+  char srcs[256] = "";
+  for (size_t p = 0, used = 0; p < st->npairs; p++)
+    for (size_t k = 0; k < st->pairs[p].nsrc && used < sizeof srcs; k++) {
+      if (strcmp(st->pairs[p].src[k], v->text) == 0) return 0;
+      used += (size_t)snprintf(srcs + used, sizeof srcs - used, "%s%s", used ? ", " : "", st->pairs[p].src[k]);
+    }
+  return inb__ynode_err(b->d, v, NULL, INB_EINVAL, "expected items, indices or a component the step reads (%s); "
+                        "found '%s'", srcs, v->text);
+}
+
 /* A reduction (summary) reads every item and writes no rows. */
 static int refuse_reduction_fields(binder *b, const inb__ynode *step, const inb__job_step *st) {
   if (!st->action->partial) return 0;
@@ -755,7 +771,8 @@ static int bind_step(binder *b, const inb__ynode *step, size_t si, inb__job_step
   st->rng = st->rng || st->action->needs_rng;
   if ((rc = refuse_reduction_fields(b, step, st))) return rc;
   if ((rc = bind_args(b, step, st, si))) return rc;
-  return bind_pairs(b, step, st);
+  if ((rc = bind_pairs(b, step, st))) return rc;
+  return check_init(b, step, st);
 }
 
 /* A step that gives no parallel option runs as the step before it (and so in the same pass over the items). */

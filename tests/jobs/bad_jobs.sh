@@ -46,7 +46,9 @@ expect "bad target" 1 "line 13|expected a target|'thread'|did you mean 'threads'
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    target: async\n    n_workers: 2/' | job
 expect "n_workers with async" 1 "line 14|target async runs the step's tasks on one event loop thread|n_workers does not apply"
 good | sed 's/    args: {a: 2}/    args: {a: 2}\n    init: run_once/' | job
-expect "init run_once" 1 "line 13|init: items, or indices|'run_once'"
+expect "init run_once" 1 "line 13|init is items, indices or a component the step reads|'run_once'"
+good | sed 's/    args: {a: 2}/    args: {a: 2}\n    init: labels/' | job
+expect "init by a component the step does not read" 1 "line 13|a component the step reads (images)|'labels'"
 { good; printf '  - action: summary\n    src: y\n    dst: z\n'; } | job
 expect "a reduction with dst" 1 "line 15 col 5|'summary' is a reduction over every item: it writes no rows"
 { good; printf '  - action: summary\n    src: y\n    p: 0.5\n'; } | job
