@@ -4,22 +4,13 @@
 # Usage: farm.sh CASE   (environment: INBATCH, MPIEXEC, MPIFLAGS, WORK: a scratch directory)
 # Cases: outcomes timeout retries missing once output injection env outputs rank_killed hdf5 resume kill_rounds retry_failed array big
 set -uo pipefail
+# shellcheck source=../common/check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common/check.sh"
 case_name="$1"
 inbatch="${INBATCH:?}" work="${WORK:?}/farm.$case_name"
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 failures=0 checks=0
 
-check() { # check WHAT CONDITION...: one assertion, printed
-  local what="$1"
-  shift
-  checks=$((checks + 1))
-  if "$@"; then
-    echo "ok   $what"
-  else
-    failures=$((failures + 1))
-    echo "FAIL $what"
-  fi
-}
 
 # farm NP STATUS [ARGS...]: inbatch run job.yaml on NP ranks (1: alone, without mpirun); checks its exit status;
 # stdout and stderr kept in out.txt and err.txt.
@@ -48,7 +39,6 @@ col() { # col INDEX NAME
 }
 is() { [[ "$(col "$1" "$2")" == "$3" ]] || { echo "       task $1 $2: '$(col "$1" "$2")', expected '$3'"; false; }; }
 like() { [[ "$(col "$1" "$2")" == *"$3"* ]] || { echo "       task $1 $2: '$(col "$1" "$2")', expected '*$3*'"; false; }; }
-has() { grep -qF -- "$2" "$1" || { echo "       '$2' not in $1:"; sed 's/^/       /' "$1" | head -20; false; }; }
 gone() { # gone PID...: every process has ended within $gone_s seconds (default 5; zombies count as ended)
   local pid t state
   for pid in "$@"; do

@@ -15,6 +15,8 @@
 #   standin  the template's requeue path with a stand-in for inbatch (USR1 -> 75 -> requeued -> restart -> 0)
 # Exit status 77 (ctest: skipped) when SLURM_CONF is unset: no cluster was started (not root, or no Slurm).
 set -uo pipefail
+# shellcheck source=../common/check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../common/check.sh"
 case_name="$1"
 if [[ -z "${SLURM_CONF:-}" ]]; then
   echo "SKIPPED: no Slurm cluster (SLURM_CONF is unset). tests/run-tests.sh starts one when run as root with"
@@ -38,18 +40,6 @@ job_id=""
 # A job this test submitted never outlives it.
 trap '[[ -z "$job_id" ]] || scancel "$job_id" 2>/dev/null' EXIT
 
-check() { # check WHAT CONDITION...: one assertion, printed
-  local what="$1"
-  shift
-  checks=$((checks + 1))
-  if "$@"; then
-    echo "ok   $what"
-  else
-    failures=$((failures + 1))
-    echo "FAIL $what"
-  fi
-}
-has() { grep -qF -- "$2" "$1" || { echo "       '$2' not in $1:"; sed 's/^/       /' "$1" | tail -20; false; }; }
 
 # submit [SBATCH OPTION...] -- JOB [RUN OPTION...]: sbatch of the template on 2 tasks; sets job_id; the job's
 # output (stdout and stderr) goes to slurm.out.
