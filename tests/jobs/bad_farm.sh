@@ -91,7 +91,7 @@ expect "unknown log" 1 "line 8 col 10|did you mean 'files'"
 printf '    log: files\n' | cat <(farm_job) - | job
 expect "log files without a folder" 1 "line 8 col 10|output.logs"
 printf '    target: async\n' | cat <(farm_job) - | job
-expect "target async" 1 "line 8 col 13|target async"
+expect "target async" 1 "line 8 col 13|an exec step runs n_workers programs at once on any target|async is for steps over HDF5 rows"
 printf '    src: x\n' | cat <(farm_job) - | job
 expect "src of an exec step" 1 "line 8 col 5|an exec step runs a program per task: it has no 'src'"
 printf '    outputs: "x"\n' | cat <(farm_job) - | job
