@@ -6,7 +6,7 @@
 set -euo pipefail
 job="$1" name="$2" np="$3" want="$4"
 shift 4
-work="${WORK:?}/$name.np$np"
+work="${WORK:?}/$(basename "$job" .yaml).np$np" # by the job file: two tests may check with one NAME
 rm -rf "$work" && mkdir -p "$work"
 "${MAKE_IMAGES:?}" "$work/images.h5" 64 16
 status=0
