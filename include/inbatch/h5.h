@@ -161,6 +161,44 @@ void inb_h5_abort(inb_h5_output **o);
 int inb_h5_view(inb_h5_input *in, inb_h5_output *out, const char *const *names, const char *const *as, size_t n,
                 inb_h5_input **view);
 
+/* ---- Resumable outputs: a run that stops (a signal, a time limit, a killed rank) keeps its partial ---------- *
+ *
+ * A resumable output is laid out so that its partial file stays readable whatever kills the processes writing it:
+ * every dataset is contiguous and allocated at create, its metadata written then (H5Fflush), so that the rows
+ * written later change no metadata; the failure records go to a side file beside the partial
+ * ("<dir>/.<name>.inbatch-errors", appended by rank 0 at each batch's end) instead of "/inbatch_errors", which
+ * commit creates from them. Each batch ends with its rows and table rows flushed (H5Fflush), so that a table row
+ * that says done or failed is durable with the item's output rows: the table is the record of what is finished.
+ * Compressed datasets are refused (their chunk index changes with every write). */
+
+/* As inb_h5_create (same arguments, statuses and partial name), for a resumable output. An existing partial (and
+ * side file) of the same name is replaced: to go on with one, inb_h5_reopen it. Compressed specs: INB_EINVAL. */
+int inb_h5_create_resumable(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length,
+                            bool overwrite, void *comm, inb_h5_output **out);
+
+/* Opens the partial that a resumable output of `path` left (inb_h5_keep, or processes that were killed) to write
+ * more rows, checking that it has the datasets `specs[0..n)` (names, dtypes, item shapes) and `length` items.
+ * Then commit, abort and keep work as for a new output. Collective. Returns 0; INB_ENOTFOUND when there is no
+ * partial of `path`; INB_EINVAL when the partial does not match (the message says what differs and to start
+ * over), when it is not a resumable output's, or when it does not open as HDF5 (a run killed while committing);
+ * INB_EIO, INB_ENOMEM, INB_EMPI. */
+int inb_h5_reopen(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
+                  void *comm, inb_h5_output **out);
+
+/* Closes the output without committing it: the partial and its side file stay for inb_h5_reopen. Collective.
+ * Frees *o and sets it to NULL (when the ranks did not all keep it, as inb_h5_abort). Returns 0, INB_EIO (a
+ * close failed: the last rows may be lost, the partial is kept anyway). */
+int inb_h5_keep(inb_h5_output **o);
+
+/* Which of the items first..first+n-1 are finished (their table row says done or failed): bit i of bits
+ * (bits[i / 64] >> (i % 64) & 1) for item first + i, the same on every rank. Collective. Returns 0, INB_EINVAL
+ * (the range is outside the output), INB_EIO. */
+int inb_h5_finished(inb_h5_output *o, int64_t first, size_t n, uint64_t *bits);
+
+/* The string attribute `name` of the output's root group (inb_h5_annotate's), rank 0's copy on every rank, into
+ * buf (cap bytes, cut to fit). Collective. Returns 0, INB_ENOTFOUND (no such attribute), INB_EIO. */
+int inb_h5_annotation(inb_h5_output *o, const char *name, char *buf, size_t cap);
+
 /* ---- The results of a run ---------------------------------------------------------------------------- *
  *
  * Every output file holds two datasets besides the specs', so that the file itself says what happened:
