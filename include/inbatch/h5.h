@@ -164,39 +164,58 @@ int inb_h5_view(inb_h5_input *in, inb_h5_output *out, const char *const *names, 
 /* ---- Resumable outputs: a run that stops (a signal, a time limit, a killed rank) keeps its partial ---------- *
  *
  * A resumable output is laid out so that its partial file stays readable whatever kills the processes writing it:
- * every dataset is contiguous and allocated at create, its metadata written then (H5Fflush), so that the rows
- * written later change no metadata; the failure records go to a side file beside the partial
- * ("<dir>/.<name>.inbatch-errors", appended by rank 0 at each batch's end) instead of "/inbatch_errors", which
- * commit creates from them. Each batch ends with its rows and table rows flushed (H5Fflush), so that a table row
- * that says done or failed is durable with the item's output rows: the table is the record of what is finished.
- * Compressed datasets are refused (their chunk index changes with every write). */
+ * every dataset is contiguous and allocated at create (chunk_items without compression is ignored), its metadata
+ * written then (H5Fflush), so that the rows written later change no metadata; rows go to the file when they are
+ * written (HDF5's sieve buffer is off). The failure records go to a side file beside the partial
+ * ("<dir>/.<name>.inbatch-errors", appended by rank 0 at each batch's end, before its table rows) instead of
+ * "/inbatch_errors", which commit creates from them. So a table row that says done or failed is in the file after
+ * the item's output rows (and, failed, its record in the side file): the table is the record of what is finished,
+ * and a process that is killed loses none of it. The file is also flushed (H5Fflush: with MPI-IO, a sync to disk)
+ * at the end of a batch at most once every INB_H5_FLUSH_MS milliseconds (a flush at every batch's end doubled the
+ * time of a 1 GiB run written to a disk), and at inb_h5_keep; a machine that crashes may lose what its kernel had
+ * not written back since. Compressed datasets are refused (their chunk index changes with every write), and
+ * scratch ones (their rows would not outlive the run). An output resumed, committed, is the file an uninterrupted
+ * run makes: each failed item's last record, no mark of its resumption. */
+
+/* The least time between two flushes of a resumable output at a batch's end (rank 0's clock decides for every
+ * rank). The variable INB_H5_FLUSH_MS, when set, replaces it (0: every batch's end). */
+#define INB_H5_FLUSH_MS 1000
 
 /* As inb_h5_create (same arguments, statuses and partial name), for a resumable output. An existing partial (and
- * side file) of the same name is replaced: to go on with one, inb_h5_reopen it. Compressed specs: INB_EINVAL. */
+ * side file) of the same name is replaced: to go on with one, inb_h5_reopen it. A compressed or scratch spec:
+ * INB_EINVAL, the message naming the dataset. */
 int inb_h5_create_resumable(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length,
                             bool overwrite, void *comm, inb_h5_output **out);
 
 /* Opens the partial that a resumable output of `path` left (inb_h5_keep, or processes that were killed) to write
- * more rows, checking that it has the datasets `specs[0..n)` (names, dtypes, item shapes) and `length` items.
- * Then commit, abort and keep work as for a new output. Collective. Returns 0; INB_ENOTFOUND when there is no
- * partial of `path`; INB_EINVAL when the partial does not match (the message says what differs and to start
- * over), when it is not a resumable output's, or when it does not open as HDF5 (a run killed while committing);
- * INB_EIO, INB_ENOMEM, INB_EMPI. */
+ * more rows, checking that it has exactly the datasets `specs[0..n)` (names, dtypes, item shapes) and `length`
+ * items; a side file cut short by a kill is cut to its whole records. Then inb_h5_run, inb_h5_view, annotate,
+ * commit, abort and keep work as for a new output; rank 0 knows from the table which rows are written (commit
+ * marks the others not run). Collective. On failure *out is NULL and the partial stays as it was. Returns 0;
+ * INB_ENOTFOUND when there is no partial of `path` (the message names it); INB_EINVAL when the partial does not
+ * match (the message says what differs and to start over), when it is not a resumable output's, when it does not
+ * open as HDF5 (a run killed while committing), for a spec inb_h5_create_resumable refuses, and as inb_h5_create
+ * for the target (it exists and !overwrite, it is an open input); INB_EIO, INB_ENOMEM, INB_EMPI. */
 int inb_h5_reopen(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
                   void *comm, inb_h5_output **out);
 
-/* Closes the output without committing it: the partial and its side file stay for inb_h5_reopen. Collective.
- * Frees *o and sets it to NULL (when the ranks did not all keep it, as inb_h5_abort). Returns 0, INB_EIO (a
- * close failed: the last rows may be lost, the partial is kept anyway). */
+/* Closes the output without committing it: the partial and its side file stay for inb_h5_reopen (an output of
+ * inb_h5_create keeps its partial too, which inb_h5_reopen refuses; its scratch file goes). Collective. Frees *o
+ * and sets it to NULL. Returns 0, INB_EIO (a close failed: the last rows may be lost, the partial is kept
+ * anyway), INB_EINVAL (o NULL; or the ranks did not all keep it, e.g. one aborted: then nothing is done and *o
+ * stays the caller's, as for inb_h5_commit). */
 int inb_h5_keep(inb_h5_output **o);
 
 /* Which of the items first..first+n-1 are finished (their table row says done or failed): bit i of bits
- * (bits[i / 64] >> (i % 64) & 1) for item first + i, the same on every rank. Collective. Returns 0, INB_EINVAL
- * (the range is outside the output), INB_EIO. */
+ * (bits[i / 64] >> (i % 64) & 1) for item first + i, the same on every rank; (n + 63) / 64 words are written, the
+ * bits past n clear. Rank 0 knows it without reading the file (from the table at inb_h5_reopen, and from every
+ * batch since). Collective. Returns 0, INB_EINVAL (o NULL; the range is outside the output), INB_EMPI. */
 int inb_h5_finished(inb_h5_output *o, int64_t first, size_t n, uint64_t *bits);
 
-/* The string attribute `name` of the output's root group (inb_h5_annotate's), rank 0's copy on every rank, into
- * buf (cap bytes, cut to fit). Collective. Returns 0, INB_ENOTFOUND (no such attribute), INB_EIO. */
+/* The string attribute `name` of the output's root group (inb_h5_annotate's, or a variable-length string of
+ * another writer), rank 0's copy on every rank, into buf (cap bytes, cut to fit; cap 0: nothing is copied).
+ * Collective. Returns 0, INB_ENOTFOUND (no such attribute), INB_EINVAL (o or name NULL; the attribute is not a
+ * string), INB_EIO, INB_ENOMEM. */
 int inb_h5_annotation(inb_h5_output *o, const char *name, char *buf, size_t cap);
 
 /* ---- The results of a run ---------------------------------------------------------------------------- *

@@ -79,5 +79,6 @@ const char *inb__h5_component_name(const char *path);
 uint64_t *inb__bits_new(size_t n);
 static inline bool inb__bit(const uint64_t *b, size_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
 static inline void inb__bit_set(uint64_t *b, size_t i) { b[i >> 6] |= (uint64_t)1 << (i & 63); }
+static inline void inb__bit_clear(uint64_t *b, size_t i) { b[i >> 6] &= ~((uint64_t)1 << (i & 63)); }
 
 #endif

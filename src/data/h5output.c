@@ -18,8 +18,8 @@
 #include "data/h5output.h"
 #include "mpi/msg.h"
 
-#define TABLE "/inbatch_results"
-#define ERRORS "/inbatch_errors"
+#define TABLE INB__H5_TABLE
+#define ERRORS INB__H5_ERRORS
 
 /* Rows of the table written at once when commit marks the rows no batch wrote as not run. */
 enum { NOT_RUN_PIECE = 65536 };
@@ -54,7 +54,7 @@ static hid_t compound_type(bool file, size_t file_size, size_t mem_size, const m
 }
 
 /* The table's row in memory, or in the file: packed, in the order h5.h documents (index, state, code, value). */
-static hid_t table_type(bool file) {
+hid_t inb__h5_table_type(bool file) {
   hid_t st = state_type(file ? H5T_STD_I8LE : H5T_NATIVE_INT8);
   const member m[] = {
       {"index", 0, HOFFSET(inb__h5_tablerow, index), H5T_STD_I64LE, H5T_NATIVE_INT64},
@@ -100,7 +100,7 @@ static size_t row_bytes(const inb_h5_output_spec *s) {
   return b;
 }
 
-static int check_spec(const char *path, const inb_h5_output_spec *s, int64_t length) {
+static int check_spec(const char *path, const inb_h5_output_spec *s, int64_t length, inb__h5_mode mode) {
   if (!s->name || !*s->name) return inb__err(INB_EINVAL, "output '%s': a dataset without a name", path);
   if ((unsigned)s->dtype > (unsigned)INB_F64)
     return inb__err(INB_EINVAL, "output '%s': dataset '%s': unknown dtype %d", path, s->name, (int)s->dtype);
@@ -115,7 +115,16 @@ static int check_spec(const char *path, const inb_h5_output_spec *s, int64_t len
     return inb__err(INB_EINVAL, "output '%s': dataset '%s': chunk_items must be >= 0 (0 = contiguous); found %lld",
                     path, s->name, (long long)s->chunk_items);
   inb__h5codec codec;
-  return inb__h5_codec_check(path, s, chunk_rows(s, length), row_bytes(s), &codec);
+  int rc = inb__h5_codec_check(path, s, chunk_rows(s, length), row_bytes(s), &codec);
+  if (rc || mode == INB__H5_NEW) return rc;
+  /* a compressed dataset's chunk index changes with every write, and a scratch file is gone after a run */
+  if (codec.codec != INB_H5_NONE)
+    return inb__err(INB_EINVAL, "output '%s': dataset '%s' is compressed: not in a resumable output (its chunk index "
+                                "changes with every write; leave codec and deflate unset)", path, s->name);
+  if (s->scratch)
+    return inb__err(INB_EINVAL, "output '%s': dataset '%s' is a scratch dataset: not in a resumable output (its rows "
+                                "would not outlive the run)", path, s->name);
+  return 0;
 }
 
 /* Rank 0's checks of the target: never an open input, refused if it exists (unless overwrite), its directory
@@ -171,11 +180,14 @@ static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5
   inb__h5codec codec; /* the spec passed its check: this only resolves it again */
   inb__h5_codec_check(o->final_path, s, chunk_rows(s, o->length), row_bytes(s), &codec);
   d->compressed = codec.codec != INB_H5_NONE;
+  /* a resumable output's datasets are contiguous and allocated now: writing rows later changes no metadata */
+  bool chunked = s->chunk_items && !o->resumable;
   for (int k = 0; k <= s->ndim; k++) maxdims[k] = dims[k];
-  if (!dims[0] && s->chunk_items) maxdims[0] = H5S_UNLIMITED; /* an empty chunked dataset: chunks exceed it */
+  if (!dims[0] && chunked) maxdims[0] = H5S_UNLIMITED; /* an empty chunked dataset: chunks exceed it */
   hid_t space = H5Screate_simple(s->ndim + 1, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every row is written: filling first would write twice */
-  if (s->chunk_items) H5Pset_chunk(dcpl, s->ndim + 1, chunk);
+  if (chunked) H5Pset_chunk(dcpl, s->ndim + 1, chunk);
+  if (o->resumable) H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
   inb__h5_codec_apply(dcpl, &codec); /* a failure here fails the create below */
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
@@ -190,7 +202,7 @@ static int create_dataset(inb_h5_output *o, const inb_h5_output_spec *s, inb__h5
 /* The table: one row per item, contiguous (every row is written once, by a batch or at commit: no fill). */
 static int create_table(inb_h5_output *o) {
   hsize_t dims[1] = {(hsize_t)o->length};
-  hid_t space = H5Screate_simple(1, dims, NULL), mem = table_type(false), file = table_type(true),
+  hid_t space = H5Screate_simple(1, dims, NULL), mem = inb__h5_table_type(false), file = inb__h5_table_type(true),
         dcpl = H5Pcreate(H5P_DATASET_CREATE);
   inb__h5_tablerow fill = not_run_row(-1); /* what a reader of an unwritten row would see */
   H5Pset_fill_value(dcpl, mem, &fill);
@@ -204,13 +216,13 @@ static int create_table(inb_h5_output *o) {
                       : 0;
 }
 
-/* The failure records: none yet, extended per batch. */
-static int create_errors(inb_h5_output *o) {
-  hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {ERRORS_CHUNK};
+/* The failure records: none yet, extended per batch (a resumable output's: all of them, at commit). */
+int inb__h5_create_errors(inb_h5_output *o, int64_t n) {
+  hsize_t dims[1] = {(hsize_t)n}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {ERRORS_CHUNK};
   hid_t space = H5Screate_simple(1, dims, maxdims), file = errors_type(true), dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, 1, chunk);
   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-  /* chunks allocated by the collective extension, so that rank 0 alone may write into them */
+  /* chunks allocated by the collective create or extension, so that rank 0 alone may write into them */
   if (o->hc.comm != MPI_COMM_NULL) H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
   o->errors = H5Dcreate2(o->file, ERRORS, file, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   H5Pclose(dcpl);
@@ -221,11 +233,20 @@ static int create_errors(inb_h5_output *o) {
                        : 0;
 }
 
-static int create_file(inb_h5_output *o, const inb_h5_output_spec *specs) {
-  if (o->hc.rank == 0) unlink(o->tmp_path); /* a partial file from a run that died */
-  if (o->hc.rank == 0 && o->scratch_path) unlink(o->scratch_path);
-  inb__h5_barrier(&o->hc);
+hid_t inb__h5_output_fapl(const inb_h5_output *o) {
   hid_t fapl = inb__h5_fapl(&o->hc);
+  if (fapl >= 0 && o->resumable) H5Pset_sieve_buf_size(fapl, 0);
+  return fapl;
+}
+
+static int create_file(inb_h5_output *o, const inb_h5_output_spec *specs) {
+  if (o->hc.rank == 0) { /* the files of a run that died */
+    unlink(o->tmp_path);
+    unlink(o->errors_path);
+    if (o->scratch_path) unlink(o->scratch_path);
+  }
+  inb__h5_barrier(&o->hc);
+  hid_t fapl = inb__h5_output_fapl(o);
   o->file = H5Fcreate(o->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (o->file >= 0 && o->scratch_path) o->scratch = H5Fcreate(o->scratch_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
@@ -239,13 +260,16 @@ static int create_file(inb_h5_output *o, const inb_h5_output_spec *specs) {
     int drc = create_dataset(o, &specs[k], &o->outs[k]);
     if (!rc) rc = drc;
   }
-  int trc = create_table(o), erc = create_errors(o);
-  return rc ? rc : trc ? trc : erc;
+  int trc = create_table(o), erc = o->resumable ? 0 : inb__h5_create_errors(o, 0);
+  rc = rc ? rc : trc ? trc : erc;
+  /* the mark is collective too: made whatever the rank's status, agreed after */
+  int mrc = o->resumable ? inb__h5_resume_mark(o) : 0;
+  return rc ? rc : mrc;
 }
 
 /* Closes every dataset and the file (collective), reporting the first failure: a close that fails may have
  * lost the last writes. */
-static int close_all(inb_h5_output *o) {
+int inb__h5_close_all(inb_h5_output *o) {
   int rc = 0;
   for (size_t k = 0; o->outs && k < o->n; k++) {
     if (o->outs[k].c.dset >= 0 && INB__H5(H5Dclose(o->outs[k].c.dset)) < 0 && !rc)
@@ -270,25 +294,27 @@ static int close_all(inb_h5_output *o) {
 }
 
 /* Rank 0, when the output ends either way: the scratch file goes (nobody reads it after the run). */
-static void remove_scratch(const inb_h5_output *o) {
+void inb__h5_remove_scratch(const inb_h5_output *o) {
   if (o->hc.rank == 0 && o->scratch_path) unlink(o->scratch_path);
 }
 
-static void free_output(inb_h5_output *o) {
+void inb__h5_output_free(inb_h5_output *o) {
   inb__free(o->outs);
   inb__free(o->active);
   inb__free(o->names);
   inb__free(o->kept_index);
   inb__free(o->written);
+  inb__free(o->failed);
+  inb__free(o->errors_path);
   inb__free(o->final_path);
   inb__free(o->tmp_path);
   inb__free(o->scratch_path);
   inb__free(o);
 }
 
-static uint64_t create_digest(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length,
-                              bool overwrite) {
-  uint64_t h = inb__digest_str(INB__DIGEST_START, "inb_h5_create");
+uint64_t inb__h5_create_digest(const char *call, const char *path, const inb_h5_output_spec *specs, size_t n,
+                               int64_t length, bool overwrite) {
+  uint64_t h = inb__digest_str(INB__DIGEST_START, call);
   h = inb__digest_str(h, path);
   h = inb__digest_i64(h, length);
   h = inb__digest_i64(h, overwrite);
@@ -304,15 +330,30 @@ static uint64_t create_digest(const char *path, const inb_h5_output_spec *specs,
   return h;
 }
 
-/* The output's own memory and checks, before anything collective. */
-static int prepare_output(inb_h5_output *o, const char *path, const inb_h5_output_spec *specs, size_t n,
-                          int64_t length, bool overwrite) {
+static const char *call_name(inb__h5_mode mode) {
+  return mode == INB__H5_NEW ? "inb_h5_create" : mode == INB__H5_NEW_RESUMABLE ? "inb_h5_create_resumable"
+                                                                               : "inb_h5_reopen";
+}
+
+/* Rank 0, to reopen: the partial must be there. */
+static int check_partial(const inb_h5_output *o) {
+  struct stat st;
+  if (stat(o->tmp_path, &st) == 0) return 0;
+  return inb__err(INB_ENOTFOUND, "output '%s': no partial '%s' to go on with (a resumable output that was kept or "
+                                 "stopped leaves one; inb_h5_create_resumable starts a new one)", o->final_path,
+                  o->tmp_path);
+}
+
+int inb__h5_prepare(inb_h5_output *o, const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length,
+                    bool overwrite, inb__h5_mode mode) {
   o->file = o->table = o->errors = o->scratch = H5I_INVALID_HID;
   o->length = length;
   o->n = n;
   o->overwrite = overwrite;
+  o->resumable = mode != INB__H5_NEW;
   o->final_path = inb__strdup(path ? path : "");
   o->tmp_path = path ? hidden_name(path, "partial") : NULL;
+  o->errors_path = path ? hidden_name(path, "errors") : NULL;
   o->outs = inb__calloc(n + 1, sizeof *o->outs);
   o->names = inb__calloc(n + 1, sizeof *o->names);
   o->active = inb__calloc(n + 1, sizeof *o->active);
@@ -321,51 +362,61 @@ static int prepare_output(inb_h5_output *o, const char *path, const inb_h5_outpu
   bool any_scratch = false;
   for (size_t k = 0; specs && k < n; k++) any_scratch |= specs[k].scratch;
   if (path && any_scratch) o->scratch_path = hidden_name(path, "scratch");
-  int rc = !path || !*path ? inb__err(INB_EINVAL, "inb_h5_create: no file name")
-           : !o->final_path || !o->tmp_path || !o->outs || !o->names || !o->active || (any_scratch && !o->scratch_path)
+  int rc = !path || !*path ? inb__err(INB_EINVAL, "%s: no file name", call_name(mode))
+           : !o->final_path || !o->tmp_path || !o->errors_path || !o->outs || !o->names || !o->active ||
+                     (any_scratch && !o->scratch_path)
                ? inb__err(INB_ENOMEM, "out of memory")
            : length < 0 ? inb__err(INB_EINVAL, "output '%s': negative length %lld", path, (long long)length) : 0;
   for (size_t k = 0; !rc && k < n; k++) {
-    rc = check_spec(path, &specs[k], length);
+    rc = check_spec(path, &specs[k], length, mode);
     o->names[k] = specs[k].name;
     for (size_t j = 0; !rc && j < k; j++)
       if (strcmp(specs[j].name, specs[k].name) == 0)
         rc = inb__err(INB_EINVAL, "output '%s': dataset '%s' named twice", path, specs[k].name);
   }
+  if (!rc && o->hc.rank == 0 && mode == INB__H5_REOPEN) rc = check_partial(o);
   if (!rc && o->hc.rank == 0) rc = check_target(path, overwrite);
   if (!rc && o->hc.rank == 0 && !(o->written = inb__bits_new((size_t)length)))
+    rc = inb__err(INB_ENOMEM, "output '%s': out of memory for the map of %lld rows", path, (long long)length);
+  if (!rc && o->hc.rank == 0 && o->resumable && !(o->failed = inb__bits_new((size_t)length)))
     rc = inb__err(INB_ENOMEM, "output '%s': out of memory for the map of %lld rows", path, (long long)length);
   return rc;
 }
 
-int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
-                  void *comm, inb_h5_output **out) {
+int inb__h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
+                   void *comm, inb__h5_mode mode, inb_h5_output **out) {
   *out = NULL;
   inb__h5_quiet();
   inb__h5comm hc;
   inb__h5comm_resolve(&hc, comm);
+  const char *call = call_name(mode);
   inb_h5_output *o = inb__calloc(1, sizeof *o);
-  int rc = o ? (o->hc = hc, prepare_output(o, path, specs, n, length, overwrite))
-             : inb__err(INB_ENOMEM, "inb_h5_create: out of memory");
+  int rc = o ? (o->hc = hc, inb__h5_prepare(o, path, specs, n, length, overwrite, mode))
+             : inb__err(INB_ENOMEM, "%s: out of memory", call);
   char what[1200];
-  snprintf(what, sizeof what, "inb_h5_create '%s' (rank 0's)", path ? path : "");
+  snprintf(what, sizeof what, "%s '%s' (rank 0's)", call, path ? path : "");
   inb__ecomm *held = NULL;
-  rc = inb__h5_enter(&hc, rc, create_digest(path, specs, n, length, overwrite), what, &held);
+  rc = inb__h5_enter(&hc, rc, inb__h5_create_digest(call, path, specs, n, length, overwrite), what, &held);
   if (o) o->hc = hc;
   if (!rc) rc = inb__h5_agree(&o->hc, create_file(o, specs));
   if (rc && o && o->file >= 0) { /* every rank created the file: every rank closes it */
-    close_all(o);
+    inb__h5_close_all(o);
     if (o->hc.rank == 0) unlink(o->tmp_path);
-    remove_scratch(o);
+    inb__h5_remove_scratch(o);
   }
   if (rc) {
-    if (o) free_output(o);
+    if (o) inb__h5_output_free(o);
     inb__h5_leave(held);
     return rc;
   }
   inb__h5_leave(held);
   *out = o;
   return 0;
+}
+
+int inb_h5_create(const char *path, const inb_h5_output_spec *specs, size_t n, int64_t length, bool overwrite,
+                  void *comm, inb_h5_output **out) {
+  return inb__h5_create(path, specs, n, length, overwrite, comm, INB__H5_NEW, out);
 }
 
 /* Gives the partial file its final name. Without overwrite a file that appeared meanwhile is never replaced:
@@ -393,7 +444,7 @@ static int write_table_run(inb_h5_output *o, hid_t mem, int64_t first, size_t n,
 static int write_not_run(inb_h5_output *o) {
   if (!o->written) return 0;
   inb__h5_tablerow *buf = NULL;
-  hid_t mem = table_type(false);
+  hid_t mem = inb__h5_table_type(false);
   int rc = 0;
   for (int64_t i = 0; !rc && i < o->length;) {
     if ((i & 63) == 0 && o->written[i >> 6] == UINT64_MAX) { /* 64 rows written: the usual case */
@@ -419,6 +470,19 @@ static int write_not_run(inb_h5_output *o) {
   return rc;
 }
 
+int inb__h5_put_string(inb_h5_output *o, const char *name, const char *value) {
+  hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
+  H5Tset_size(type, strlen(value) + 1);
+  H5Tset_strpad(type, H5T_STR_NULLTERM);
+  if (H5Aexists(o->file, name) > 0) H5Adelete(o->file, name);
+  hid_t attr = H5Acreate2(o->file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t w = attr < 0 ? -1 : INB__H5(H5Awrite(attr, type, value));
+  if (attr >= 0) H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+  return w < 0 ? inb__err(INB_EIO, "output '%s': cannot write its attribute '%s'", o->final_path, name) : 0;
+}
+
 int inb_h5_annotate(inb_h5_output *o, const char *name, const char *value) {
   if (!o || !name) return inb__err(INB_EINVAL, "inb_h5_annotate: output or name is NULL");
   /* rank 0's words on every rank: HDF5 wants the same metadata from every rank of the file */
@@ -441,25 +505,15 @@ int inb_h5_annotate(inb_h5_output *o, const char *name, const char *value) {
     return rc;
   }
   const char *aname = (const char *)buf, *aval = aname + strlen(aname) + 1;
-  hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
-  H5Tset_size(type, strlen(aval) + 1);
-  H5Tset_strpad(type, H5T_STR_NULLTERM);
-  if (H5Aexists(o->file, aname) > 0) H5Adelete(o->file, aname);
-  hid_t attr = H5Acreate2(o->file, aname, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t w = attr < 0 ? -1 : INB__H5(H5Awrite(attr, type, aval));
-  if (attr >= 0) H5Aclose(attr);
-  H5Sclose(space);
-  H5Tclose(type);
-  rc = inb__h5_agree(&o->hc, w < 0 ? inb__err(INB_EIO, "output '%s': cannot write its attribute '%s'",
-                                              o->final_path, aname) : 0);
+  rc = inb__h5_put_string(o, aname, aval);
+  if (o->resumable) rc = inb__h5_resume_flush(o, rc); /* a kill later keeps it: the metadata is on the file */
+  rc = inb__h5_agree(&o->hc, rc);
   inb__free(buf);
   inb__h5_leave(held);
   return rc;
 }
 
-/* The entry of a call that ends an output (commit or abort): both end it, and a rank that commits while another
- * aborts is a mismatch that every rank learns of. */
-static int enter_end(inb_h5_output *o, const char *call, inb__ecomm **held) {
+int inb__h5_enter_end(inb_h5_output *o, const char *call, inb__ecomm **held) {
   char what[1200];
   snprintf(what, sizeof what, "%s '%s' (rank 0's)", call, o->final_path);
   uint64_t h = inb__digest_str(inb__digest_str(INB__DIGEST_START, call), o->final_path);
@@ -470,11 +524,12 @@ int inb_h5_commit(inb_h5_output **op) {
   if (!op || !*op) return inb__err(INB_EINVAL, "inb_h5_commit: no output");
   inb_h5_output *o = *op;
   inb__ecomm *held = NULL;
-  int rc = enter_end(o, "inb_h5_commit", &held);
+  int rc = inb__h5_enter_end(o, "inb_h5_commit", &held);
   if (rc) return rc; /* the others are elsewhere: nothing collective, nothing committed; *op stays the caller's */
   *op = NULL;
   int lrc = o->hc.rank == 0 ? write_not_run(o) : 0;
-  int crc = close_all(o); /* H5Fclose is collective: after it the file is complete on disk */
+  if (o->resumable && !(lrc = inb__h5_agree(&o->hc, lrc))) lrc = inb__h5_resume_commit(o);
+  int crc = inb__h5_close_all(o); /* H5Fclose is collective: after it the file is complete on disk */
   rc = inb__h5_agree(&o->hc, lrc ? lrc : crc);
   if (!rc) {
     lrc = 0;
@@ -488,9 +543,10 @@ int inb_h5_commit(inb_h5_output **op) {
     rc = inb__h5_agree(&o->hc, lrc);
   }
   if (rc && o->hc.rank == 0) unlink(o->tmp_path);
-  remove_scratch(o);
+  inb__h5_remove_scratch(o);
+  if (o->resumable && o->hc.rank == 0) unlink(o->errors_path); /* after the rename: its records are in the file */
   inb__h5_barrier(&o->hc); /* no rank returns before the file has its final name, or is gone */
-  free_output(o);
+  inb__h5_output_free(o);
   inb__h5_leave(held);
   return rc;
 }
@@ -499,13 +555,14 @@ void inb_h5_abort(inb_h5_output **op) {
   if (!op || !*op) return;
   inb_h5_output *o = *op;
   inb__ecomm *held = NULL;
-  if (enter_end(o, "inb_h5_abort", &held)) return; /* the others are elsewhere (inb_errmsg() says): *op stays */
+  if (inb__h5_enter_end(o, "inb_h5_abort", &held)) return; /* the others are elsewhere (inb_errmsg() says): *op stays */
   *op = NULL;
-  close_all(o);
+  inb__h5_close_all(o);
   if (o->hc.rank == 0) unlink(o->tmp_path);
-  remove_scratch(o);
+  if (o->hc.rank == 0 && o->resumable) unlink(o->errors_path);
+  inb__h5_remove_scratch(o);
   inb__h5_barrier(&o->hc);
-  free_output(o);
+  inb__h5_output_free(o);
   inb__h5_leave(held);
 }
 
@@ -688,7 +745,7 @@ static int write_table(inb_h5_output *o, inb__h5_tablerow *rows, size_t n) {
     runs = 1;
     for (size_t i = 1; i < n; i++) runs += rows[i].index != rows[i - 1].index + 1;
   }
-  hid_t mem = table_type(false);
+  hid_t mem = inb__h5_table_type(false);
   int rc = 0;
   if (runs == 1) {
     rc = write_table_run(o, mem, rows[0].index, n, rows);
@@ -720,12 +777,12 @@ static int write_table(inb_h5_output *o, inb__h5_tablerow *rows, size_t n) {
   }
   H5Tclose(mem);
   for (size_t i = 0; !rc && i < n; i++) inb__bit_set(o->written, (size_t)rows[i].index);
+  for (size_t i = 0; !rc && o->failed && i < n; i++) /* a later run's row replaces an earlier one's */
+    (rows[i].state == INB_H5_FAILED ? inb__bit_set : inb__bit_clear)(o->failed, (size_t)rows[i].index);
   return rc;
 }
 
-/* Rank 0: records errs[0..n) (sorted here) at rows [at, at + n) of the failure records. */
-static int write_errors(inb_h5_output *o, inb__h5_errrow *errs, size_t n, int64_t at) {
-  qsort(errs, n, sizeof *errs, by_err_index);
+int inb__h5_write_errors(inb_h5_output *o, const inb__h5_errrow *errs, size_t n, int64_t at) {
   hsize_t start[1] = {(hsize_t)at}, count[1] = {n};
   hid_t mem = errors_type(false), fspace = H5Dget_space(o->errors), mspace = H5Screate_simple(1, count, NULL);
   herr_t h = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
@@ -737,9 +794,22 @@ static int write_errors(inb_h5_output *o, inb__h5_errrow *errs, size_t n, int64_
                : 0;
 }
 
+/* A resumable output's batch: the records first, so that a table row that says failed (in the file once written:
+ * the sieve buffer is off) always has its record in the side file; then the table rows; then, now and then, a
+ * flush. */
+static int write_results_resumable(inb_h5_output *o, inb__h5_tablerow *rows, size_t nrows, inb__h5_errrow *errs,
+                                   size_t nerrs) {
+  bool writer = o->hc.rank == 0;
+  int rc = writer && nerrs ? inb__h5_resume_append(o, errs, nerrs) : 0;
+  if (!rc && writer && nrows) rc = write_table(o, rows, nrows);
+  return inb__h5_agree(&o->hc, inb__h5_resume_batch_end(o, rc));
+}
+
 int inb__h5_write_results(inb_h5_output *o, inb__h5_tablerow *rows, size_t nrows, inb__h5_errrow *errs,
                           size_t nerrs) {
   bool writer = o->hc.rank == 0;
+  if (writer && nerrs) qsort(errs, nerrs, sizeof *errs, by_err_index); /* by item within the batch */
+  if (o->resumable) return write_results_resumable(o, rows, nrows, errs, nerrs);
   int rc = writer && nrows ? write_table(o, rows, nrows) : 0;
   int64_t add = writer && !rc ? (int64_t)nerrs : 0; /* rank 0's count, the same on every rank */
   if (o->hc.comm != MPI_COMM_NULL) MPI_Bcast(&add, 1, MPI_INT64_T, 0, o->hc.comm);
@@ -748,7 +818,7 @@ int inb__h5_write_results(inb_h5_output *o, inb__h5_tablerow *rows, size_t nrows
     if (INB__H5(H5Dset_extent(o->errors, size)) < 0) /* collective: every rank makes the call */
       rc = inb__err(INB_EIO, "output '%s': dataset '%s': extending it to %lld records failed", o->final_path, ERRORS,
                     (long long)size[0]);
-    if (!rc && writer) rc = write_errors(o, errs, nerrs, o->nerrors);
+    if (!rc && writer) rc = inb__h5_write_errors(o, errs, nerrs, o->nerrors);
     o->nerrors += add;
   }
   return inb__h5_agree(&o->hc, rc);

@@ -13,6 +13,8 @@
  *                inb_h5_commit and inb_h5_close.
  *   inbatch_static  the same with schedule STATIC (each rank its equal share of every batch: what a user with
  *                items of equal cost chooses; the default, dynamic, is for costs that vary).
+ *   inbatch_resumable  inbatch with inb_h5_create_resumable (case plain only): the same run, plus a flush of the
+ *                file (H5Fflush) at every batch's end, so that a killed run can go on (its cost is the difference).
  *   collective   the hand-written program: H5Fopen/H5Fcreate over MPI-IO; rank r owns the contiguous slab of
  *   independent  items [n*r/size, n*(r+1)/size) and walks it in pieces of batch/size items: read the piece,
  *                compute 2x+1 in place, write the piece; every transfer (read and write) collective or
@@ -27,7 +29,8 @@
  * output against 2x+1 of the input, bit for bit; rank 0 removes the output file.
  *
  * Usage: bench_h5 create <file> <items> <side>          (any number of ranks; rank 0 writes the file)
- *        mpiexec -n 2 bench_h5 run <inbatch|inbatch_static|collective|independent> <plain|deflate> <input> <output> [batch]
+ *        mpiexec -n 2 bench_h5 run <inbatch|inbatch_static|inbatch_resumable|collective|independent> <plain|deflate>
+ *                <input> <output> [batch]
  *        batch defaults to 256 items.
  * Output of run (rank 0), one line, read by run_bench_h5.sh:
  *   bench_h5 result case=plain variant=inbatch ranks=2 items=4096 side=256 seconds=0.612345 bytes=2147483648
@@ -56,7 +59,7 @@
 #define BENCH_BATCH 256         /* default items per inbatch batch; the hand-written pieces are batch/size */
 #define CHECK_PIECE 64          /* items per read when checking the output */
 
-typedef enum { V_INBATCH, V_INBATCH_STATIC, V_COLLECTIVE, V_INDEPENDENT } variant;
+typedef enum { V_INBATCH, V_INBATCH_STATIC, V_COLLECTIVE, V_INDEPENDENT, V_INBATCH_RESUMABLE } variant;
 
 static int g_rank, g_size;
 
@@ -185,7 +188,8 @@ static int task_2x1(inb_item *it, const inb_args *args, inb_value *result) {
   return 0;
 }
 
-static void run_inbatch(const char *input, const char *output, bool deflate, int64_t batch, inb_schedule sched) {
+static void run_inbatch(const char *input, const char *output, bool deflate, int64_t batch, inb_schedule sched,
+                        bool resumable) {
   const char *comps[] = {"/x"};
   inb_h5_input *in = NULL;
   inb_h5_output *out = NULL;
@@ -200,8 +204,8 @@ static void run_inbatch(const char *input, const char *output, bool deflate, int
   inb_h5_output_spec spec = {.name = "/y", .dtype = INB_F32, .ndim = 2, .shape = {x0->shape[1], x0->shape[2]},
                              .chunk_items = deflate ? 1 : 0, .deflate = deflate ? 1 : 0};
   inb_batch_free(&first);
-  rc = inb_h5_create(output, &spec, 1, inb_h5_length(in), true, NULL, &out);
-  if (rc) die("inbatch: inb_h5_create: %s", inb_errmsg());
+  rc = (resumable ? inb_h5_create_resumable : inb_h5_create)(output, &spec, 1, inb_h5_length(in), true, NULL, &out);
+  if (rc) die("inbatch: inb_h5_create%s: %s", resumable ? "_resumable" : "", inb_errmsg());
   const inb_action act = {.name = "bench_h5", .fn = task_2x1, .init = "x", .target = INB_MPI, .local = INB_THREADS};
   const inb_opts opts = {.n_workers = 1, .schedule = sched};
   const inb_h5_plan plan = {.batch_size = batch};
@@ -334,7 +338,8 @@ static int64_t check_output(const char *input, const char *output, int64_t *item
 static void usage(void) {
   if (g_rank == 0)
     fprintf(stderr, "usage: bench_h5 create <file> <items> <side>\n"
-                    "       mpiexec -n 2 bench_h5 run <inbatch|inbatch_static|collective|independent> <plain|deflate> <input> <output>"
+                    "       mpiexec -n 2 bench_h5 run "
+                    "<inbatch|inbatch_static|inbatch_resumable|collective|independent> <plain|deflate> <input> <output>"
                     " [batch]\n       batch defaults to %d items\n", BENCH_BATCH);
 }
 
@@ -373,6 +378,7 @@ int main(int argc, char **argv) {
   if (ok) {
     if (!strcmp(argv[2], "inbatch")) v = V_INBATCH;
     else if (!strcmp(argv[2], "inbatch_static")) v = V_INBATCH_STATIC;
+    else if (!strcmp(argv[2], "inbatch_resumable")) v = V_INBATCH_RESUMABLE;
     else if (!strcmp(argv[2], "collective")) v = V_COLLECTIVE;
     else if (!strcmp(argv[2], "independent")) v = V_INDEPENDENT;
     else ok = false;
@@ -388,6 +394,11 @@ int main(int argc, char **argv) {
                       "datasets collectively only\n");
     ok = false;
   }
+  if (ok && v == V_INBATCH_RESUMABLE && deflate) {
+    if (g_rank == 0) fprintf(stderr, "bench_h5: variant inbatch_resumable cannot write case deflate: a resumable "
+                                     "output refuses compressed datasets\n");
+    ok = false;
+  }
   if (!ok) {
     usage();
     MPI_Finalize();
@@ -400,8 +411,9 @@ int main(int argc, char **argv) {
   MPI_Barrier(MPI_COMM_WORLD);
   double m0 = g_rank == 0 ? machine_cpu_s() : 0, p0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
   double t0 = clock_s(CLOCK_MONOTONIC);
-  if (v == V_INBATCH || v == V_INBATCH_STATIC)
-    run_inbatch(input, output, deflate, batch, v == V_INBATCH_STATIC ? INB_STATIC : INB_SCHED_DEFAULT);
+  if (v == V_INBATCH || v == V_INBATCH_STATIC || v == V_INBATCH_RESUMABLE)
+    run_inbatch(input, output, deflate, batch, v == V_INBATCH_STATIC ? INB_STATIC : INB_SCHED_DEFAULT,
+                v == V_INBATCH_RESUMABLE);
   else run_handwritten(input, output, deflate, v == V_COLLECTIVE, piece);
   MPI_Barrier(MPI_COMM_WORLD);
   double seconds = clock_s(CLOCK_MONOTONIC) - t0;
@@ -412,7 +424,7 @@ int main(int argc, char **argv) {
   int64_t items = 0, side = 0;
   int64_t bad = check_output(input, output, &items, &side);
   if (g_rank == 0) unlink(output);
-  const char *names[] = {"inbatch", "inbatch_static", "collective", "independent"};
+  const char *names[] = {"inbatch", "inbatch_static", "collective", "independent", "inbatch_resumable"};
   if (bad != 0) {
     if (g_rank == 0) {
       if (bad < 0) fprintf(stderr, "bench_h5: ERROR %s %s: the output '%s' cannot be read back, or its /y does not "

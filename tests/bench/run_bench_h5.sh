@@ -6,7 +6,8 @@
 # compression-bound for every program). Then `reps` rounds; each round runs every variant of a case once, in an
 # order that rotates from round to round, each in its own mpiexec -n 2 (one timed run per process, after it
 # has read the input and touched BENCH_WARM_MIB MiB per rank: see bench_h5.c). Variants:
-#   plain:   inbatch (schedule dynamic, the default) and inbatch_static, collective, independent (hand-written,
+#   plain:   inbatch (schedule dynamic, the default) and inbatch_static, inbatch_resumable (a resumable output:
+#            the file flushed at every batch's end), collective, independent (hand-written,
 #            bench_h5.c), h5py and h5py_direct (h5py_bench.py:
 #            as usually written, y[a:b] = 2 * x[a:b] + 1; and tuned, read_direct into one buffer, in place)
 #   deflate: inbatch, collective, h5py        (HDF5 1.10 writes compressed datasets collectively only)
@@ -110,7 +111,7 @@ run_one() {
       line=$(mpirun2 "$bin" run "$v" "$c" "$in" "$out" "$batch")
     fi
     rc=$?
-    rm -f "$out" "$dir/.out.$v.h5.inbatch-partial"
+    rm -f "$out" "$dir/.out.$v.h5.inbatch-partial" "$dir/.out.$v.h5.inbatch-errors"
     if [ $rc -ne 0 ]; then
       [ -n "$line" ] && echo "$line"
       echo "run_bench_h5: ERROR case=$c variant=$v failed (exit $rc)" >&2
@@ -133,7 +134,7 @@ run_one() {
 
 for c in plain deflate; do
   variants=(inbatch collective)
-  [ "$c" = plain ] && variants+=(inbatch_static independent)
+  [ "$c" = plain ] && variants+=(inbatch_static inbatch_resumable independent)
   [ $have_h5py = 1 ] && variants+=(h5py)
   [ $have_h5py = 1 ] && [ "$c" = plain ] && variants+=(h5py_direct)
   nv=${#variants[@]}
@@ -180,8 +181,8 @@ function line(c, v, what) {
          best[c, v], best_s[c, v], med[c, v], med_s[c, v], what
 }
 END {
-  split("inbatch inbatch_static collective independent h5py h5py_direct", vs, " ")
-  for (ci = 1; ci <= 2; ci++) { c = ci == 1 ? "plain" : "deflate"; for (vi = 1; vi <= 6; vi++) stats(c, vs[vi]) }
+  split("inbatch inbatch_static collective independent h5py h5py_direct inbatch_resumable", vs, " ")
+  for (ci = 1; ci <= 2; ci++) { c = ci == 1 ? "plain" : "deflate"; for (vi = 1; vi <= 7; vi++) stats(c, vs[vi]) }
   # plain
   printf "bench_h5  case=plain    %d items of %dx%d float32: %s in + %s out, output contiguous\n", items, side, side,
          size(bytes["plain", "inbatch"] / 2), size(bytes["plain", "inbatch"] / 2)
@@ -192,6 +193,7 @@ END {
   hw = best["plain", "collective"] >= best["plain", "independent"] ? "collective" : "independent"
   ours("inbatch", "schedule dynamic, the default")
   ours("inbatch_static", "schedule static: equal shares, for items of equal cost")
+  ours("inbatch_resumable", "a resumable output: the file flushed at the end of every batch")
   # deflate
   printf "bench_h5  case=deflate  %d items of %dx%d float32 (fewer than plain: zlib-bound): %s in + %s out," \
          " output chunked 1 item (1x%dx%d), deflate level 1\n", zitems, side, side, size(bytes["deflate", "inbatch"] / 2),
@@ -216,6 +218,8 @@ END {
   printf "  %-46s %8.2fx   %-9s %s\n", "deflate: inbatch / hand-written collective", r_z, ">= 0.95x", verdict(r_z >= 0.95)
   if (have_h5py) printf "  %-46s %8.2fx   %-9s\n", "plain: inbatch_static / h5py_direct",
                         best["plain", "inbatch_static"] / best["plain", "h5py_direct"], ""
+  printf "  %-46s %8.2fx   %-9s\n", "plain: inbatch_resumable / inbatch (the flushes)",
+         best["plain", "inbatch_resumable"] / best["plain", "inbatch"], ""
   printf "  %-46s %8.2fx   %-9s\n", "plain: hand-written independent / collective",
          best["plain", "independent"] / best["plain", "collective"], ""
   for (ci = 1; ci <= 2; ci++) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +24,31 @@ char *h5t_path(char *buf, const char *name) {
   return buf;
 }
 
-char *h5t_partial(char *buf, const char *path) {
+/* "<dir>/.<base>.inbatch-<what>" for the output `path`. */
+static char *hidden(char *buf, const char *path, const char *what) {
   const char *slash = strrchr(path, '/');
-  if (!slash) snprintf(buf, PATH_MAX, "./.%s.inbatch-partial", path);
-  else snprintf(buf, PATH_MAX, "%.*s/.%s.inbatch-partial", (int)(slash - path), path, slash + 1);
+  if (!slash) snprintf(buf, PATH_MAX, "./.%s.inbatch-%s", path, what);
+  else snprintf(buf, PATH_MAX, "%.*s/.%s.inbatch-%s", (int)(slash - path), path, slash + 1, what);
   return buf;
 }
+
+char *h5t_partial(char *buf, const char *path) { return hidden(buf, path, "partial"); }
+char *h5t_side_file(char *buf, const char *path) { return hidden(buf, path, "errors"); }
 
 bool h5t_exists(const char *path) {
   struct stat st;
   return lstat(path, &st) == 0;
+}
+
+long h5t_seen_anywhere(const char *path) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  return max_ranks(h5t_exists(path));
+}
+
+void h5t_remove(const char *path) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (g_rank == 0) remove(path);
+  MPI_Barrier(MPI_COMM_WORLD);
 }
 
 int h5t_count_entries(void) {
@@ -203,6 +219,19 @@ int h5t_index_input(char *path, const char *name, const char *dataset, int64_t n
   return rank0_int(ok) ? 0 : -1; /* the other ranks wait here until the file is written */
 }
 
+const char *h5t_idx_x_input(char *path, const char *name, int64_t n, int64_t per) {
+  h5t_path(path, name);
+  int ok = 1;
+  if (g_rank == 0 && !h5t_exists(path)) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const int64_t item[1] = {per};
+    ok = f >= 0 && h5t_write_index(f, "/idx", n) == 0 && h5t_write_values(f, "/x", INB_F64, n, 1, item, 0) == 0;
+    if (f >= 0 && H5Fclose(f) < 0) ok = 0;
+  }
+  expect_eq(rank0_int(ok), 1, "writing the input '%s'", path);
+  return path;
+}
+
 /* ---- the results of a run ------------------------------------------------------------------------------ */
 
 /* A member of a compound type in memory. */
@@ -284,6 +313,92 @@ int h5t_read_errors(hid_t f, h5t_error **out, size_t *n) {
     *n = 0;
   }
   *out = buf;
+  return rc;
+}
+
+/* Dataset `name` of f whole as float64: its element count into *n; malloc'd (the caller frees), NULL when it is
+ * missing or does not read. */
+static double *read_doubles(hid_t f, const char *name, size_t *n) {
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  hid_t space = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+  hssize_t count = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+  double *buf = count >= 0 ? calloc((size_t)count + 1, sizeof *buf) : NULL;
+  if (buf && count && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+    free(buf);
+    buf = NULL;
+  }
+  if (space >= 0) H5Sclose(space);
+  if (d >= 0) H5Dclose(d);
+  *n = count > 0 ? (size_t)count : 0;
+  return buf;
+}
+
+static bool same_double(double x, double y) { return x == y || (isnan(x) && isnan(y)); }
+
+/* The first difference between open files fa and fb into why; 0 when none. */
+static int compare_open(hid_t fa, hid_t fb, const char *const *datasets, size_t n, char *why, size_t cap) {
+  for (size_t k = 0; k < n; k++) {
+    size_t na = 0, nb = 0;
+    double *a = read_doubles(fa, datasets[k], &na), *b = read_doubles(fb, datasets[k], &nb);
+    size_t bad = a && b && na == nb ? na : 0;
+    for (size_t i = 0; a && b && na == nb && i < na && bad == na; i++)
+      if (!same_double(a[i], b[i])) bad = i;
+    if (!a || !b || na != nb)
+      snprintf(why, cap, "dataset '%s': missing, or %zu elements against %zu", datasets[k], na, nb);
+    else if (bad < na) snprintf(why, cap, "dataset '%s' element %zu: %g against %g", datasets[k], bad, a[bad], b[bad]);
+    free(a);
+    free(b);
+    if (!a || !b || na != nb || bad < na) return -1;
+  }
+  size_t na = 0, nb = 0;
+  hid_t da = H5Dopen2(fa, "/inbatch_results", H5P_DEFAULT), db = H5Dopen2(fb, "/inbatch_results", H5P_DEFAULT);
+  hid_t sa = da >= 0 ? H5Dget_space(da) : H5I_INVALID_HID, sb = db >= 0 ? H5Dget_space(db) : H5I_INVALID_HID;
+  na = sa >= 0 ? (size_t)H5Sget_simple_extent_npoints(sa) : 0;
+  nb = sb >= 0 ? (size_t)H5Sget_simple_extent_npoints(sb) : 0;
+  if (sa >= 0) H5Sclose(sa);
+  if (sb >= 0) H5Sclose(sb);
+  if (da >= 0) H5Dclose(da);
+  if (db >= 0) H5Dclose(db);
+  h5t_result *ra = calloc(na + 1, sizeof *ra), *rb = calloc(nb + 1, sizeof *rb);
+  int rc = 0;
+  if (!ra || !rb || na != nb || h5t_read_table(fa, ra, na) || h5t_read_table(fb, rb, nb)) {
+    snprintf(why, cap, "the results tables: missing, or %zu rows against %zu", na, nb);
+    rc = -1;
+  }
+  for (size_t i = 0; !rc && i < na; i++)
+    if (ra[i].index != rb[i].index || ra[i].state != rb[i].state || ra[i].code != rb[i].code ||
+        !same_double(ra[i].value, rb[i].value)) {
+      snprintf(why, cap, "table row %zu: index %lld state %d code %d value %g against index %lld state %d code %d "
+               "value %g", i, (long long)ra[i].index, ra[i].state, ra[i].code, ra[i].value, (long long)rb[i].index,
+               rb[i].state, rb[i].code, rb[i].value);
+      rc = -1;
+    }
+  free(ra);
+  free(rb);
+  h5t_error *ea = NULL, *eb = NULL;
+  size_t ma = 0, mb = 0;
+  if (!rc && (h5t_read_errors(fa, &ea, &ma) || h5t_read_errors(fb, &eb, &mb) || ma != mb)) {
+    snprintf(why, cap, "/inbatch_errors: missing, or %zu records against %zu", ma, mb);
+    rc = -1;
+  }
+  for (size_t i = 0; !rc && i < ma; i++)
+    if (ea[i].index != eb[i].index || ea[i].code != eb[i].code || strcmp(ea[i].message, eb[i].message) != 0) {
+      snprintf(why, cap, "/inbatch_errors record %zu: item %lld code %d '%s' against item %lld code %d '%s'", i,
+               (long long)ea[i].index, ea[i].code, ea[i].message, (long long)eb[i].index, eb[i].code, eb[i].message);
+      rc = -1;
+    }
+  free(ea);
+  free(eb);
+  return rc;
+}
+
+int h5t_same_outputs(const char *a, const char *b, const char *const *datasets, size_t n, char *why, size_t cap) {
+  why[0] = '\0';
+  hid_t fa = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
+  int rc = fa < 0 || fb < 0 ? (snprintf(why, cap, "'%s' or '%s' does not open", a, b), -1)
+                            : compare_open(fa, fb, datasets, n, why, cap);
+  if (fa >= 0) H5Fclose(fa);
+  if (fb >= 0) H5Fclose(fb);
   return rc;
 }
 

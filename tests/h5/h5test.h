@@ -30,7 +30,13 @@ const char *h5t_dir(void);
 char *h5t_path(char *buf, const char *name);
 /* "<dir>/.<base>.inbatch-partial" for the output `path`, into buf (PATH_MAX bytes); returns buf. */
 char *h5t_partial(char *buf, const char *path);
+/* "<dir>/.<base>.inbatch-errors", a resumable output's side file of failure records, into buf (PATH_MAX bytes). */
+char *h5t_side_file(char *buf, const char *path);
 bool h5t_exists(const char *path);
+/* Collective: whether any rank sees `path` (after a barrier). */
+long h5t_seen_anywhere(const char *path);
+/* Collective: rank 0 removes the file `path`, between barriers. */
+void h5t_remove(const char *path);
 /* Entries of the scratch directory (for "nothing was left behind"). Collective: barriers before and after. */
 int h5t_count_entries(void);
 /* The names of those entries, space-separated, into buf; returns buf. */
@@ -68,6 +74,11 @@ int h5t_write_index(hid_t file, const char *name, int64_t n);
  * No rank returns before rank 0 is done. Returns 0, or -1 on every rank when rank 0 could not write it. */
 int h5t_index_input(char *path, const char *name, const char *dataset, int64_t n);
 
+/* Collective: an input file "<dir>/<name>" (its path into `path`, PATH_MAX bytes) holding "/idx" (h5t_write_index)
+ * and "/x" (float64 items of `per` elements, h5t_value of component 0), n items, written by rank 0 unless it exists
+ * already. Records a check that it was written (checks.h); returns path. */
+const char *h5t_idx_x_input(char *path, const char *name, int64_t n, int64_t per);
+
 /* ---- the results of a run (h5.h, "The results of a run") --------------------------------------------------- */
 
 /* A row of "/inbatch_results" and a record of "/inbatch_errors", as the tests read them (HDF5 converts the
@@ -91,6 +102,12 @@ int h5t_read_table(hid_t f, h5t_result *rows, size_t n);
 /* Reads every record of "/inbatch_errors" of f into *out (malloc'd, the caller frees; NULL when none), their
  * number into *n. Returns 0 or -1. Rank-local. */
 int h5t_read_errors(hid_t f, h5t_error **out, size_t *n);
+
+/* Rank-local: whether the committed outputs a and b hold the same rows: every dataset of datasets[0..n) (read as
+ * float64), the results table (NaN values equal), and the records of "/inbatch_errors" in order (index, code and
+ * message: the rank that ran a task may differ). 0 when they do, else -1 with the first difference in why (cap
+ * bytes). */
+int h5t_same_outputs(const char *a, const char *b, const char *const *datasets, size_t n, char *why, size_t cap);
 
 /* ---- main ---------------------------------------------------------------------------------------------- */
 

@@ -27,18 +27,7 @@ static double x_of(int64_t i, size_t e) { return h5t_value(0, i, e, INB_F64); }
 /* ---- files ------------------------------------------------------------------------------------------------ */
 
 /* "passes_in.h5": /idx and /x of N items, written once by rank 0. */
-static const char *input_path(char *path) {
-  h5t_path(path, "passes_in.h5");
-  int ok = 1;
-  if (g_rank == 0 && !h5t_exists(path)) {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    const int64_t item[1] = {PER};
-    ok = f >= 0 && h5t_write_index(f, "/idx", N) == 0 && h5t_write_values(f, "/x", INB_F64, N, 1, item, 0) == 0;
-    if (f >= 0 && H5Fclose(f) < 0) ok = 0;
-  }
-  expect_eq(rank0_int(ok), 1, "writing the input '%s'", path);
-  return path;
-}
+static const char *input_path(char *path) { return h5t_idx_x_input(path, "passes_in.h5", N, PER); }
 
 static const char *const g_components[] = {"/idx", "/x"};
 
@@ -49,28 +38,16 @@ static char *scratch_of(char *buf, const char *path) {
   return buf;
 }
 
-/* Collective: whether any rank sees `path`. */
-static long seen_anywhere(const char *path) {
-  MPI_Barrier(MPI_COMM_WORLD);
-  return max_ranks(h5t_exists(path));
-}
-
 /* After an output ended (commit or abort): neither its partial nor its scratch file is left, and nothing in the
  * directory is called ".inbatch-something". Collective. */
 static void expect_no_leftovers(const char *output, const char *what) {
   char partial[PATH_MAX], scratch[PATH_MAX], list[1200];
   h5t_partial(partial, output);
   scratch_of(scratch, output);
-  expect_eq(seen_anywhere(partial), 0, "%s: the partial file '%s' is gone", what, partial);
-  expect_eq(seen_anywhere(scratch), 0, "%s: the scratch file '%s' is gone", what, scratch);
+  expect_eq(h5t_seen_anywhere(partial), 0, "%s: the partial file '%s' is gone", what, partial);
+  expect_eq(h5t_seen_anywhere(scratch), 0, "%s: the scratch file '%s' is gone", what, scratch);
   h5t_list_entries(list, sizeof list);
   expect_eq(strstr(list, ".inbatch-") != NULL, 0, "%s: no '.inbatch-' file in the directory (it has: %s)", what, list);
-  MPI_Barrier(MPI_COMM_WORLD);
-}
-
-static void remove_output(const char *path) {
-  MPI_Barrier(MPI_COMM_WORLD);
-  if (g_rank == 0) remove(path);
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
@@ -274,8 +251,8 @@ static void test_a_second_pass_reads_through_a_view_what_the_first_wrote_into_a_
       rc = inb_h5_create(output, specs, 3, N, true, NULL, &out);
       expect_rc(rc, 0, "%s: inb_h5_create", what);
     }
-    if (!rc) expect_eq(seen_anywhere(scratch) && h5t_exists(scratch), 1, "%s: the scratch file '%s' exists while the "
-                       "output is made", what, scratch);
+    if (!rc) expect_eq(h5t_seen_anywhere(scratch) && h5t_exists(scratch), 1, "%s: the scratch file '%s' exists while "
+                       "the output is made", what, scratch);
     long ran = 0;
     if (!rc) {
       const char *const o0[] = {"/a"};
@@ -329,7 +306,7 @@ static void test_a_second_pass_reads_through_a_view_what_the_first_wrote_into_a_
     }
     expect_eq(max_ranks(h5t_exists(output)), !rc, "%s: the output is there after commit", what);
     expect_no_leftovers(output, what);
-    remove_output(output);
+    h5t_remove(output);
   }
   assert_checks();
 }
@@ -449,7 +426,7 @@ static void test_compressed_rows_written_by_every_rank_are_read_back_through_a_v
       }
     }
     expect_no_leftovers(output, what);
-    remove_output(output);
+    h5t_remove(output);
   }
   assert_checks();
 }
@@ -478,13 +455,14 @@ static void test_abort_after_two_passes_removes_the_partial_and_the_scratch_file
   if (!rc) expect_rc(rc = run_pass(in, out, pass_y, "items", o1, 1, cf, NULL, 0, &ran), 0, "pass 1");
   if (!rc) expect_rc(rc = inb_h5_view(in, out, names, as, 1, &view), 0, "inb_h5_view");
   if (!rc) expect_rc(rc = run_pass(view, out, pass_z, "y", o2, 1, cf, NULL, 0, &ran), 0, "pass 2");
-  expect_eq(seen_anywhere(partial) && seen_anywhere(scratch), 1, "before abort: the partial and the scratch file are "
-            "there (the directory has: %s)", h5t_list_entries(list, sizeof list));
+  expect_eq(h5t_seen_anywhere(partial) && h5t_seen_anywhere(scratch), 1,
+            "before abort: the partial and the scratch file are there (the directory has: %s)",
+            h5t_list_entries(list, sizeof list));
   inb_h5_close(&view);
   inb_h5_abort(&out);
   expect_eq(out == NULL, 1, "inb_h5_abort took the output");
   inb_h5_close(&in);
-  expect_eq(seen_anywhere(output), 0, "after abort: no output");
+  expect_eq(h5t_seen_anywhere(output), 0, "after abort: no output");
   expect_no_leftovers(output, "after abort");
   char now[1200];
   expect_eq(h5t_count_entries(), before, "after abort: nothing new in the directory (it has: %s)",
@@ -612,7 +590,7 @@ static void test_views_and_plans_that_name_what_is_not_there_are_einval_and_the_
     expect_eq(out == NULL, 1, "the output aborts after the refused calls");
   }
   inb_h5_close(&in);
-  expect_eq(seen_anywhere(output) || seen_anywhere(longer), 0, "after abort: no output");
+  expect_eq(h5t_seen_anywhere(output) || h5t_seen_anywhere(longer), 0, "after abort: no output");
   expect_no_leftovers(output, "after abort");
   expect_no_leftovers(longer, "the longer output, after abort");
   char now[1200];
