@@ -136,8 +136,9 @@ static int status_command(const inb__cmd *cmd) {
   inb__job *j = NULL;
   int rc = inb__job_load(cmd->job, cmd->sets, cmd->nsets, &j);
   if (!rc && j->input)
-    rc = inb__err(INB_EINVAL, "job '%s': status reads the journal of a job of action exec; jobs over HDF5 keep "
-                  "none yet (their output appears when they finish)", cmd->job);
+    rc = inb__err(INB_EINVAL, "job '%s': status reads the journal of a job of action exec; a pipeline over HDF5 "
+                  "records what it finished in its partial output, which status does not read yet (its output "
+                  "appears when it finishes; a resumed run says how far the earlier ones got)", cmd->job);
   char version[32];
   snprintf(version, sizeof version, "%d.%d.%d", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
   char *text = NULL;
@@ -337,12 +338,16 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
   snprintf(version, sizeof version, "%d.%d.%d", INBATCH_VERSION_MAJOR, INBATCH_VERSION_MINOR, INBATCH_VERSION_PATCH);
   inb__provenance prov = {.job_text = j->text, .job_path = j->path, .sets = sets, .version = version,
                           .hosts = host_list, .started = started, .ranks = r->size};
-  /* a farm stops at a signal and resumes; a pipeline cannot yet: it lets the scheduler's warning pass */
-  if (w->f) inb__signals_install(r->rank != 0);
+  /* a farm and a resumable pipeline stop at a signal and resume; another pipeline lets the scheduler's warning
+   * pass, and goes on to the time limit */
+  bool stops = w->f || inb__pipeline_resumable(w->p);
+  if (stops) inb__signals_install(r->rank != 0);
   else inb__signals_ignore_warning(r->rank != 0);
   double w0 = MPI_Wtime();
   inb__farm_mode mode = {.overwrite = cmd->overwrite, .restart = cmd->restart, .retry_failed = cmd->retry_failed};
-  int rc = w->p ? inb__pipeline_run(w->p, j, cmd->overwrite, &prov) : inb__farm_run(w->f, j, &mode, &prov);
+  inb__pipeline_mode pmode = {.overwrite = cmd->overwrite, .restart = cmd->restart};
+  int rc = w->p ? inb__pipeline_run(w->p, j, &pmode, &prov) : inb__farm_run(w->f, j, &mode, &prov);
+  bool stopped = rc == INB_ECANCELED && stops && inb__signals_received();
   double wall = MPI_Wtime() - w0;
   int64_t n = items(w);
   if (rc == 0 || rc == INB_EITEM) {
@@ -353,14 +358,14 @@ static int run_job(const ranks *r, const inb__cmd *cmd, const inb__job *j, work 
     if (rc && w->p) say(r, "%s", inb_errmsg());
     if (rc && r->rank == 0 && w->p) print_failures(j->output, 5);
     if (rc && r->rank == 0 && w->f) inb__farm_print_failures(w->f, stderr, 5);
-  } else if (rc == INB_ECANCELED && w->f) {
-    say(r, "%s", inb_errmsg());
+  } else if (stopped || (w->p && inb__pipeline_resumable(w->p))) {
+    say(r, "%s", inb_errmsg()); /* the partial is kept: the message says so */
   } else {
     say(r, "%s (nothing was written)", inb_errmsg());
   }
   free(host_list);
   free(sets);
-  return rc == INB_ECANCELED && w->f ? INB__EXIT_STOPPED : exit_status_of(rc);
+  return stopped ? INB__EXIT_STOPPED : exit_status_of(rc);
 }
 
 static int job_command(const ranks *r, const inb__cmd *cmd) {

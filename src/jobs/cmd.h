@@ -13,7 +13,7 @@ enum {
   INB__EXIT_USAGE = 1,     /* bad usage or an invalid job: nothing ran, nothing was written */
   INB__EXIT_RUNTIME = 2,   /* I/O, MPI, out of memory: no output committed */
   INB__EXIT_ITEMS = 3,     /* finished; some items failed (the output lists them) */
-  INB__EXIT_STOPPED = 75   /* EX_TEMPFAIL: stopped early by a signal, resumable (jobs of action exec) */
+  INB__EXIT_STOPPED = 75   /* EX_TEMPFAIL: stopped early by a signal, resumable (exec jobs, resumable pipelines) */
 };
 
 typedef enum {

@@ -12,6 +12,8 @@
 #include "data/h5codecs.h"
 #include "engine/item.h"
 #include "jobs/kernels.h"
+#include "jobs/pipeline_resume.h"
+#include "jobs/signals.h"
 #include "mpi/comm.h"
 
 /* Where an item's row of a component lives while the pipeline runs on it. A row kept in memory that a later
@@ -528,6 +530,7 @@ typedef struct {
   int64_t first_index;
   char first_message[INB__ERRMSG_MAX];
   double *totals;               /* rank 0: the current segment's reductions' totals */
+  bool stoppable;               /* a signal stops the run at a batch's end (a resumable pipeline) */
 } run_state;
 
 static bool bit(const uint64_t *b, int64_t i) { return (b[i >> 6] >> (i & 63)) & 1; }
@@ -539,6 +542,9 @@ static int segment_post(inb_batch *b, const inb_results *r, const inb_args *call
   run_state *rs = data; /* ps is its first member: the action's data */
   const inb__pipeline *p = rs->ps.p;
   const segment *sg = &p->segs[rs->ps.seg];
+  if (rs->stoppable && inb__signals_received()) /* rank 0's verdict reaches every rank: the batch is not recorded */
+    return inb_set_error(INB_ECANCELED, "stopped by signal %d (the batch from item %lld on was not recorded: it "
+                         "runs again)", inb__signals_received(), (long long)inb_batch_index(b, 0));
   for (size_t i = 0, n = inb_results_count(r); i < n; i++) {
     int64_t index = inb_batch_index(b, i);
     const inb_error *e = inb_result_error(r, i);
@@ -689,16 +695,20 @@ static int share_failed(const inb__pipeline *p, run_state *rs) {
 }
 
 /* The segments one after another. With several, items that fail in one are skipped by the later ones, and the
- * verdict counts every failed item once. */
-static int run_segments(inb__pipeline *p, const inb__job *j, inb_h5_output *out) {
-  run_state rs = {0};
+ * verdict counts every failed item once. `finished`: the items an earlier run finished (a resumed run), skipped
+ * like failed ones; NULL for none. */
+static int run_segments(inb__pipeline *p, const inb__job *j, inb_h5_output *out, const uint64_t *finished) {
+  run_state rs = {.stoppable = inb__pipeline_resumable(p)};
   int64_t n = inb_h5_length(p->in);
-  if (p->nsegs > 1 && !(rs.failed = calloc((size_t)(n + 63) / 64 + 1, sizeof *rs.failed)))
+  size_t words = (size_t)(n + 63) / 64;
+  bool map = p->nsegs > 1 || finished;
+  if (map && !(rs.failed = calloc(words + 1, sizeof *rs.failed)))
     return inb__mpi_agree(inb__err(INB_ENOMEM, "out of memory for the map of failed items"), p->comm);
-  if (p->nsegs > 1 && inb__mpi_agree(0, p->comm)) {
+  if (map && inb__mpi_agree(0, p->comm)) {
     free(rs.failed);
     return INB_ENOMEM;
   }
+  if (finished) memcpy(rs.failed, finished, words * sizeof *rs.failed);
   int rc = 0, verdict = 0;
   for (size_t g = 0; !rc && g < p->nsegs; g++) {
     rc = run_segment(p, j, g, out, &rs);
@@ -715,28 +725,85 @@ static int run_segments(inb__pipeline *p, const inb__job *j, inb_h5_output *out)
                   rs.first_message);
 }
 
-int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const inb__provenance *prov) {
+bool inb__pipeline_resumable(const inb__pipeline *p) {
+  return p->nsegs == 1 && !p->segs[0].npartial && inb__resumable_specs(p->specs, p->nspecs);
+}
+
+/* Rank 0: the failure records of a committed output (those of earlier runs included); every rank gets the count. */
+static int64_t failures_in(const inb__pipeline *p, const char *path) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(p->comm, &rank);
+  MPI_Comm_size(p->comm, &size);
+  int64_t n = 0;
+  if (rank == 0) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = f < 0 ? -1 : H5Dopen2(f, "/inbatch_errors", H5P_DEFAULT);
+    hid_t space = d < 0 ? -1 : H5Dget_space(d);
+    n = space < 0 ? 0 : (int64_t)H5Sget_simple_extent_npoints(space);
+    if (space >= 0) H5Sclose(space);
+    if (d >= 0) H5Dclose(d);
+    if (f >= 0) H5Fclose(f);
+  }
+  if (size > 1) MPI_Bcast(&n, 1, MPI_INT64_T, 0, p->comm);
+  return n;
+}
+
+/* The output: new, or (resumable) the partial of an earlier run reopened. */
+static int start_output(inb__pipeline *p, const inb__job *j, const inb__pipeline_mode *mode, inb__started *st) {
+  *st = (inb__started){0};
+  if (inb__pipeline_resumable(p))
+    return inb__output_start(j, p->specs, p->nspecs, inb_h5_length(p->in), mode->overwrite, mode->restart, p->comm,
+                             st);
+  int rc = inb_h5_create(j->output, p->specs, p->nspecs, inb_h5_length(p->in), mode->overwrite, NULL, &st->out);
+  return rc ? inb__err(rc, "%s: %s", j->where_output, inb_errmsg()) : 0;
+}
+
+/* A run that did not finish: a resumable pipeline keeps its partial for the next run (and says so), another's
+ * partial goes. */
+static int end_unfinished(inb__pipeline *p, inb__started *st, int rc) {
+  if (!inb__pipeline_resumable(p)) {
+    inb_h5_abort(&st->out);
+    return rc;
+  }
+  char why[INB__ERRMSG_MAX];
+  snprintf(why, sizeof why, "%s", inb_errmsg());
+  int krc = inb_h5_keep(&st->out);
+  return inb__err(rc, "%s; the partial output is kept%s: run the same command again to resume (--restart to start "
+                  "over)", why, krc ? " (its last rows may be lost)" : "");
+}
+
+/* A finished run: the end time recorded, then the commit; the verdict on the items (this run's, or earlier runs'
+ * failures too when it resumed) outlives it. */
+static int end_finished(inb__pipeline *p, const inb__job *j, inb__started *st, int rc) {
+  char keep[INB__ERRMSG_MAX];
+  snprintf(keep, sizeof keep, "%s", inb_errmsg());
+  int crc = inb__provenance_annotate_end(st->out);
+  if (crc) return end_unfinished(p, st, crc);
+  crc = inb_h5_commit(&st->out);
+  if (crc) return crc;
+  if (rc) return inb__err_set(rc, keep);
+  int64_t failed = st->resumed ? failures_in(p, j->output) : 0;
+  if (failed)
+    return inb__err(INB_EITEM, "%lld of %lld items failed, in this run or an earlier one (listed in the output's "
+                    "/inbatch_errors)", (long long)failed, (long long)inb_h5_length(p->in));
+  return 0;
+}
+
+int inb__pipeline_run(inb__pipeline *p, const inb__job *j, const inb__pipeline_mode *mode,
+                      const inb__provenance *prov) {
   char (*names)[260] = calloc(j->ndatasets + 1, sizeof *names);
   if (!names) return inb__err(INB_ENOMEM, "out of memory");
   for (size_t k = 0; k < j->ndatasets; k++) {
     snprintf(names[k], sizeof names[k], "/%s", j->datasets[k].name);
     p->specs[k].name = names[k];
   }
-  inb_h5_output *out = NULL;
-  int rc = inb_h5_create(j->output, p->specs, p->nspecs, inb_h5_length(p->in), overwrite, NULL, &out);
-  if (rc) rc = inb__err(rc, "%s: %s", j->where_output, inb_errmsg());
-  if (!rc) rc = inb__provenance_annotate(out, prov);
-  if (!rc) rc = run_segments(p, j, out);
-  if (out && (rc == 0 || rc == INB_EITEM)) {
-    char keep[INB__ERRMSG_MAX];
-    snprintf(keep, sizeof keep, "%s", inb_errmsg()); /* the verdict on the items outlives the commit */
-    int crc = inb__provenance_annotate_end(out);
-    crc = crc ? (inb_h5_abort(&out), crc) : inb_h5_commit(&out);
-    if (crc) rc = crc;
-    else if (rc) inb__err_set(rc, keep);
-  } else if (out) {
-    inb_h5_abort(&out);
-  }
+  inb__started st;
+  int rc = start_output(p, j, mode, &st);
+  if (!rc) rc = inb__provenance_annotate(st.out, prov);
+  if (!rc) rc = run_segments(p, j, st.out, st.finished);
+  if (st.out && (rc == 0 || rc == INB_EITEM)) rc = end_finished(p, j, &st, rc);
+  else if (st.out) rc = end_unfinished(p, &st, rc);
+  inb__output_end(&st);
   for (size_t k = 0; k < j->ndatasets; k++) p->specs[k].name = NULL;
   free(names);
   free_own_scratch();

@@ -36,10 +36,23 @@ int inb__provenance_annotate(inb_h5_output *out, const inb__provenance *prov);
 /* The end time (inbatch_ended), the last thing written before the commit. Collective. */
 int inb__provenance_annotate_end(inb_h5_output *out);
 
-/* Creates the output (refused when it exists, unless overwrite), runs the pipeline over every item, records the
- * provenance, and commits the output, or removes it when the run failed. Collective. Returns 0, INB_EITEM
- * (some items failed: the output is committed and lists them), or the failure (nothing committed). */
-int inb__pipeline_run(inb__pipeline *p, const inb__job *j, bool overwrite, const inb__provenance *prov);
+/* Whether the pipeline's output can resume (pipeline_resume.h): one pass, no reduction, no compressed dataset.
+ * A run of such a pipeline stops at a signal (SIGTERM, SIGINT, SIGUSR1) at the end of a batch. */
+bool inb__pipeline_resumable(const inb__pipeline *p);
+
+typedef struct {
+  bool overwrite;               /* an existing output is replaced at commit */
+  bool restart;                 /* a resumable pipeline's partial from an earlier run is discarded */
+} inb__pipeline_mode;
+
+/* Creates the output (refused when it exists, unless overwrite) or, for a resumable pipeline, reopens the partial
+ * of an earlier run of the job (unless restart) and runs only the items it has not finished; runs the pipeline,
+ * records the provenance, and commits the output. When the run fails or stops, a resumable pipeline's partial is
+ * kept for the next run; another's is removed. Collective. Returns 0, INB_EITEM (some items failed, in this run
+ * or an earlier one: the output is committed and lists them), INB_ECANCELED (stopped by a signal: resumable, the
+ * partial kept), or the failure (nothing committed). */
+int inb__pipeline_run(inb__pipeline *p, const inb__job *j, const inb__pipeline_mode *mode,
+                      const inb__provenance *prov);
 
 /* The number of items of the input. */
 int64_t inb__pipeline_items(const inb__pipeline *p);

@@ -34,7 +34,8 @@ static void on_warning(int sig) {
   (void)sig;
   int first = 0;
   if (!atomic_compare_exchange_strong(&g_received, &first, sig)) return;
-  static const char msg[] = "inbatch: SIGUSR1 ignored: a job over HDF5 cannot stop early and resume yet; it goes on\n";
+  static const char msg[] = "inbatch: SIGUSR1 ignored: this job cannot stop early and resume (it has several passes, "
+                            "a reduction or a compressed output); it goes on\n";
   say(msg, sizeof msg - 1);
 }
 

@@ -12,7 +12,7 @@
  * nothing on stderr (ranks other than 0). */
 void inb__signals_install(bool quiet);
 
-/* For a run that cannot stop early (HDF5 pipelines, for now): SIGUSR1, a scheduler's warning before the time
+/* For a run that cannot stop early (an HDF5 pipeline of several passes, a reduction or a compressed output): SIGUSR1, a scheduler's warning before the time
  * limit, is noted on stderr and otherwise ignored, so that the job goes on until the limit instead of dying at
  * the warning. SIGTERM and SIGINT keep their default action. Instead of inb__signals_install; idempotent. */
 void inb__signals_ignore_warning(bool quiet);
