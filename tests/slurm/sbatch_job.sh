@@ -12,6 +12,8 @@
 #   cancel   scancel stops it too (inbatch exits 75 on TERM), but the job is cancelled, not requeued
 #   array    a command-farming job submitted as a job array (--array=1-4): each array task runs its shard, and
 #            `inbatch merge` writes what an unsharded run writes (but its times and ranks)
+#   requeue_hdf5  the same for a pipeline over HDF5: stopped by USR1 at a batch's end, requeued, resumed from
+#            its partial output; the output equals `mpirun -n 2`'s
 #   standin  the template's requeue path with a stand-in for inbatch (USR1 -> 75 -> requeued -> restart -> 0)
 # Exit status 77 (ctest: skipped) when SLURM_CONF is unset: no cluster was started (not root, or no Slurm).
 set -uo pipefail
@@ -192,6 +194,46 @@ EOF
       test "$(awk -F'\t' '!/^#/ {print $1}' results.tsv | sort -n | tr '\n' ' ')" = "$(seq 0 19 | tr '\n' ' ')"
     check "every task done" test "$(awk -F'\t' '!/^#/ && $8 == "done"' results.tsv | wc -l)" = 20
   fi
+  ;;
+requeue_hdf5)
+  # 200 images of 8x8, about 50 ms each (a kernel that spins), every 10th failing: about 5 s on 2 ranks; the
+  # failure records of each batch (one each) go to the side file as batches end, so the signal comes mid-run.
+  "${MAKE_IMAGES:?}" images.h5 200 8
+  cat >job.yaml <<'EOF'
+input: {file: images.h5, components: [images]}
+batch_size: 8
+output:
+  file: out.h5
+  datasets: [{name: y}]
+pipeline:
+  - kernel: |
+      for (volatile long k = 0; k < (long)spin; k++) {}
+      if (index % 10 == 3) fail("item %lld is unlucky", (long long)index);
+      for (size_t j = 0; j < n; j++) y[j] = 2 * x[j] + 1;
+    args: {spin: 200000000}
+    src: images
+    dst: y
+EOF
+  # shellcheck disable=SC2086  # MPIFLAGS is a list of flags
+  "${MPIEXEC:?}" -n 2 $MPIFLAGS "${INBATCH:?}" run job.yaml --set pipeline.0.args.spin=0 \
+    --set output.file=direct.h5 </dev/null 2>direct.stderr
+  check "the uninterrupted run: exit 3 (every 10th item fails)" test $? = 3
+  submit -- "$work/job.yaml"
+  for ((t = 0; t < 300; t++)); do # 3 batches recorded (their failure records in the side file)
+    [[ -e .out.h5.inbatch-errors && $(stat -c %s .out.h5.inbatch-errors) -ge 768 ]] && break
+    sleep 0.1
+  done
+  scancel --batch --signal=USR1 "$job_id"
+  wait_state PENDING
+  check "requeued once (Restarts=1)" test "$(field Restarts)" = 1
+  check "the pipeline kept its partial" has slurm.out "the partial output is kept"
+  scontrol update "jobid=$job_id" StartTime=now+2 # see case requeue
+  wait_gone
+  ended FAILED 3:0
+  check "the restart resumes the partial" has slurm.out "inbatch: resuming: "
+  check "the output equals mpirun's (h5diff /y)" h5diff out.h5 direct.h5 /y /y
+  check "and its results table" h5diff out.h5 direct.h5 /inbatch_results /inbatch_results
+  check "20 failure records, as mpirun's" test "$(h5dump -H -d /inbatch_errors out.h5 | grep -c '( 20 )')" = 1
   ;;
 array)
   # 30 tasks over 4 array tasks (2 ranks each); the same job run unsharded with mpirun for the reference.
