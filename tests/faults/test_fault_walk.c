@@ -8,9 +8,11 @@
  * on that rank. A site fails at its first hit after it is armed: the walk goes over the sites once armed at the
  * start, then once for each point of step 5 (a run in two passes: a scratch dataset, inb_h5_view, plan.outputs),
  * running step 5 alone, so that the sites the passes share with the earlier steps fail inside the passes too (and
- * the view's and the second pass's inside those). Each run uses communicators and files of its own, so a failed
- * run leaves nothing that the next one could trip over. A watchdog turns a hang into a failure that names the
- * site. The watchdog, the list of sites and the loop are walk.c's, shared with test_farm_walk.c (command farming).
+ * the view's and the second pass's inside those), then once for each point of step 6 (a resumable output: run a
+ * part, keep, reopen, run the rest, commit), running step 6 alone, for the same reason. Each run uses communicators
+ * and files of its own, so a failed run leaves nothing that the next one could trip over (what a failed step 6 keeps
+ * for a reopen is removed after it). A watchdog turns a hang into a failure that names the site. The watchdog, the
+ * list of sites and the loop are walk.c's, shared with test_farm_walk.c (command farming).
  *
  * Not walked: the MPI calls of the agreements themselves (an agreement is how ranks learn of a failure, and a
  * failure there can only be learnt by a rank that is told), and point-to-point messages (a send reported failed
@@ -32,22 +34,28 @@
 #include "engine/scratch.h"
 #include "walk.h"
 
-enum { STEPS = 6, N = 24, ROWS = 64, WATCHDOG_S = 10 };
+enum { STEPS = 7, N = 24, ROWS = 64, WATCHDOG_S = 10 };
 static const char *const step_names[STEPS] = {"indices static + post", "indices dynamic + post",
                                               "items dynamic, no post", "custom init static + post",
                                               "inb_h5_run, deflate output, commit",
-                                              "two passes: scratch, inb_h5_view, plan.outputs, commit"};
+                                              "two passes: scratch, inb_h5_view, plan.outputs, commit",
+                                              "resumable: run a part, keep, reopen, run the rest, commit"};
 
 static char g_dir[256];
 
 /* Where a run arms its site. A site fails at its first hit after it is armed, so a site that the first steps reach
  * too (an allocation of inb_h5_run, H5Dwrite, the agreements) would never fail inside the two passes of step 5 if
  * every run armed at the start: the walk goes over the sites once for each of these points, the later ones
- * running step 5 alone. */
-enum { ARM_START, ARM_PASSES, ARM_VIEW, ARM_PASS2, ARM_END, ARM_POINTS };
+ * running step 5 alone (ARM_PASSES..ARM_END) or step 6 alone (ARM_RESUME..ARM_COMMIT3). */
+enum {
+  ARM_START, ARM_PASSES, ARM_VIEW, ARM_PASS2, ARM_END, ARM_RESUME, ARM_REOPEN, ARM_REST, ARM_COMMIT3, ARM_POINTS
+};
 static const char *const arm_names[ARM_POINTS] = {
     "at the start", "at the start of step 5 (create with a scratch dataset)", "before step 5's inb_h5_view",
-    "before step 5's second pass (over the view)", "before step 5's commit or abort (the view closed)"};
+    "before step 5's second pass (over the view)", "before step 5's commit or abort (the view closed)",
+    "at the start of step 6 (inb_h5_create_resumable, the first part, inb_h5_keep)",
+    "before step 6's inb_h5_reopen (then inb_h5_finished, inb_h5_annotation)", "before step 6's run of the rest",
+    "before step 6's commit or abort"};
 
 static struct {
   const char *key; /* NULL: nothing armed (the warm-up) */
@@ -160,6 +168,11 @@ typedef struct {
   int partial2_left;
   int scratch2_left; /* step 5: its scratch file is still there */
   int wrong2;        /* step 5, rank 0, when committed: /z is not 2x + 1 or the scratch dataset is in the file */
+  int ran3;          /* step 6 ran (every step, or a point of step 6) */
+  int committed3;    /* step 6: its output, its partial and side file are there after the run */
+  int partial3_left, side3_left;
+  int wrong3;        /* step 6: inb_h5_finished or inb_h5_annotation said what was not so (any rank), or (rank 0,
+                        when committed) /y is not 2x + 1, the table or /inbatch_errors not what the runs made */
 } outcome;
 
 static void note(outcome *o, int k, int rc) {
@@ -226,6 +239,100 @@ static int run_passes(MPI_Comm *comm, inb_opts *opts) {
   return rc;
 }
 
+/* Step 6: a resumable output: the first half of the items (row 5 fails), an annotation, inb_h5_keep; inb_h5_reopen,
+ * inb_h5_finished (the first half), inb_h5_annotation, a run of the rest, commit (abort when a step failed otherwise
+ * than INB_EITEM). *wrong: what finished or the annotation said was not so. */
+static int run_resumable(MPI_Comm *comm, inb_opts *opts, int *wrong) {
+  char in_path[300], out_path[300];
+  snprintf(in_path, sizeof in_path, "%s/in.h5", g_dir);
+  snprintf(out_path, sizeof out_path, "%s/out3.h5", g_dir);
+  const char *comps[] = {"/x"};
+  const inb_h5_output_spec spec = {.name = "/y", .dtype = INB_F32, .ndim = 1, .shape = {4}};
+  const inb_action act = {.name = "twice_plus_one", .fn = twice_plus_one, .init = "items", .target = INB_MPI,
+                          .local = INB_THREADS};
+  int64_t plan[ROWS];
+  for (int i = 0; i < ROWS; i++) plan[i] = i;
+  inb_h5_input *in = NULL;
+  inb_h5_output *out = NULL;
+  int rc = inb_h5_open(in_path, comps, 1, comm, &in);
+  if (!rc) rc = inb_h5_create_resumable(out_path, &spec, 1, ROWS, false, comm, &out);
+  if (!rc) {
+    inb_h5_plan first = {.batch_size = 8, .index = plan, .nindex = ROWS / 2};
+    if ((rc = inb_h5_run(in, &first, &act, NULL, opts, out)) == INB_EITEM) rc = 0;
+    if (!rc) rc = inb_h5_annotate(out, "walk", "step 6");
+    if (!rc) rc = inb_h5_keep(&out);
+    inb_h5_abort(&out); /* after a failure, or a keep the ranks did not all make */
+  }
+  arm_point(ARM_REOPEN);
+  if (!rc) rc = inb_h5_reopen(out_path, &spec, 1, ROWS, false, comm, &out);
+  size_t rest = 0;
+  if (!rc) {
+    uint64_t bits[ROWS / 64] = {0};
+    char note[16] = "";
+    rc = inb_h5_finished(out, 0, ROWS, bits);
+    for (int i = 0; !rc && i < ROWS; i++)
+      if (!((bits[i / 64] >> (i % 64)) & 1)) plan[rest++] = i;
+    if (!rc) rc = inb_h5_annotation(out, "walk", note, sizeof note);
+    if (!rc && (rest != ROWS / 2 || plan[0] != ROWS / 2 || strcmp(note, "step 6") != 0)) *wrong = 1;
+  }
+  arm_point(ARM_REST);
+  if (!rc) {
+    inb_h5_plan second = {.batch_size = 12, .index = plan, .nindex = rest};
+    if ((rc = inb_h5_run(in, &second, &act, NULL, opts, out)) == INB_EITEM) rc = 0;
+  }
+  arm_point(ARM_COMMIT3);
+  if (out) {
+    int crc = rc ? (inb_h5_abort(&out), 0) : inb_h5_commit(&out);
+    if (crc) rc = crc;
+    inb_h5_abort(&out); /* a commit the ranks did not all make leaves it */
+  }
+  inb_h5_close(&in);
+  return rc;
+}
+
+/* Rank 0: whether the committed output of step 6 is wrong: /y not 2x + 1 on a row but 5, the table not done for
+ * every row but 5 (failed), /inbatch_errors not the one record of row 5, or the resumable mark left. */
+static int resumable_wrong(const char *path) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return 1;
+  int wrong = H5Aexists(f, "inbatch_resumable") != 0;
+  float y[ROWS][4];
+  hid_t d = H5Dopen2(f, "/y", H5P_DEFAULT);
+  if (d < 0 || H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) < 0) wrong = 1;
+  for (int i = 0; d >= 0 && !wrong && i < ROWS; i++)
+    for (int k = 0; k < 4; k++)
+      if (i != 5 && y[i][k] != 2 * ((float)i + (float)k / 4) + 1) wrong = 1;
+  if (d >= 0) H5Dclose(d);
+  /* the table's states and the records' items, as int64 members read by name */
+  typedef struct {
+    int64_t index;
+    int8_t state;
+  } row;
+  hid_t st = H5Tenum_create(H5T_NATIVE_INT8);
+  const int8_t values[] = {0, 1, 2};
+  H5Tenum_insert(st, "not_run", &values[0]), H5Tenum_insert(st, "done", &values[1]);
+  H5Tenum_insert(st, "failed", &values[2]);
+  hid_t rt = H5Tcreate(H5T_COMPOUND, sizeof(row)), it = H5Tcreate(H5T_COMPOUND, sizeof(int64_t));
+  H5Tinsert(rt, "index", HOFFSET(row, index), H5T_NATIVE_INT64), H5Tinsert(rt, "state", HOFFSET(row, state), st);
+  H5Tinsert(it, "index", 0, H5T_NATIVE_INT64);
+  row rows[ROWS];
+  int64_t records[ROWS];
+  hid_t t = H5Dopen2(f, "/inbatch_results", H5P_DEFAULT), e = H5Dopen2(f, "/inbatch_errors", H5P_DEFAULT);
+  hid_t es = e >= 0 ? H5Dget_space(e) : H5I_INVALID_HID;
+  if (t < 0 || H5Dread(t, rt, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) < 0) wrong = 1;
+  for (int i = 0; t >= 0 && !wrong && i < ROWS; i++)
+    if (rows[i].index != i || rows[i].state != (i == 5 ? 2 : 1)) wrong = 1;
+  if (es < 0 || H5Sget_simple_extent_npoints(es) != 1 || H5Dread(e, it, H5S_ALL, H5S_ALL, H5P_DEFAULT, records) < 0 ||
+      records[0] != 5)
+    wrong = 1;
+  if (es >= 0) H5Sclose(es);
+  if (e >= 0) H5Dclose(e);
+  if (t >= 0) H5Dclose(t);
+  H5Tclose(it), H5Tclose(rt), H5Tclose(st);
+  H5Fclose(f);
+  return wrong;
+}
+
 /* Rank 0: whether the committed output of step 5 is wrong (/z not 2x + 1 on a row that did not fail, or the
  * scratch dataset in the file). */
 static int passes_wrong(const char *path) {
@@ -270,14 +377,19 @@ static void first_steps(MPI_Comm *comm, inb_opts opts, outcome *o) {
   free(rows);
 }
 
-/* Every step, or (a site armed at a point of step 5) step 5 alone. */
+/* Every step, or (a site armed at a point of step 5 or 6) that step alone. */
 static void scenario(MPI_Comm *comm, outcome *o) {
   memset(o, 0, sizeof *o);
   arm_point(ARM_START);
   inb_opts opts = {.comm = comm, .timeout_ms = 5000, .n_workers = 2};
-  if (!g_arm.key || g_arm.point == ARM_START) first_steps(comm, opts, o);
+  bool all = !g_arm.key || g_arm.point == ARM_START;
+  if (all) first_steps(comm, opts, o);
   arm_point(ARM_PASSES);
-  note(o, 5, run_passes(comm, &opts));
+  if (all || g_arm.point <= ARM_END) note(o, 5, run_passes(comm, &opts));
+  arm_point(ARM_RESUME);
+  int wrong = 0;
+  if ((o->ran3 = all || g_arm.point >= ARM_RESUME)) note(o, 6, run_resumable(comm, &opts, &wrong));
+  MPI_Allreduce(&wrong, &o->wrong3, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   char path[300];
   snprintf(path, sizeof path, "%s/out.h5", g_dir);
   o->committed = access(path, F_OK) == 0;
@@ -290,16 +402,25 @@ static void scenario(MPI_Comm *comm, outcome *o) {
   snprintf(path, sizeof path, "%s/out2.h5", g_dir);
   o->committed2 = access(path, F_OK) == 0;
   o->wrong2 = walk_rank == 0 && o->committed2 && passes_wrong(path);
+  snprintf(path, sizeof path, "%s/out3.h5", g_dir);
+  o->committed3 = access(path, F_OK) == 0;
+  if (walk_rank == 0 && o->committed3 && resumable_wrong(path)) o->wrong3 = 1;
+  snprintf(path, sizeof path, "%s/.out3.h5.inbatch-partial", g_dir);
+  o->partial3_left = access(path, F_OK) == 0;
+  snprintf(path, sizeof path, "%s/.out3.h5.inbatch-errors", g_dir);
+  o->side3_left = access(path, F_OK) == 0;
 }
 
-/* Rank 0: removes the committed outputs, for the next run. */
+/* Rank 0: removes the committed outputs, and what a failed step 6 keeps (its partial, for a reopen), for the next
+ * run. */
 static void remove_outputs(void) {
   if (walk_rank != 0) return;
-  char path[300];
-  snprintf(path, sizeof path, "%s/out.h5", g_dir);
-  unlink(path);
-  snprintf(path, sizeof path, "%s/out2.h5", g_dir);
-  unlink(path);
+  const char *const names[] = {"out.h5", "out2.h5", "out3.h5", ".out3.h5.inbatch-partial", ".out3.h5.inbatch-errors"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", g_dir, names[k]);
+    unlink(path);
+  }
 }
 
 /* ---- the walk ---------------------------------------------------------------------------------------------- */
@@ -379,6 +500,21 @@ static int walk_one(const char *key, const char *what, int victim, int *fired, v
             o.rc[5]);
     problems++;
   }
+  if (walk_rank == 0 && o.rc[6] && o.committed3) {
+    fprintf(stderr, "  %s: the resumable step failed (%d: %s) but its output was committed\n", g_current, o.rc[6],
+            o.msg[6]);
+    problems++;
+  }
+  if (walk_rank == 0 && o.ran3 && !o.rc[6] && (o.partial3_left || o.side3_left || !o.committed3)) {
+    fprintf(stderr, "  %s: the resumable step succeeded but left its partial (%d) or side file (%d), or no output\n",
+            g_current, o.partial3_left, o.side3_left);
+    problems++;
+  }
+  if (walk_rank == 0 && o.wrong3) {
+    fprintf(stderr, "  %s: the resumable step (%d) was told what was not so by inb_h5_finished or inb_h5_annotation, "
+            "or committed an output unlike an uninterrupted run's\n", g_current, o.rc[6]);
+    problems++;
+  }
   if (leaked) {
     fprintf(stderr, "  %s: rank %d has %ld of the library's allocations outstanding\n", g_current, walk_rank, leaked);
     problems++;
@@ -414,6 +550,9 @@ int main(int argc, char **argv) {
   if (walk_rank == 0 && (!o.committed2 || o.wrong2 || o.scratch2_left || o.partial2_left))
     fprintf(stderr, "warm-up step '%s': committed %d, /z wrong %d, scratch left %d, partial left %d\n",
             step_names[5], o.committed2, o.wrong2, o.scratch2_left, o.partial2_left), bad = 1;
+  if (walk_rank == 0 && (!o.committed3 || o.wrong3 || o.partial3_left || o.side3_left))
+    fprintf(stderr, "warm-up step '%s': committed %d, wrong %d, partial left %d, side file left %d\n",
+            step_names[6], o.committed3, o.wrong3, o.partial3_left, o.side3_left), bad = 1;
   MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (bad) MPI_Abort(MPI_COMM_WORLD, 1);
   remove_outputs();
