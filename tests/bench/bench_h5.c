@@ -13,8 +13,9 @@
  *                inb_h5_commit and inb_h5_close.
  *   inbatch_static  the same with schedule STATIC (each rank its equal share of every batch: what a user with
  *                items of equal cost chooses; the default, dynamic, is for costs that vary).
- *   inbatch_resumable  inbatch with inb_h5_create_resumable (case plain only): the same run, plus a flush of the
- *                file (H5Fflush) at every batch's end, so that a killed run can go on (its cost is the difference).
+ *   inbatch_resumable  inbatch with inb_h5_create_resumable (case plain only): the same run, a killed run of which
+ *                could go on; the file is flushed (H5Fflush; with MPI-IO a sync to disk) at the end of a batch at
+ *                most every INB_H5_FLUSH_MS ms (that variable, set to 0, flushes every batch): the difference.
  *   collective   the hand-written program: H5Fopen/H5Fcreate over MPI-IO; rank r owns the contiguous slab of
  *   independent  items [n*r/size, n*(r+1)/size) and walks it in pieces of batch/size items: read the piece,
  *                compute 2x+1 in place, write the piece; every transfer (read and write) collective or

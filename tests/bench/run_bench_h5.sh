@@ -7,7 +7,8 @@
 # order that rotates from round to round, each in its own mpiexec -n 2 (one timed run per process, after it
 # has read the input and touched BENCH_WARM_MIB MiB per rank: see bench_h5.c). Variants:
 #   plain:   inbatch (schedule dynamic, the default) and inbatch_static, inbatch_resumable (a resumable output:
-#            the file flushed at every batch's end), collective, independent (hand-written,
+#            the file flushed, with MPI-IO synced to disk, at the end of a batch at most every INB_H5_FLUSH_MS
+#            milliseconds; INB_H5_FLUSH_MS=0 in the environment: every batch), collective, independent (hand-written,
 #            bench_h5.c), h5py and h5py_direct (h5py_bench.py:
 #            as usually written, y[a:b] = 2 * x[a:b] + 1; and tuned, read_direct into one buffer, in place)
 #   deflate: inbatch, collective, h5py        (HDF5 1.10 writes compressed datasets collectively only)
@@ -193,7 +194,7 @@ END {
   hw = best["plain", "collective"] >= best["plain", "independent"] ? "collective" : "independent"
   ours("inbatch", "schedule dynamic, the default")
   ours("inbatch_static", "schedule static: equal shares, for items of equal cost")
-  ours("inbatch_resumable", "a resumable output: the file flushed at the end of every batch")
+  ours("inbatch_resumable", "a resumable output: flushed at the end of a batch at most every INB_H5_FLUSH_MS")
   # deflate
   printf "bench_h5  case=deflate  %d items of %dx%d float32 (fewer than plain: zlib-bound): %s in + %s out," \
          " output chunked 1 item (1x%dx%d), deflate level 1\n", zitems, side, side, size(bytes["deflate", "inbatch"] / 2),
