@@ -72,12 +72,29 @@ static int run(inb_h5_input *in, inb_h5_output *out, const int64_t *index, size_
   return rc == INB_EITEM ? 0 : rc;
 }
 
+/* Opens this rank's log `log` and the input into *in. */
+static int start_run(const char *log, inb_h5_input **in) {
+  char path[PATH_MAX];
+  const char *comps[] = {"/idx", "/x"};
+  if (open_log(log)) return inb_set_error(INB_EIO, "cannot open the log '%s'", log);
+  return inb_h5_open(path_of(path, "in.h5"), comps, 2, NULL, in);
+}
+
+/* The end of a run: while rc is 0, the plan index[0..n) run into out and out committed; out aborted otherwise, in
+ * closed. Returns 0, or 1 after saying what failed. */
+static int end_run(int rc, inb_h5_input *in, inb_h5_output *out, const int64_t *index, size_t n, const char *what) {
+  if (!rc) rc = run(in, out, index, n);
+  if (!rc) rc = inb_h5_commit(&out);
+  inb_h5_abort(&out);
+  inb_h5_close(&in);
+  return rc ? report(what, rc) : 0;
+}
+
 static int first(void) {
-  char path[PATH_MAX], out_path[PATH_MAX], rel[32];
+  char path[PATH_MAX], rel[32];
   snprintf(rel, sizeof rel, "pid.%d", g_rank);
   FILE *f = fopen(path_of(path, rel), "w");
   if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) return report("writing the pid file", INB_EIO);
-  if (open_log("ran1")) return report("opening the log", INB_EIO);
   int ok = 1;
   if (g_rank == 0) {
     hid_t h = H5Fcreate(path_of(path, "in.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -86,30 +103,23 @@ static int first(void) {
     if (h >= 0 && H5Fclose(h) < 0) ok = 0;
   }
   if (!rank0_int(ok)) return report("writing the input", INB_EIO);
-  const char *comps[] = {"/idx", "/x"};
   inb_h5_input *in = NULL;
   inb_h5_output *out = NULL;
   g_slow = true;
-  int rc = inb_h5_open(path_of(path, "in.h5"), comps, 2, NULL, &in);
-  if (!rc) rc = inb_h5_create_resumable(path_of(out_path, "out.h5"), &g_spec, 1, N, false, NULL, &out);
-  if (!rc) rc = run(in, out, NULL, 0);
-  if (!rc) rc = inb_h5_commit(&out); /* only when nobody killed it: the script says so */
-  inb_h5_abort(&out);
-  inb_h5_close(&in);
-  return rc ? report("the first run", rc) : 0;
+  int rc = start_run("ran1", &in);
+  if (!rc) rc = inb_h5_create_resumable(path_of(path, "out.h5"), &g_spec, 1, N, false, NULL, &out);
+  return end_run(rc, in, out, NULL, 0, "the first run"); /* it commits only when nobody killed it */
 }
 
 static int resume(void) {
-  char path[PATH_MAX], out_path[PATH_MAX];
-  if (open_log("ran2")) return report("opening the log", INB_EIO);
-  const char *comps[] = {"/idx", "/x"};
+  char path[PATH_MAX];
   inb_h5_input *in = NULL;
   inb_h5_output *out = NULL;
   uint64_t bits[(N + 63) / 64];
   int64_t plan[N];
   size_t m = 0;
-  int rc = inb_h5_open(path_of(path, "in.h5"), comps, 2, NULL, &in);
-  if (!rc) rc = inb_h5_reopen(path_of(out_path, "out.h5"), &g_spec, 1, N, false, NULL, &out);
+  int rc = start_run("ran2", &in);
+  if (!rc) rc = inb_h5_reopen(path_of(path, "out.h5"), &g_spec, 1, N, false, NULL, &out);
   if (!rc) rc = inb_h5_finished(out, 0, N, bits);
   FILE *f = !rc && g_rank == 0 ? fopen(path_of(path, "finished"), "w") : NULL;
   for (int64_t i = 0; !rc && i < N; i++) {
@@ -117,27 +127,17 @@ static int resume(void) {
     if (!done) plan[m++] = i;
     else if (f) fprintf(f, "%lld\n", (long long)i);
   }
-  if (f && fclose(f) != 0) rc = INB_EIO;
-  if (!rc) rc = run(in, out, plan, m);
-  if (!rc) rc = inb_h5_commit(&out);
-  inb_h5_abort(&out);
-  inb_h5_close(&in);
-  return rc ? report("the resumed run", rc) : 0;
+  if (f && fclose(f) != 0) rc = inb_set_error(INB_EIO, "cannot write the list of finished items");
+  return end_run(rc, in, out, plan, m, "the resumed run");
 }
 
 static int whole(void) {
-  char path[PATH_MAX], out_path[PATH_MAX];
-  if (open_log("ran0")) return report("opening the log", INB_EIO);
-  const char *comps[] = {"/idx", "/x"};
+  char path[PATH_MAX];
   inb_h5_input *in = NULL;
   inb_h5_output *out = NULL;
-  int rc = inb_h5_open(path_of(path, "in.h5"), comps, 2, NULL, &in);
-  if (!rc) rc = inb_h5_create(path_of(out_path, "whole.h5"), &g_spec, 1, N, true, NULL, &out);
-  if (!rc) rc = run(in, out, NULL, 0);
-  if (!rc) rc = inb_h5_commit(&out);
-  inb_h5_abort(&out);
-  inb_h5_close(&in);
-  return rc ? report("the uninterrupted run", rc) : 0;
+  int rc = start_run("ran0", &in);
+  if (!rc) rc = inb_h5_create(path_of(path, "whole.h5"), &g_spec, 1, N, true, NULL, &out);
+  return end_run(rc, in, out, NULL, 0, "the uninterrupted run");
 }
 
 /* How often each item appears in the files "<prefix>.<rank>" of DIR (counts[N]); items out of range: -1. */
