@@ -463,6 +463,36 @@ static void test_compressed_and_scratch_datasets_are_refused_in_a_resumable_outp
   assert_checks();
 }
 
+/* A session of the output "<dir>/<name>" (its path into output), kept after a run over its first part. */
+static int start_kept(session *s, char *output, const char *name) {
+  char input[PATH_MAX];
+  input_path(input);
+  h5t_path(output, name);
+  int rc = start(s, input);
+  expect_rc(kept_partial(input, output, s->specs, NSPECS), 0, "a kept partial '%s'", name);
+  return rc;
+}
+
+/* The end of a kept_partial reopened into s (rc: how that went): the items not finished run, commit; the committed
+ * file has the failed items' records; nothing is left; the output is removed. */
+static void commit_the_rest(session *s, const char *output, int rc, const char *what) {
+  const config_t *cfs;
+  configs(&cfs);
+  int64_t rest[N];
+  if (!rc) {
+    uint64_t bits[(N + 63) / 64];
+    expect_rc(inb_h5_finished(s->out, 0, N, bits), 0, "%s: inb_h5_finished", what);
+    size_t nrest = unfinished(bits, rest);
+    expect_eq((long)nrest, N - FIRST_PART, "%s: the unfinished items", what);
+    expect_rc(run_plan(s->in, s->out, &cfs[0], rest, nrest, 1, false, &s->ran), INB_EITEM, "%s: the rest", what);
+    expect_rc(rc = inb_h5_commit(&s->out), 0, "%s: commit", what);
+  }
+  end(s);
+  if (!rc) expect_records(output, always_fails, 1, what);
+  expect_no_leftovers(output, what);
+  h5t_remove(output);
+}
+
 static long file_size(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 ? (long)st.st_size : -1;
@@ -472,13 +502,10 @@ static long file_size(const char *path) {
 static void test_a_torn_side_file_is_cut_to_whole_records_and_commit_works(void **state) {
   (void)state;
   reset_checks();
-  char input[PATH_MAX], output[PATH_MAX], side[PATH_MAX];
-  input_path(input);
-  h5t_path(output, "torn.h5");
-  h5t_side_file(side, output);
+  char output[PATH_MAX], side[PATH_MAX];
   session s;
-  int rc = start(&s, input);
-  expect_rc(kept_partial(input, output, s.specs, NSPECS), 0, "a kept partial");
+  int rc = start_kept(&s, output, "torn.h5");
+  h5t_side_file(side, output);
   long whole = rank0_int((int)file_size(side)), record = 0;
   int failed = 0;
   for (int64_t i = 0; i < FIRST_PART; i++) failed += always_fails(i);
@@ -492,23 +519,9 @@ static void test_a_torn_side_file_is_cut_to_whole_records_and_commit_works(void 
     if (fd >= 0) close(fd);
   }
   MPI_Barrier(MPI_COMM_WORLD);
-  const config_t *cfs;
-  configs(&cfs);
-  int64_t rest[N];
-  size_t nrest = 0;
   if (!rc) expect_rc(rc = inb_h5_reopen(output, s.specs, NSPECS, N, false, NULL, &s.out), 0, "reopen");
   expect_eq(rank0_int((int)file_size(side)), whole, "the side file is cut to its whole records");
-  if (!rc) {
-    uint64_t bits[(N + 63) / 64];
-    expect_rc(inb_h5_finished(s.out, 0, N, bits), 0, "inb_h5_finished");
-    nrest = unfinished(bits, rest);
-    expect_rc(run_plan(s.in, s.out, &cfs[0], rest, nrest, 1, false, &s.ran), INB_EITEM, "the rest");
-    expect_rc(rc = inb_h5_commit(&s.out), 0, "commit");
-  }
-  end(&s);
-  if (!rc) expect_records(output, always_fails, 1, "after a torn record");
-  expect_no_leftovers(output, "commit after a torn record");
-  h5t_remove(output);
+  commit_the_rest(&s, output, rc, "after a torn record");
   assert_checks();
 }
 
@@ -544,6 +557,55 @@ static void test_finished_and_annotation_refuse_what_is_not_there(void **state) 
   assert_checks();
 }
 
+/* A commit killed after it made "/inbatch_errors" (before the rename) leaves a partial that has it: reopen removes it
+ * (the side file still has every record) and the next commit makes it again. */
+static void test_a_partial_whose_commit_was_killed_after_making_its_records_goes_on(void **state) {
+  (void)state;
+  reset_checks();
+  char output[PATH_MAX], partial[PATH_MAX];
+  session s;
+  int rc = start_kept(&s, output, "half_committed.h5");
+  h5t_partial(partial, output);
+  if (g_rank == 0) { /* what the killed commit made: a dataset of that name, with other records */
+    hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
+    expect_eq(f >= 0 && h5t_write_index(f, "/inbatch_errors", 3) == 0, 1, "a stale /inbatch_errors in the partial");
+    if (f >= 0) H5Fclose(f);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (!rc) expect_rc(rc = inb_h5_reopen(output, s.specs, NSPECS, N, false, NULL, &s.out), 0, "reopen");
+  commit_the_rest(&s, output, rc, "after a half-made commit");
+  assert_checks();
+}
+
+/* An output of no items is resumable too: created, kept, reopened (nothing to run), committed. */
+static void test_an_empty_resumable_output_is_kept_reopened_and_committed(void **state) {
+  (void)state;
+  reset_checks();
+  char output[PATH_MAX];
+  h5t_path(output, "empty.h5");
+  inb_h5_output_spec specs[NSPECS];
+  make_specs(specs);
+  inb_h5_output *out = NULL;
+  int rc = inb_h5_create_resumable(output, specs, NSPECS, 0, false, NULL, &out);
+  expect_rc(rc, 0, "create with 0 items");
+  if (!rc) expect_rc(rc = inb_h5_keep(&out), 0, "keep");
+  if (!rc) expect_rc(rc = inb_h5_reopen(output, specs, NSPECS, 0, false, NULL, &out), 0, "reopen");
+  if (!rc) expect_rc(inb_h5_finished(out, 0, 0, NULL), 0, "inb_h5_finished of no item");
+  if (!rc) expect_rc(rc = inb_h5_commit(&out), 0, "commit");
+  inb_h5_abort(&out);
+  if (g_rank == 0 && !rc) {
+    hid_t f = H5Fopen(output, H5F_ACC_RDONLY, H5P_DEFAULT);
+    h5t_error *e = NULL;
+    size_t n = 1;
+    expect_eq(f >= 0 && h5t_read_errors(f, &e, &n) == 0 && n == 0, 1, "the committed file has no failure record");
+    free(e);
+    if (f >= 0) H5Fclose(f);
+  }
+  expect_no_leftovers(output, "an empty output");
+  h5t_remove(output);
+  assert_checks();
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_a_run_stopped_and_resumed_commits_what_an_uninterrupted_run_would),
@@ -552,6 +614,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_compressed_and_scratch_datasets_are_refused_in_a_resumable_output),
       cmocka_unit_test(test_a_torn_side_file_is_cut_to_whole_records_and_commit_works),
       cmocka_unit_test(test_finished_and_annotation_refuse_what_is_not_there),
+      cmocka_unit_test(test_a_partial_whose_commit_was_killed_after_making_its_records_goes_on),
+      cmocka_unit_test(test_an_empty_resumable_output_is_kept_reopened_and_committed),
   };
   return h5t_main(argc, argv, "h5.test_h5_resume", tests, sizeof tests / sizeof tests[0]);
 }
