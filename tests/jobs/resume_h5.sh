@@ -53,18 +53,7 @@ progress() {
   done
   return 1
 }
-# ended: the launcher ended within 60 s (no hang); sets status
-ended() {
-  local t
-  for ((t = 0; t < 600; t++)); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$launcher" 2>/dev/null; then
-    kill -KILL "$launcher"
-    status=hung
-  else
-    wait "$launcher"
-    status=$?
-  fi
-}
+ended() { wait_ended "$launcher"; } # within 60 s (no hang); sets status
 # same: the committed out.h5 equals ref.h5 (rows, table; failure records as a set: ranks differ)
 same() {
   h5diff out.h5 ref.h5 /y /y && h5diff out.h5 ref.h5 /inbatch_results /inbatch_results &&
