@@ -306,7 +306,8 @@ typedef struct {
 static herr_t find_extra(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
   (void)obj;
   visit *v = data;
-  if (info->type != H5O_TYPE_DATASET || strcmp(name, INB__H5_TABLE + 1) == 0 || strcmp(name, INB__H5_ERRORS + 1) == 0)
+  if (info->type != H5O_TYPE_DATASET || strcmp(name, inb__h5_component_name(INB__H5_TABLE)) == 0 ||
+      strcmp(name, inb__h5_component_name(INB__H5_ERRORS)) == 0)
     return 0;
   for (size_t k = 0; k < v->o->n; k++)
     if (strcmp(inb__h5_component_name(v->o->names[k]), name) == 0) return 0;
