@@ -316,47 +316,16 @@ static int stats_shape(const inb_array *src, const inb__argvals *a, inb_array *d
   return 0;
 }
 
-static int run_stats(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result) {
-  (void)a, (void)it;
-  const inb_array *x = &r->src[0];
-  double *out = r->dst[0].data, lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0;
-  size_t n = inb_array_count(x), nan = 0;
-  for (size_t i = 0; i < n; i++) {
-    double v = get(x->data, x->dtype, i);
-    if (v != v) {
-      nan++;
-      continue;
-    }
-    lo = v < lo ? v : lo, hi = v > hi ? v : hi, sum += v;
-  }
-  size_t m = n - nan;
-  double mean = m ? sum / (double)m : NAN;
-  for (size_t i = 0; m && i < n; i++) {
-    double v = get(x->data, x->dtype, i);
-    if (v == v) sq += (v - mean) * (v - mean);
-  }
-  out[0] = m ? lo : NAN, out[1] = m ? hi : NAN, out[2] = mean, out[3] = m ? sqrt(sq / (double)m) : NAN;
-  out[4] = (double)nan;
-  *result = inb_real(mean);
-  return 0;
-}
+/* The moments of a row's values that are not NaN, in two passes (the mean, then the deviations: as exact as the
+ * values allow): their count (returned), min, max, mean and M2 (the sum of squared deviations from the mean),
+ * and the NaN count. With no value: lo INFINITY, hi -INFINITY, mean and M2 0. */
+typedef struct {
+  double lo, hi, mean, m2;
+  size_t nan;
+} moments;
 
-/* ---- summary: one set of figures over every value of every item (a reduction) ----------------------------- */
-
-/* A partial: items, values (not NaN), NaNs, mean, M2 (the sum of squared deviations from the mean), min, max. */
-enum { SUM_ITEMS, SUM_VALUES, SUM_NAN, SUM_MEAN, SUM_M2, SUM_MIN, SUM_MAX, SUM_PARTIAL };
-
-static int summary_shape(const inb_array *src, const inb__argvals *a, inb_array *dst) {
-  (void)src, (void)a;
-  *dst = (inb_array){.dtype = INB_F64, .ndim = 1, .shape = {SUM_PARTIAL}};
-  return 0;
-}
-
-/* Two passes over the row (the mean, then the deviations): as exact as a row's values allow. */
-static int run_summary(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result) {
-  (void)a, (void)it, (void)result;
-  const inb_array *x = &r->src[0];
-  double *out = r->dst[0].data, lo = INFINITY, hi = -INFINITY, sum = 0, m2 = 0;
+static size_t row_moments(const inb_array *x, moments *mo) {
+  double lo = INFINITY, hi = -INFINITY, sum = 0, m2 = 0;
   size_t n = inb_array_count(x), nan = 0;
   for (size_t i = 0; i < n; i++) {
     double v = get(x->data, x->dtype, i);
@@ -372,8 +341,40 @@ static int run_summary(inb__rows *r, const inb__argvals *a, inb_item *it, inb_va
     double v = get(x->data, x->dtype, i);
     if (v == v) m2 += (v - mean) * (v - mean);
   }
-  out[SUM_ITEMS] = 1, out[SUM_VALUES] = (double)m, out[SUM_NAN] = (double)nan, out[SUM_MEAN] = mean;
-  out[SUM_M2] = m2, out[SUM_MIN] = lo, out[SUM_MAX] = hi;
+  *mo = (moments){.lo = lo, .hi = hi, .mean = mean, .m2 = m2, .nan = nan};
+  return m;
+}
+
+static int run_stats(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result) {
+  (void)a, (void)it;
+  double *out = r->dst[0].data;
+  moments mo;
+  size_t m = row_moments(&r->src[0], &mo);
+  double mean = m ? mo.mean : NAN;
+  out[0] = m ? mo.lo : NAN, out[1] = m ? mo.hi : NAN, out[2] = mean, out[3] = m ? sqrt(mo.m2 / (double)m) : NAN;
+  out[4] = (double)mo.nan;
+  *result = inb_real(mean);
+  return 0;
+}
+
+/* ---- summary: one set of figures over every value of every item (a reduction) ----------------------------- */
+
+/* A partial: items, values (not NaN), NaNs, mean, M2 (the sum of squared deviations from the mean), min, max. */
+enum { SUM_ITEMS, SUM_VALUES, SUM_NAN, SUM_MEAN, SUM_M2, SUM_MIN, SUM_MAX, SUM_PARTIAL };
+
+static int summary_shape(const inb_array *src, const inb__argvals *a, inb_array *dst) {
+  (void)src, (void)a;
+  *dst = (inb_array){.dtype = INB_F64, .ndim = 1, .shape = {SUM_PARTIAL}};
+  return 0;
+}
+
+static int run_summary(inb__rows *r, const inb__argvals *a, inb_item *it, inb_value *result) {
+  (void)a, (void)it, (void)result;
+  double *out = r->dst[0].data;
+  moments mo;
+  size_t m = row_moments(&r->src[0], &mo);
+  out[SUM_ITEMS] = 1, out[SUM_VALUES] = (double)m, out[SUM_NAN] = (double)mo.nan, out[SUM_MEAN] = mo.mean;
+  out[SUM_M2] = mo.m2, out[SUM_MIN] = mo.lo, out[SUM_MAX] = mo.hi;
   return 0;
 }
 
